@@ -1,0 +1,141 @@
+# flagcast — top-level build.
+#
+#   make            build bin/flagcast-publisher, bin/flagcast-gateway, bin/flagcast
+#   make test       the whole suite: unit, integration, sanitizer run, short fuzz
+#   make run        private redis-server + publisher + gateway on localhost
+#   make asan       ASan+UBSan build, whole suite (part of make test)
+#   make fuzz       build the libFuzzer targets (clang) and run each briefly
+#   make bench      load benchmark, results into docs/PERFORMANCE.md
+#   make install PREFIX=/usr/local
+#
+# O=DIR puts every build output under DIR (objects in DIR/build, programs in
+# DIR/bin), so that several builds (plain, sanitizer) never share objects.
+
+O       ?= .
+BUILD   := $(O)/build
+BIN     := $(O)/bin
+PREFIX  ?= /usr/local
+VERSION := 0.1.0
+
+CC      ?= cc
+PKGS    := hiredis libevent libevent_pthreads libwebsockets msgpack jansson libjwt
+CSTD    := -std=c11 -D_GNU_SOURCE
+WARN    := -Wall -Wextra -Werror -Wno-unused-parameter
+OPT     ?= -O2 -g
+ifeq ($(SAN),1)
+OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+endif
+CPPFLAGS += -I. -I$(BUILD)/gen -DFLAGCAST_VERSION='"$(VERSION)"'
+CFLAGS  += $(CSTD) $(WARN) $(OPT) -pthread $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+LDFLAGS += $(if $(filter 1,$(SAN)),-fsanitize=address,undefined)
+
+# ---- sources ---------------------------------------------------------------
+LIB_SRC  := $(wildcard proto/*.c) $(wildcard common/*.c)
+PUB_SRC  := $(filter-out publisher/cli.c,$(wildcard publisher/*.c))
+CLI_SRC  := publisher/cli.c
+GW_SRC   := $(wildcard gateway/*.c)
+UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
+IT_SRC   := $(wildcard tests/integration/test_*.c)
+IT_LIB   := $(filter-out $(IT_SRC),$(wildcard tests/integration/*.c))
+BENCH_SRC:= $(wildcard bench/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
+
+LIB      := $(BUILD)/libflagcast.a
+PROGS    := $(BIN)/flagcast-publisher $(if $(wildcard $(CLI_SRC)),$(BIN)/flagcast) \
+            $(if $(GW_SRC),$(BIN)/flagcast-gateway)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
+IT_BIN   := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IT_SRC))
+BENCH_BIN:= $(patsubst bench/%.c,$(BIN)/bench-%,$(BENCH_SRC))
+
+.PHONY: all deps test check unit integration asan fuzz fuzz-build run bench install clean
+.DEFAULT_GOAL := all
+
+all: deps $(PROGS)
+
+deps:
+	@sh scripts/deps.sh
+
+# ---- generated: Lua scripts embedded as C strings --------------------------
+$(BUILD)/gen/%_lua.h: publisher/%.lua scripts/embed.sh
+	@mkdir -p $(dir $@)
+	sh scripts/embed.sh $< $(subst -,_,$*)_lua > $@
+
+$(call obj,$(PUB_SRC)): $(patsubst publisher/%.lua,$(BUILD)/gen/%_lua.h,$(wildcard publisher/*.lua))
+
+# ---- objects ----------------------------------------------------------------
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(call obj,$(LIB_SRC))
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BIN)/flagcast-publisher: $(call obj,$(PUB_SRC)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BIN)/flagcast: $(call obj,$(CLI_SRC)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BIN)/flagcast-gateway: $(call obj,$(GW_SRC)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# A unit test may #include the .c it tests (to reach statics); it links the
+# library and, for gateway tests, the gateway's pure modules.
+GW_PURE := $(filter-out gateway/main.c $(wildcard gateway/*_glue.c),$(GW_SRC))
+$(BUILD)/tests/unit/%: tests/unit/%.c $(LIB) $(call obj,$(GW_PURE))
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $< $(if $(findstring /gateway/,$@),$(call obj,$(GW_PURE))) $(LIB) -o $@ $(LDLIBS) $(CHECK_LIBS)
+
+$(BUILD)/tests/integration/%: tests/integration/%.c $(call obj,$(IT_LIB)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(CHECK_LIBS)
+
+$(BIN)/bench-%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# ---- tests ------------------------------------------------------------------
+# CK_FORK=yes: every test runs in its own child; a crash fails that test only.
+unit: all $(UNIT_BIN)
+	@sh scripts/run-tests.sh unit $(UNIT_BIN)
+
+integration: all $(IT_BIN)
+	@FLAGCAST_BIN=$(abspath $(BIN)) sh scripts/run-tests.sh integration $(IT_BIN) $(wildcard tests/integration/*.sh)
+
+check: unit integration
+
+asan:
+	@$(MAKE) --no-print-directory O=build/asan SAN=1 check
+
+fuzz-build: deps
+	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk
+
+fuzz: fuzz-build
+	@sh scripts/run-fuzz.sh $(or $(FUZZ_SECONDS),60)
+
+test: check
+	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(or $(FUZZ_SECONDS),15)
+	@echo "make test: all suites passed"
+
+run: all
+	@sh scripts/run.sh
+
+bench: all $(BENCH_BIN)
+	@sh bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf build bin
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

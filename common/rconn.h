@@ -1,0 +1,57 @@
+/*
+ * rconn — a Redis connection (hiredis async on libevent) that reconnects by
+ * itself: capped exponential backoff with jitter (100 ms doubling to 5 s),
+ * AUTH and SELECT from the URL on every connect, and a state callback so the
+ * owner can reload scripts, resubscribe and flip readiness.
+ *
+ * While disconnected, rconn_command() fails at once (the caller answers 503
+ * or retries later); it never queues unbounded work.
+ */
+#ifndef FLAGCAST_RCONN_H
+#define FLAGCAST_RCONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <event2/event.h>
+#include <hiredis/async.h>
+
+typedef struct redis_url {
+    char host[256];
+    int  port;
+    char password[256];  /* "" if none */
+    int  db;
+} redis_url_t;
+
+/* redis://[:password@]host:port[/db] (also redis://user:password@...; the
+ * user is ignored). @return 0 or -1 with *err set to a static message. */
+int redis_url_parse(const char *s, redis_url_t *u, const char **err);
+
+typedef struct rconn rconn_t;
+
+/* Called on the loop thread when the connection becomes ready (connected = 1,
+ * after AUTH/SELECT) and when it is lost (connected = 0). */
+typedef void rconn_state_cb(rconn_t *rc, int connected, void *arg);
+
+rconn_t *rconn_new(struct event_base *base, const redis_url_t *url,
+                   const char *name, rconn_state_cb *cb, void *arg);
+/* Starts connecting (asynchronously). @return 0 or -1. */
+int  rconn_start(rconn_t *rc);
+bool rconn_ready(const rconn_t *rc);
+/* The hiredis context while ready, else NULL. Valid until the next state
+ * callback; never store it. */
+redisAsyncContext *rconn_ctx(rconn_t *rc);
+/* Sends a command while ready. @return 0, or -1 if not connected (fn is then
+ * never called). When the connection drops, pending callbacks are called
+ * with a NULL reply. */
+int  rconn_command(rconn_t *rc, redisCallbackFn *fn, void *privdata, const char *fmt, ...);
+int  rconn_command_argv(rconn_t *rc, redisCallbackFn *fn, void *privdata,
+                       int argc, const char **argv, const size_t *argvlen);
+/* Drops the current connection (for tests / after a protocol error); it
+ * reconnects with backoff. */
+void rconn_drop(rconn_t *rc);
+/* Number of successful reconnects after the first connect. */
+unsigned long rconn_reconnects(const rconn_t *rc);
+/* Disconnects and frees; pending callbacks get a NULL reply. */
+void rconn_free(rconn_t *rc);
+
+#endif

@@ -1,0 +1,99 @@
+/*
+ * flag — the flag record (DESIGN.md, "Message bytes"), Flagent-like:
+ *
+ *   { id, key, enabled, description, tags[], variants[] {key, attachment},
+ *     segments[] {rank, rolloutPercent, description, constraints[]
+ *     {property, operator, value}, distributions[] {variantKey, percent}},
+ *     version, updatedAt }
+ *
+ * The same record is stored in P:flags (msgpack), carried in events, and
+ * rendered as JSON. A variant's attachment is any value; it is kept as the
+ * msgpack bytes of that value (NULL when absent), so that it round-trips
+ * without a generic tree type.
+ *
+ * Ownership: a flag_t owns every string and array it points to; flag_free()
+ * releases them (not the flag_t itself, which may live on the stack).
+ */
+#ifndef FLAGCAST_FLAG_H
+#define FLAGCAST_FLAG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <msgpack.h>
+#include "proto/buf.h"
+
+/* Limits: a record beyond them is rejected by flag_validate and the decoder. */
+#define FLAG_MAX_TAGS          64
+#define FLAG_MAX_VARIANTS      64
+#define FLAG_MAX_SEGMENTS      64
+#define FLAG_MAX_CONSTRAINTS   64
+#define FLAG_MAX_DISTRIBUTIONS 64
+#define FLAG_MAX_DESCRIPTION   4096       /* bytes */
+#define FLAG_MAX_STRING        1024       /* constraint property/operator/value */
+#define FLAG_MAX_ATTACHMENT    (64 * 1024) /* msgpack bytes */
+
+typedef struct flag_variant {
+    char   *key;
+    char   *attachment;      /* msgpack bytes of any value, or NULL */
+    size_t  attachment_len;
+} flag_variant_t;
+
+typedef struct flag_constraint {
+    char *property;
+    char *op;                /* "operator" on the wire: EQ, NEQ, IN, ... */
+    char *value;
+} flag_constraint_t;
+
+typedef struct flag_distribution {
+    char    *variant_key;
+    uint32_t percent;        /* 0-100 */
+} flag_distribution_t;
+
+typedef struct flag_segment {
+    char                *description;   /* may be NULL */
+    uint32_t             rank;
+    uint32_t             rollout_percent; /* 0-100 */
+    flag_constraint_t   *constraints;   size_t nconstraints;
+    flag_distribution_t *distributions; size_t ndistributions;
+} flag_segment_t;
+
+typedef struct flag {
+    uint64_t        id;
+    char           *key;
+    bool            enabled;
+    char           *description;   /* may be NULL */
+    char          **tags;          size_t ntags;
+    flag_variant_t *variants;      size_t nvariants;
+    flag_segment_t *segments;      size_t nsegments;
+    uint64_t        version;
+    uint64_t        updated_at;    /* ms since the epoch */
+} flag_t;
+
+void flag_init(flag_t *f);             /* zeroes */
+void flag_free(flag_t *f);             /* frees the contents, leaves f zeroed */
+/* Deep copy. @return 0 on success, -1 on allocation failure. */
+int  flag_copy(flag_t *dst, const flag_t *src);
+
+/* Checks names, limits and ranges. @return 0 if valid, -1 with *err set. */
+int  flag_validate(const flag_t *f, const char **err);
+
+/* Packs the record as a msgpack map. @return 0, or -1 on failure. */
+int  flag_pack(const flag_t *f, msgpack_packer *pk);
+/* Packs into a fresh buffer (appends to out). */
+int  flag_encode(const flag_t *f, buf_t *out);
+
+/* Decodes a record from a msgpack object (a map with the fields above;
+ * unknown fields, wrong types, sizes over the limits are errors). On error f
+ * is left zeroed and errbuf holds a message. @return 0 or -1. */
+int  flag_unpack(const msgpack_object *o, flag_t *f, char *errbuf, size_t errlen);
+/* Decodes a record from msgpack bytes (exactly one object). */
+int  flag_decode(const char *p, size_t n, flag_t *f, char *errbuf, size_t errlen);
+
+/* Renders the record as a JSON object (Flagent's field names). */
+int  flag_to_json(const flag_t *f, buf_t *out);
+
+/* True if tag is one of the flag's tags. */
+bool flag_has_tag(const flag_t *f, const char *tag, size_t len);
+
+#endif
