@@ -9,7 +9,7 @@ set -e
 PKGS="build-essential pkg-config gcc make
 libhiredis-dev libevent-dev libwebsockets-dev libmsgpack-dev check libsubunit-dev
 libjansson-dev libjwt-dev
-redis-server curl clang libclang-rt-14-dev haproxy
+redis-server curl clang libclang-rt-14-dev haproxy docker-compose
 nodejs npm"
 
 missing=""
