@@ -7,6 +7,8 @@
 #ifndef FLAGCAST_LOG_H
 #define FLAGCAST_LOG_H
 
+#include <stddef.h>
+
 typedef enum { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR } log_level_t;
 
 void log_set_level(log_level_t lvl);
@@ -31,5 +33,4 @@ const char *log_q(char *buf, size_t len, const char *s);
 #define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 
-#include <stddef.h>
 #endif

@@ -1,0 +1,368 @@
+/*
+ * rconn — a self-healing hiredis async connection on libevent.
+ *
+ * States: IDLE → CONNECTING (TCP) → HANDSHAKE (AUTH / SELECT sent) → READY.
+ * Any failure or disconnect goes to WAIT, a timer with capped exponential
+ * backoff plus jitter, then CONNECTING again. Only READY lets commands
+ * through; rconn_command() fails at once otherwise, so nothing piles up
+ * while Redis is away. A connect that hangs is given up after
+ * RCONN_CONNECT_TIMEOUT_MS.
+ *
+ * hiredis owns and frees its context after a disconnect callback; we only
+ * forget our pointer there. When we drop a connection ourselves we call
+ * redisAsyncFree(), which calls the pending callbacks with a NULL reply and
+ * then our disconnect callback.
+ */
+#include "common/rconn.h"
+#include "common/log.h"
+
+#include <hiredis/adapters/libevent.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define RCONN_BACKOFF_MIN_MS     100
+#define RCONN_BACKOFF_MAX_MS     5000
+#define RCONN_CONNECT_TIMEOUT_MS 3000
+
+typedef enum { RC_IDLE, RC_CONNECTING, RC_HANDSHAKE, RC_READY, RC_WAIT } rc_state_t;
+
+struct rconn {
+    struct event_base *base;
+    redis_url_t        url;
+    char               name[64];
+    rconn_state_cb    *cb;
+    void              *arg;
+    redisAsyncContext *ac;
+    rc_state_t         state;
+    struct event      *timer;        /* backoff wait, or connect timeout */
+    unsigned           backoff_ms;
+    unsigned long      connects;
+    int                handshake_pending;
+    int                freeing;
+    int                logged_down;  /* "unreachable" logged once per outage */
+};
+
+/* ==== URL ==== */
+
+int redis_url_parse(const char *s, redis_url_t *u, const char **err)
+{
+    const char *p, *at, *hostp, *end, *slash;
+    char portbuf[16];
+    size_t n;
+
+    memset(u, 0, sizeof(*u));
+    u->port = 6379;
+    if (s == NULL || strncmp(s, "redis://", 8) != 0) {
+        *err = "Redis URL must start with redis://";
+        return -1;
+    }
+    p = s + 8;
+    end = p + strlen(p);
+    slash = strchr(p, '/');
+    if (slash == NULL)
+        slash = end;
+    at = memchr(p, '@', (size_t)(slash - p));
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (colon == NULL) {
+            *err = "Redis URL credentials must be :password@ or user:password@";
+            return -1;
+        }
+        n = (size_t)(at - colon - 1);
+        if (n >= sizeof(u->password)) {
+            *err = "Redis password too long";
+            return -1;
+        }
+        memcpy(u->password, colon + 1, n);
+        u->password[n] = '\0';
+        hostp = at + 1;
+    } else {
+        hostp = p;
+    }
+    /* host[:port] up to slash */
+    const char *hend, *colon;
+    if (*hostp == '[') {
+        const char *rb = memchr(hostp, ']', (size_t)(slash - hostp));
+        if (rb == NULL) {
+            *err = "Redis URL has an unterminated [IPv6] host";
+            return -1;
+        }
+        n = (size_t)(rb - hostp - 1);
+        if (n == 0 || n >= sizeof(u->host)) {
+            *err = "Redis URL host is empty or too long";
+            return -1;
+        }
+        memcpy(u->host, hostp + 1, n);
+        u->host[n] = '\0';
+        colon = rb + 1 < slash && rb[1] == ':' ? rb + 1 : NULL;
+        if (rb + 1 < slash && rb[1] != ':') {
+            *err = "Redis URL: unexpected text after ]";
+            return -1;
+        }
+    } else {
+        colon = memchr(hostp, ':', (size_t)(slash - hostp));
+        hend = colon ? colon : slash;
+        n = (size_t)(hend - hostp);
+        if (n == 0 || n >= sizeof(u->host)) {
+            *err = "Redis URL host is empty or too long";
+            return -1;
+        }
+        memcpy(u->host, hostp, n);
+        u->host[n] = '\0';
+    }
+    if (colon) {
+        char *e;
+        long port;
+        n = (size_t)(slash - colon - 1);
+        if (n == 0 || n >= sizeof(portbuf)) {
+            *err = "Redis URL port is empty or too long";
+            return -1;
+        }
+        memcpy(portbuf, colon + 1, n);
+        portbuf[n] = '\0';
+        port = strtol(portbuf, &e, 10);
+        if (*e != '\0' || port < 1 || port > 65535) {
+            *err = "Redis URL port must be 1-65535";
+            return -1;
+        }
+        u->port = (int)port;
+    }
+    if (*slash == '/' && slash[1] != '\0') {
+        char *e;
+        long db = strtol(slash + 1, &e, 10);
+        if (*e != '\0' || db < 0 || db > 1000000) {
+            *err = "Redis URL database must be a non-negative number";
+            return -1;
+        }
+        u->db = (int)db;
+    }
+    return 0;
+}
+
+/* ==== connection ==== */
+
+static void rconn_connect(rconn_t *rc);
+
+static unsigned rand_jitter(unsigned max)
+{
+    static unsigned seed;
+    if (seed == 0)
+        seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&seed;
+    return max ? (unsigned)rand_r(&seed) % max : 0;
+}
+
+static void timer_fire(evutil_socket_t fd, short what, void *arg)
+{
+    rconn_t *rc = arg;
+    if (rc->state == RC_WAIT) {
+        rconn_connect(rc);
+    } else if ((rc->state == RC_CONNECTING || rc->state == RC_HANDSHAKE) && rc->ac) {
+        log_warn("redis connect timed out", "conn=%s addr=%s:%d", rc->name, rc->url.host,
+                 rc->url.port);
+        redisAsyncFree(rc->ac); /* → disconnect callback → schedule_retry */
+    }
+}
+
+static void arm_timer(rconn_t *rc, unsigned ms)
+{
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    evtimer_add(rc->timer, &tv);
+}
+
+static void schedule_retry(rconn_t *rc)
+{
+    unsigned wait;
+    rc->state = RC_WAIT;
+    if (rc->freeing)
+        return;
+    wait = rc->backoff_ms + rand_jitter(rc->backoff_ms / 2 + 1);
+    rc->backoff_ms = rc->backoff_ms * 2 > RCONN_BACKOFF_MAX_MS ? RCONN_BACKOFF_MAX_MS
+                                                              : rc->backoff_ms * 2;
+    arm_timer(rc, wait);
+}
+
+static void went_down(rconn_t *rc, const char *why)
+{
+    int was_ready = rc->state == RC_READY;
+    rc->ac = NULL;
+    if (!rc->logged_down || was_ready) {
+        log_warn("redis unavailable", "conn=%s addr=%s:%d error=\"%s\"", rc->name,
+                 rc->url.host, rc->url.port, why ? why : "disconnected");
+        rc->logged_down = 1;
+    }
+    evtimer_del(rc->timer);
+    schedule_retry(rc);
+    if (was_ready && rc->cb && !rc->freeing)
+        rc->cb(rc, 0, rc->arg);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    rconn_t *rc = ac->data;
+    if (rc == NULL)
+        return;
+    if (status != REDIS_OK) {
+        /* hiredis frees the context itself after this callback. */
+        went_down(rc, ac->errstr);
+    }
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    rconn_t *rc = ac->data;
+    if (rc == NULL || rc->ac != ac)
+        return;
+    went_down(rc, status == REDIS_OK ? "disconnected" : ac->errstr);
+}
+
+static void on_handshake(redisAsyncContext *ac, void *r, void *priv)
+{
+    rconn_t *rc = ac->data;
+    redisReply *reply = r;
+    if (rc == NULL || rc->ac != ac)
+        return;
+    if (reply == NULL)
+        return; /* disconnecting; on_disconnect handles it */
+    if (reply->type == REDIS_REPLY_ERROR) {
+        log_error("redis handshake failed", "conn=%s command=%s error=\"%s\"", rc->name,
+                  (const char *)priv, reply->str);
+        redisAsyncFree(ac);
+        return;
+    }
+    if (--rc->handshake_pending > 0)
+        return;
+    evtimer_del(rc->timer);
+    rc->state = RC_READY;
+    rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
+    rc->connects++;
+    rc->logged_down = 0;
+    log_info("redis connected", "conn=%s addr=%s:%d db=%d", rc->name, rc->url.host,
+             rc->url.port, rc->url.db);
+    if (rc->cb)
+        rc->cb(rc, 1, rc->arg);
+}
+
+static void rconn_connect(rconn_t *rc)
+{
+    redisAsyncContext *ac = redisAsyncConnect(rc->url.host, rc->url.port);
+    if (ac == NULL || ac->err) {
+        const char *why = ac ? ac->errstr : "out of memory";
+        if (!rc->logged_down) {
+            log_warn("redis unavailable", "conn=%s addr=%s:%d error=\"%s\"", rc->name,
+                     rc->url.host, rc->url.port, why);
+            rc->logged_down = 1;
+        }
+        if (ac)
+            redisAsyncFree(ac);
+        schedule_retry(rc);
+        return;
+    }
+    ac->data = rc;
+    rc->ac = ac;
+    rc->state = RC_CONNECTING;
+    redisLibeventAttach(ac, rc->base);
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    arm_timer(rc, RCONN_CONNECT_TIMEOUT_MS);
+    /* The handshake is pipelined behind the connect; PING when there is
+     * nothing else to send, so that readiness means "Redis answered". */
+    rc->handshake_pending = 0;
+    if (rc->url.password[0]) {
+        rc->handshake_pending++;
+        redisAsyncCommand(ac, on_handshake, "AUTH", "AUTH %s", rc->url.password);
+    }
+    if (rc->url.db) {
+        rc->handshake_pending++;
+        redisAsyncCommand(ac, on_handshake, "SELECT", "SELECT %d", rc->url.db);
+    }
+    rc->handshake_pending++;
+    redisAsyncCommand(ac, on_handshake, "PING", "PING");
+    rc->state = RC_HANDSHAKE;
+}
+
+rconn_t *rconn_new(struct event_base *base, const redis_url_t *url,
+                   const char *name, rconn_state_cb *cb, void *arg)
+{
+    rconn_t *rc = calloc(1, sizeof(*rc));
+    if (rc == NULL)
+        return NULL;
+    rc->base = base;
+    rc->url = *url;
+    snprintf(rc->name, sizeof(rc->name), "%s", name ? name : "redis");
+    rc->cb = cb;
+    rc->arg = arg;
+    rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
+    rc->timer = evtimer_new(base, timer_fire, rc);
+    if (rc->timer == NULL) {
+        free(rc);
+        return NULL;
+    }
+    return rc;
+}
+
+int rconn_start(rconn_t *rc)
+{
+    if (rc == NULL || rc->state != RC_IDLE)
+        return -1;
+    rconn_connect(rc);
+    return 0;
+}
+
+bool rconn_ready(const rconn_t *rc)
+{
+    return rc && rc->state == RC_READY;
+}
+
+redisAsyncContext *rconn_ctx(rconn_t *rc)
+{
+    return rconn_ready(rc) ? rc->ac : NULL;
+}
+
+int rconn_command(rconn_t *rc, redisCallbackFn *fn, void *privdata, const char *fmt, ...)
+{
+    va_list ap;
+    int r;
+    if (!rconn_ready(rc))
+        return -1;
+    va_start(ap, fmt);
+    r = redisvAsyncCommand(rc->ac, fn, privdata, fmt, ap);
+    va_end(ap);
+    return r == REDIS_OK ? 0 : -1;
+}
+
+int rconn_command_argv(rconn_t *rc, redisCallbackFn *fn, void *privdata,
+                       int argc, const char **argv, const size_t *argvlen)
+{
+    if (!rconn_ready(rc))
+        return -1;
+    return redisAsyncCommandArgv(rc->ac, fn, privdata, argc, argv, argvlen) == REDIS_OK ? 0 : -1;
+}
+
+void rconn_drop(rconn_t *rc)
+{
+    if (rc && rc->ac)
+        redisAsyncFree(rc->ac);
+}
+
+unsigned long rconn_reconnects(const rconn_t *rc)
+{
+    return rc && rc->connects > 0 ? rc->connects - 1 : 0;
+}
+
+void rconn_free(rconn_t *rc)
+{
+    if (rc == NULL)
+        return;
+    rc->freeing = 1;
+    if (rc->ac) {
+        redisAsyncContext *ac = rc->ac;
+        rc->ac = NULL;
+        ac->data = NULL;
+        redisAsyncFree(ac);
+    }
+    event_free(rc->timer);
+    free(rc);
+}
