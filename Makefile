@@ -29,7 +29,8 @@ CPPFLAGS += -I. -I$(BUILD)/gen -DFLAGCAST_VERSION='"$(VERSION)"'
 CFLAGS  += $(CSTD) $(WARN) $(OPT) -pthread $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
-LDFLAGS += $(if $(filter 1,$(SAN)),-fsanitize=address,undefined)
+SAN_LDFLAGS := -fsanitize=address,undefined
+LDFLAGS += $(if $(filter 1,$(SAN)),$(SAN_LDFLAGS))
 
 # ---- sources ---------------------------------------------------------------
 LIB_SRC  := $(wildcard proto/*.c) $(wildcard common/*.c)
