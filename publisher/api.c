@@ -1,0 +1,929 @@
+/*
+ * api — the admin HTTP/JSON API of flagcast-publisher (docs/API.md).
+ *
+ * Each /api/v1 request becomes a req_t that lives until its reply is sent.
+ * Validation happens before Redis is touched (JSON, types, names, limits),
+ * so bad input changes nothing. Reads are one hiredis command; mutations
+ * are one publish.lua call, preceded by HGET (to merge a partial update onto
+ * the current record and learn its version) and, for creates, INCR of the
+ * id sequence. Without If-Match an update that loses a race (412 from the
+ * script) is recomputed from a fresh read, up to PUB_UPDATE_RETRIES times;
+ * with If-Match the client's version is the one the script checks.
+ *
+ * Replies are JSON; errors are {"error":{"code":...,"message":...}}.
+ * libevent keeps a request alive until we reply even if its client left
+ * (evhttp_send_reply then just frees it), so a req_t never dangles.
+ */
+#include "publisher/pub.h"
+#include "publisher/route.h"
+#include "publisher/store.h"
+#include "common/jsonin.h"
+#include "common/log.h"
+#include "proto/event.h"
+#include "proto/json.h"
+#include "proto/names.h"
+
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct req {
+    pub_t                 *p;
+    struct evhttp_request *r;
+    route_t                rt;
+    enum evhttp_cmd_type   method;
+    ev_type_t              type;
+    unsigned               mask;        /* JSON fields the route accepts */
+    json_t                *body;
+    auth_identity_t        who;
+    bool                   has_if_match;
+    uint64_t               if_match;
+    int                    attempts;
+    struct timespec        t0;
+    flag_t                 next;        /* the record being written */
+    uint64_t               id;
+    /* messages */
+    char                 **channels;
+    size_t                 nch;
+    char                  *data;        /* msgpack of "data" */
+    size_t                 data_len;
+} req_t;
+
+/* ==== helpers ==== */
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* 16 hex chars of randomness: a channel's epoch candidate. */
+static void epoch_candidate(char out[17])
+{
+    unsigned char rnd[8];
+    ssize_t n = getrandom(rnd, sizeof(rnd), 0);
+    if (n != (ssize_t)sizeof(rnd)) {
+        uint64_t x = now_ms() ^ ((uint64_t)getpid() << 32);
+        memcpy(rnd, &x, sizeof(rnd));
+    }
+    for (int i = 0; i < 8; i++)
+        snprintf(out + 2 * i, 3, "%02x", rnd[i]);
+}
+
+int pub_key(const pub_t *p, char *out, size_t len, const char *kind, const char *name)
+{
+    int n = name ? snprintf(out, len, "%s:%s:%s", p->cfg.prefix, kind, name)
+                 : snprintf(out, len, "%s:%s", p->cfg.prefix, kind);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+static void req_free(req_t *q)
+{
+    if (q->body)
+        json_decref(q->body);
+    flag_free(&q->next);
+    for (size_t i = 0; i < q->nch; i++)
+        free(q->channels[i]);
+    free(q->channels);
+    free(q->data);
+    free(q);
+}
+
+static void count_status(pub_t *p, int status)
+{
+    if (status < 400)
+        metric_inc(p->m.req_2xx);
+    else if (status < 500)
+        metric_inc(p->m.req_4xx);
+    else
+        metric_inc(p->m.req_5xx);
+}
+
+/* Sends a reply with a JSON body (b may be NULL for an empty body). */
+static void send_json(pub_t *p, struct evhttp_request *r, int status, const buf_t *b)
+{
+    struct evbuffer *eb = evbuffer_new();
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r);
+    evhttp_add_header(h, "Content-Type", "application/json");
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    if (eb && b && b->len)
+        evbuffer_add(eb, b->data, b->len);
+    if (eb)
+        evbuffer_add(eb, "\n", 1);
+    count_status(p, status);
+    evhttp_send_reply(r, status, NULL, eb);
+    if (eb)
+        evbuffer_free(eb);
+}
+
+static const char *reason_code(int status)
+{
+    switch (status) {
+    case 400: return "bad_request";
+    case 401: return "unauthorized";
+    case 404: return "not_found";
+    case 405: return "method_not_allowed";
+    case 409: return "conflict";
+    case 412: return "precondition_failed";
+    case 413: return "payload_too_large";
+    case 503: return "redis_unavailable";
+    default:  return "internal_error";
+    }
+}
+
+static void send_error_r(pub_t *p, struct evhttp_request *r, int status, const char *code,
+                         const char *extra, const char *fmt, va_list ap)
+{
+    buf_t b;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    buf_init(&b);
+    buf_puts(&b, "{\"error\":{\"code\":");
+    json_cstr(&b, code ? code : reason_code(status));
+    buf_puts(&b, ",\"message\":");
+    json_cstr(&b, msg);
+    if (extra)
+        buf_puts(&b, extra);
+    buf_puts(&b, "}}");
+    send_json(p, r, status, &b);
+    buf_free(&b);
+}
+
+static void send_error(pub_t *p, struct evhttp_request *r, int status, const char *code,
+                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void send_error(pub_t *p, struct evhttp_request *r, int status, const char *code,
+                       const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    send_error_r(p, r, status, code, NULL, fmt, ap);
+    va_end(ap);
+}
+
+/* Finishes a request: the reply was sent by the caller. */
+static void req_end(req_t *q)
+{
+    struct timespec t1;
+    pub_t *p = q->p;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    metric_observe(p->m.latency, (double)(t1.tv_sec - q->t0.tv_sec) +
+                                     (double)(t1.tv_nsec - q->t0.tv_nsec) / 1e9);
+    p->inflight--;
+    metric_set(p->m.inflight, p->inflight);
+    req_free(q);
+}
+
+static void req_error(req_t *q, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void req_error(req_t *q, int status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    send_error_r(q->p, q->r, status, code, NULL, fmt, ap);
+    va_end(ap);
+    req_end(q);
+}
+
+static void req_unavailable(req_t *q)
+{
+    req_error(q, 503, "redis_unavailable", "Redis is unavailable; nothing was changed, retry later");
+}
+
+static void req_reply(req_t *q, int status, buf_t *b)
+{
+    send_json(q->p, q->r, status, b);
+    req_end(q);
+}
+
+/* {"channel":..,"epoch":..,"offset":N} from three script reply elements. */
+static void put_publication(buf_t *b, redisReply **e)
+{
+    buf_puts(b, "{\"channel\":");
+    json_str(b, e[0]->str ? e[0]->str : "", e[0]->str ? e[0]->len : 0);
+    buf_puts(b, ",\"epoch\":");
+    json_str(b, e[1]->str ? e[1]->str : "", e[1]->str ? e[1]->len : 0);
+    buf_printf(b, ",\"offset\":%lld}", e[2]->integer);
+}
+
+static int script_reply_ok(const redisReply *r, size_t min)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+        r->element[0]->type != REDIS_REPLY_INTEGER)
+        return 0;
+    if (r->element[0]->integer != 200)
+        return 1;
+    if (r->elements < min || (r->elements - 1) % 3 != 0)
+        return 0;
+    for (size_t i = 1; i < r->elements; i += 3) {
+        if (r->element[i]->type != REDIS_REPLY_STRING ||
+            r->element[i + 1]->type != REDIS_REPLY_STRING ||
+            r->element[i + 2]->type != REDIS_REPLY_INTEGER)
+            return 0;
+    }
+    return 1;
+}
+
+/* ==== reads ==== */
+
+static int cmp_flag_id(const void *a, const void *b)
+{
+    const flag_t *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static void on_list(redisAsyncContext *ac, void *r, void *priv)
+{
+    req_t *q = priv;
+    redisReply *reply = r;
+    flag_t *flags;
+    size_t n = 0;
+    buf_t b;
+
+    if (reply == NULL)
+        return req_unavailable(q);
+    if (reply->type != REDIS_REPLY_ARRAY)
+        return req_error(q, 500, NULL, "unexpected reply from Redis");
+    flags = calloc(reply->elements / 2 + 1, sizeof(*flags));
+    if (flags == NULL)
+        return req_error(q, 500, NULL, "out of memory");
+    for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+        char err[256];
+        redisReply *v = reply->element[i + 1];
+        if (v->type != REDIS_REPLY_STRING ||
+            flag_decode(v->str, v->len, &flags[n], err, sizeof(err)) < 0) {
+            log_error("stored flag record unreadable", "error=\"%s\"", err);
+            continue;
+        }
+        n++;
+    }
+    qsort(flags, n, sizeof(*flags), cmp_flag_id);
+    buf_init(&b);
+    buf_puts(&b, "{\"flags\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_putc(&b, ',');
+        flag_to_json(&flags[i], &b);
+        flag_free(&flags[i]);
+    }
+    buf_printf(&b, "],\"count\":%zu}", n);
+    free(flags);
+    req_reply(q, 200, &b);
+    buf_free(&b);
+}
+
+static void on_get(redisAsyncContext *ac, void *r, void *priv)
+{
+    req_t *q = priv;
+    redisReply *reply = r;
+    flag_t f;
+    char err[256];
+    buf_t b;
+
+    if (reply == NULL)
+        return req_unavailable(q);
+    if (reply->type == REDIS_REPLY_NIL)
+        return req_error(q, 404, "not_found", "flag \"%s\" does not exist", q->rt.arg);
+    if (reply->type != REDIS_REPLY_STRING || flag_decode(reply->str, reply->len, &f, err, sizeof(err)) < 0)
+        return req_error(q, 500, NULL, "stored flag record is unreadable");
+    buf_init(&b);
+    buf_puts(&b, "{\"flag\":");
+    flag_to_json(&f, &b);
+    buf_printf(&b, ",\"version\":%llu}", (unsigned long long)f.version);
+    {
+        char etag[32];
+        snprintf(etag, sizeof(etag), "\"%llu\"", (unsigned long long)f.version);
+        evhttp_add_header(evhttp_request_get_output_headers(q->r), "ETag", etag);
+    }
+    flag_free(&f);
+    req_reply(q, 200, &b);
+    buf_free(&b);
+}
+
+/* ==== flag mutations ==== */
+
+static void flag_step_read(req_t *q);
+
+static void on_flag_script(pub_t *p, redisReply *reply, void *arg)
+{
+    req_t *q = arg;
+    buf_t b;
+    long long st;
+
+    if (reply == NULL)
+        return req_unavailable(q);
+    if (reply->type == REDIS_REPLY_ERROR) {
+        log_error("publish script failed", "error=\"%s\"", reply->str);
+        return req_error(q, 500, NULL, "the publish script failed");
+    }
+    if (!script_reply_ok(reply, 1))
+        return req_error(q, 500, NULL, "unexpected reply from the publish script");
+    st = reply->element[0]->integer;
+    if (st == 409)
+        return req_error(q, 409, "conflict", "flag \"%s\" already exists", q->next.key);
+    if (st == 404)
+        return req_error(q, 404, "not_found", "flag \"%s\" does not exist", q->rt.arg);
+    if (st == 412) {
+        long long cur = reply->elements > 1 && reply->element[1]->type == REDIS_REPLY_INTEGER
+                            ? reply->element[1]->integer : 0;
+        metric_inc(p->m.conflicts);
+        if (!q->has_if_match && ++q->attempts < PUB_UPDATE_RETRIES) {
+            flag_step_read(q);
+            return;
+        }
+        char extra[64];
+        snprintf(extra, sizeof(extra), ",\"currentVersion\":%lld", cur);
+        buf_t eb;
+        buf_init(&eb);
+        buf_printf(&eb, "{\"error\":{\"code\":\"precondition_failed\",\"message\":");
+        char msg[256];
+        snprintf(msg, sizeof(msg), "flag \"%.128s\" is at version %lld, not %llu", q->rt.arg, cur,
+                 (unsigned long long)(q->has_if_match ? q->if_match : q->next.version - 1));
+        json_cstr(&eb, msg);
+        buf_printf(&eb, "%s}}", extra);
+        req_reply(q, 412, &eb);
+        buf_free(&eb);
+        return;
+    }
+    if (st != 200 || reply->elements != 4)
+        return req_error(q, 500, NULL, "unexpected status from the publish script");
+    metric_inc(p->m.publications);
+    log_info(q->type == EV_FLAG_CREATED ? "flag created" : q->type == EV_FLAG_DELETED
+                                                             ? "flag deleted" : "flag changed",
+             "key=%s version=%llu event=%s actor=%s offset=%lld", q->next.key,
+             (unsigned long long)q->next.version, ev_type_name(q->type), q->who.name,
+             reply->element[3]->integer);
+    buf_init(&b);
+    buf_puts(&b, "{\"flag\":");
+    flag_to_json(&q->next, &b);
+    buf_printf(&b, ",\"version\":%llu,\"event\":\"%s\",\"publication\":",
+               (unsigned long long)q->next.version, ev_type_name(q->type));
+    put_publication(&b, &reply->element[1]);
+    buf_putc(&b, '}');
+    {
+        char etag[32];
+        snprintf(etag, sizeof(etag), "\"%llu\"", (unsigned long long)q->next.version);
+        if (q->type != EV_FLAG_DELETED)
+            evhttp_add_header(evhttp_request_get_output_headers(q->r), "ETag", etag);
+    }
+    req_reply(q, q->type == EV_FLAG_CREATED ? 201 : 200, &b);
+    buf_free(&b);
+}
+
+/* Encodes record and event body and calls the script. */
+static void flag_step_publish(req_t *q, const char *mode, uint64_t expected)
+{
+    pub_t *p = q->p;
+    buf_t rec, body;
+    ev_t ev;
+    char idbuf[24], expbuf[24], histbuf[24], cand[17];
+    const char *err;
+
+    if (flag_validate(&q->next, &err) < 0)
+        return req_error(q, 400, "invalid_flag", "%s", err);
+    buf_init(&rec);
+    buf_init(&body);
+    ev_init(&ev);
+    ev.type = q->type;
+    ev.ts = q->next.updated_at;
+    ev.flag = &q->next;
+    ev.actor = q->who.name;
+    if (flag_encode(&q->next, &rec) < 0 || ev_encode_body(&ev, &body) < 0 || rec.err || body.err) {
+        buf_free(&rec);
+        buf_free(&body);
+        return req_error(q, 500, NULL, "cannot encode the flag record");
+    }
+    snprintf(idbuf, sizeof(idbuf), "%llu", (unsigned long long)q->next.id);
+    snprintf(expbuf, sizeof(expbuf), "%llu", (unsigned long long)expected);
+    snprintf(histbuf, sizeof(histbuf), "%ld", p->cfg.history_size);
+    epoch_candidate(cand);
+    const char *argv[] = { p->k_flags, p->k_ids, p->k_meta_flags, p->k_hist_flags,
+                           "flag", mode, q->next.key, expbuf, rec.data ? rec.data : "",
+                           body.data, idbuf, cand, histbuf, p->k_pub_flags };
+    size_t lens[14];
+    for (int i = 0; i < 14; i++)
+        lens[i] = strlen(argv[i]);
+    lens[8] = rec.len;
+    lens[9] = body.len;
+    int rc = store_eval(p, 4, 14, argv, lens, on_flag_script, q);
+    buf_free(&rec);
+    buf_free(&body);
+    if (rc < 0)
+        req_unavailable(q);
+}
+
+static void on_flag_read(redisAsyncContext *ac, void *r, void *priv)
+{
+    req_t *q = priv;
+    redisReply *reply = r;
+    flag_t cur;
+    char err[256];
+    unsigned present;
+
+    if (reply == NULL)
+        return req_unavailable(q);
+    if (reply->type == REDIS_REPLY_NIL)
+        return req_error(q, 404, "not_found", "flag \"%s\" does not exist", q->rt.arg);
+    if (reply->type != REDIS_REPLY_STRING ||
+        flag_decode(reply->str, reply->len, &cur, err, sizeof(err)) < 0)
+        return req_error(q, 500, NULL, "stored flag record is unreadable");
+    if (q->has_if_match && cur.version != q->if_match) {
+        buf_t eb;
+        char msg[256];
+        metric_inc(q->p->m.conflicts);
+        snprintf(msg, sizeof(msg), "flag \"%.128s\" is at version %llu, not %llu", q->rt.arg,
+                 (unsigned long long)cur.version, (unsigned long long)q->if_match);
+        buf_init(&eb);
+        buf_puts(&eb, "{\"error\":{\"code\":\"precondition_failed\",\"message\":");
+        json_cstr(&eb, msg);
+        buf_printf(&eb, ",\"currentVersion\":%llu}}", (unsigned long long)cur.version);
+        flag_free(&cur);
+        req_reply(q, 412, &eb);
+        buf_free(&eb);
+        return;
+    }
+    flag_free(&q->next);
+    q->next = cur; /* takes ownership */
+    if (q->body && jsonin_flag(q->body, q->mask, &q->next, &present, err, sizeof(err)) < 0)
+        return req_error(q, 400, "invalid_field", "%s", err);
+    uint64_t expected = q->next.version;
+    q->next.version = expected + 1;
+    q->next.updated_at = now_ms();
+    flag_step_publish(q, q->type == EV_FLAG_DELETED ? "delete" : "update", expected);
+}
+
+static void flag_step_read(req_t *q)
+{
+    if (rconn_command(q->p->rc, on_flag_read, q, "HGET %s %b", q->p->k_flags, q->rt.arg,
+                      q->rt.arglen) < 0)
+        req_unavailable(q);
+}
+
+static void on_create_id(redisAsyncContext *ac, void *r, void *priv)
+{
+    req_t *q = priv;
+    redisReply *reply = r;
+    if (reply == NULL)
+        return req_unavailable(q);
+    if (reply->type != REDIS_REPLY_INTEGER || reply->integer <= 0)
+        return req_error(q, 500, NULL, "cannot allocate a flag id");
+    q->next.id = (uint64_t)reply->integer;
+    q->next.version = 1;
+    q->next.updated_at = now_ms();
+    flag_step_publish(q, "create", 0);
+}
+
+static void on_create_exists(redisAsyncContext *ac, void *r, void *priv)
+{
+    req_t *q = priv;
+    redisReply *reply = r;
+    if (reply == NULL)
+        return req_unavailable(q);
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
+        return req_error(q, 409, "conflict", "flag \"%s\" already exists", q->next.key);
+    if (rconn_command(q->p->rc, on_create_id, q, "INCR %s", q->p->k_seq) < 0)
+        req_unavailable(q);
+}
+
+/* ==== messages ==== */
+
+static void on_msg_script(pub_t *p, redisReply *reply, void *arg)
+{
+    req_t *q = arg;
+    buf_t b;
+
+    if (reply == NULL)
+        return req_unavailable(q);
+    if (reply->type == REDIS_REPLY_ERROR) {
+        log_error("publish script failed", "error=\"%s\"", reply->str);
+        return req_error(q, 500, NULL, "the publish script failed");
+    }
+    if (!script_reply_ok(reply, 4) || reply->element[0]->integer != 200 ||
+        reply->elements != 1 + 3 * q->nch)
+        return req_error(q, 500, NULL, "unexpected reply from the publish script");
+    metric_add(p->m.publications, (int64_t)q->nch);
+    buf_init(&b);
+    if (q->rt.id == RT_CHANNEL_MESSAGES) {
+        buf_puts(&b, "{\"publication\":");
+        put_publication(&b, &reply->element[1]);
+        buf_putc(&b, '}');
+        log_info("message published", "channel=%s offset=%lld actor=%s", q->channels[0],
+                 reply->element[3]->integer, q->who.name);
+    } else {
+        buf_puts(&b, "{\"publications\":[");
+        for (size_t i = 0; i < q->nch; i++) {
+            if (i)
+                buf_putc(&b, ',');
+            put_publication(&b, &reply->element[1 + 3 * i]);
+        }
+        buf_puts(&b, "]}");
+        log_info("targeted message published", "inboxes=%zu actor=%s", q->nch, q->who.name);
+    }
+    req_reply(q, 200, &b);
+    buf_free(&b);
+}
+
+static void msg_publish(req_t *q)
+{
+    pub_t *p = q->p;
+    ev_t ev;
+    buf_t body;
+    size_t argc = 4 + 5 * q->nch, k = 0;
+    const char **argv = calloc(argc, sizeof(char *));
+    size_t *lens = calloc(argc, sizeof(size_t));
+    char (*keys)[PUB_KEY_MAX] = calloc(3 * q->nch + 1, PUB_KEY_MAX);
+    char (*cands)[17] = calloc(q->nch + 1, 17);
+    char histbuf[24], ttlbuf[24];
+    int rc = -1;
+
+    buf_init(&body);
+    if (!argv || !lens || !keys || !cands)
+        goto done;
+    ev_init(&ev);
+    ev.type = EV_MESSAGE;
+    ev.ts = now_ms();
+    ev.data = q->data;
+    ev.data_len = q->data_len;
+    ev.actor = q->who.name;
+    if (ev_encode_body(&ev, &body) < 0 || body.err)
+        goto done;
+    for (size_t i = 0; i < q->nch; i++) {
+        if (pub_key(p, keys[3 * i], PUB_KEY_MAX, "meta", q->channels[i]) < 0 ||
+            pub_key(p, keys[3 * i + 1], PUB_KEY_MAX, "hist", q->channels[i]) < 0 ||
+            pub_key(p, keys[3 * i + 2], PUB_KEY_MAX, "ch", q->channels[i]) < 0)
+            goto done;
+        argv[k++] = keys[3 * i];
+        argv[k++] = keys[3 * i + 1];
+    }
+    snprintf(histbuf, sizeof(histbuf), "%ld", p->cfg.history_size);
+    snprintf(ttlbuf, sizeof(ttlbuf), "%ld", p->cfg.history_ttl);
+    argv[k++] = "msg";
+    lens[k] = body.len;
+    argv[k++] = body.data;
+    argv[k++] = histbuf;
+    argv[k++] = ttlbuf;
+    for (size_t i = 0; i < q->nch; i++) {
+        epoch_candidate(cands[i]);
+        argv[k++] = q->channels[i];
+        argv[k++] = keys[3 * i + 2];
+        argv[k++] = cands[i];
+    }
+    for (size_t i = 0; i < argc; i++)
+        if (argv[i] != body.data)
+            lens[i] = strlen(argv[i]);
+    rc = store_eval(p, (int)(2 * q->nch), (int)argc, argv, lens, on_msg_script, q);
+done:
+    buf_free(&body);
+    free(argv);
+    free(lens);
+    free(keys);
+    free(cands);
+    if (rc < 0)
+        req_unavailable(q);
+}
+
+static int add_channel(req_t *q, const char *kind, const char *name, size_t len,
+                       char *err, size_t errlen)
+{
+    char ch[NAME_CHANNEL_MAX + 2];
+    const char *e;
+    int n = snprintf(ch, sizeof(ch), "%s%.*s", kind, (int)len, name);
+    if (n < 0 || (size_t)n >= sizeof(ch) || memchr(name, '\0', len) ||
+        name_channel_kind(ch, (size_t)n, &e) == CHAN_INVALID) {
+        snprintf(err, errlen, "bad %s \"%.64s\": %s", *kind == 'u' ? "user id" : "role",
+                 name, (size_t)n >= sizeof(ch) ? "too long" : "must be [A-Za-z0-9._:-]");
+        return -1;
+    }
+    for (size_t i = 0; i < q->nch; i++)
+        if (strcmp(q->channels[i], ch) == 0)
+            return 0; /* duplicate: one publication per inbox */
+    if (q->nch == PUB_MAX_TARGETS) {
+        snprintf(err, errlen, "too many recipients (at most %d users and roles)", PUB_MAX_TARGETS);
+        return -1;
+    }
+    q->channels[q->nch] = strdup(ch);
+    if (q->channels[q->nch] == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    q->nch++;
+    return 0;
+}
+
+/* Reads "data" (required) and, for targeted messages, "users"/"roles".
+ * @return 0 or -1 with err set. */
+static int parse_message(req_t *q, char *err, size_t errlen)
+{
+    const char *k;
+    json_t *v, *data = NULL;
+    buf_t b;
+    const char *e;
+
+    if (!json_is_object(q->body)) {
+        snprintf(err, errlen, "the request body must be a JSON object");
+        return -1;
+    }
+    q->channels = calloc(PUB_MAX_TARGETS, sizeof(char *));
+    if (q->channels == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    json_object_foreach(q->body, k, v) {
+        if (strcmp(k, "data") == 0) {
+            data = v;
+        } else if (q->rt.id == RT_MESSAGES && (!strcmp(k, "users") || !strcmp(k, "roles"))) {
+            size_t i;
+            json_t *x;
+            if (!json_is_array(v)) {
+                snprintf(err, errlen, "%s must be an array of strings", k);
+                return -1;
+            }
+            json_array_foreach(v, i, x) {
+                if (!json_is_string(x)) {
+                    snprintf(err, errlen, "%s[%zu] must be a string", k, i);
+                    return -1;
+                }
+                if (add_channel(q, k[0] == 'u' ? "user:" : "role:", json_string_value(x),
+                                json_string_length(x), err, errlen) < 0)
+                    return -1;
+            }
+        } else {
+            snprintf(err, errlen, "unknown field \"%.64s\"", k);
+            return -1;
+        }
+    }
+    if (data == NULL) {
+        snprintf(err, errlen, "field \"data\" is required");
+        return -1;
+    }
+    if (q->rt.id == RT_MESSAGES && q->nch == 0) {
+        snprintf(err, errlen, "give at least one recipient in \"users\" or \"roles\"");
+        return -1;
+    }
+    buf_init(&b);
+    b.limit = EV_MAX_BYTES - 4096;
+    if (jsonin_to_msgpack(data, &b, &e) < 0) {
+        buf_free(&b);
+        snprintf(err, errlen, "data: %s", e);
+        return -1;
+    }
+    q->data = buf_steal(&b, &q->data_len);
+    return 0;
+}
+
+/* ==== dispatch ==== */
+
+static void reply_health(pub_t *p, struct evhttp_request *r, route_id_t id)
+{
+    buf_t b;
+    buf_init(&b);
+    if (id == RT_HEALTHZ) {
+        buf_puts(&b, "{\"status\":\"ok\"}");
+        send_json(p, r, 200, &b);
+    } else {
+        bool ready = rconn_ready(p->rc) && !p->draining;
+        buf_printf(&b, "{\"ready\":%s,\"redis\":%s,\"draining\":%s}", ready ? "true" : "false",
+                   rconn_ready(p->rc) ? "true" : "false", p->draining ? "true" : "false");
+        send_json(p, r, ready ? 200 : 503, &b);
+    }
+    buf_free(&b);
+}
+
+static void reply_metrics(pub_t *p, struct evhttp_request *r)
+{
+    buf_t b;
+    struct evbuffer *eb = evbuffer_new();
+    metric_set(p->m.redis_connected, rconn_ready(p->rc));
+    metric_set(p->m.redis_reconnects, (int64_t)rconn_reconnects(p->rc));
+    buf_init(&b);
+    metrics_render(&b);
+    if (eb)
+        evbuffer_add(eb, b.data, b.len);
+    evhttp_add_header(evhttp_request_get_output_headers(r), "Content-Type",
+                      "text/plain; version=0.0.4");
+    count_status(p, 200);
+    evhttp_send_reply(r, 200, "OK", eb);
+    if (eb)
+        evbuffer_free(eb);
+    buf_free(&b);
+}
+
+static int method_allowed(route_id_t id, enum evhttp_cmd_type m, const char **allow)
+{
+    switch (id) {
+    case RT_HEALTHZ:
+    case RT_READYZ:
+    case RT_METRICS:
+        *allow = "GET, HEAD";
+        return m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD;
+    case RT_FLAGS:
+        *allow = "GET, POST";
+        return m == EVHTTP_REQ_GET || m == EVHTTP_REQ_POST;
+    case RT_FLAG:
+        *allow = "GET, PUT, DELETE";
+        return m == EVHTTP_REQ_GET || m == EVHTTP_REQ_PUT || m == EVHTTP_REQ_DELETE;
+    case RT_FLAG_ENABLED:
+    case RT_FLAG_SEGMENTS:
+    case RT_FLAG_VARIANTS:
+        *allow = "PUT";
+        return m == EVHTTP_REQ_PUT;
+    case RT_CHANNEL_MESSAGES:
+    case RT_MESSAGES:
+        *allow = "POST";
+        return m == EVHTTP_REQ_POST;
+    default:
+        *allow = NULL;
+        return 0;
+    }
+}
+
+static void on_request(struct evhttp_request *r, void *arg)
+{
+    pub_t *p = arg;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(r);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    enum evhttp_cmd_type m = evhttp_request_get_command(r);
+    struct evkeyvalq *in = evhttp_request_get_input_headers(r);
+    struct evbuffer *body = evhttp_request_get_input_buffer(r);
+    const char *allow, *h;
+    route_t rt;
+    req_t *q;
+    char err[512];
+
+    if (path == NULL || route_match(path, &rt) < 0)
+        return send_error(p, r, 400, "bad_request", "malformed request path");
+    if (rt.id == RT_NOT_FOUND)
+        return send_error(p, r, 404, "not_found", "no such endpoint");
+    if (!method_allowed(rt.id, m, &allow)) {
+        evhttp_add_header(evhttp_request_get_output_headers(r), "Allow", allow);
+        return send_error(p, r, 405, "method_not_allowed", "method not allowed here (allowed: %s)",
+                          allow);
+    }
+    if (rt.id == RT_HEALTHZ || rt.id == RT_READYZ)
+        return reply_health(p, r, rt.id);
+    if (rt.id == RT_METRICS)
+        return reply_metrics(p, r);
+
+    /* Everything below is the admin API. */
+    q = calloc(1, sizeof(*q));
+    if (q == NULL)
+        return send_error(p, r, 500, NULL, "out of memory");
+    q->p = p;
+    q->r = r;
+    q->rt = rt;
+    q->method = m;
+    clock_gettime(CLOCK_MONOTONIC, &q->t0);
+    flag_init(&q->next);
+    p->inflight++;
+    metric_set(p->m.inflight, p->inflight);
+
+    if (auth_count(p->auth) == 0)
+        return req_error(q, 401, "unauthorized",
+                         "no admin tokens are configured (set FLAGCAST_ADMIN_TOKENS)");
+    h = evhttp_find_header(in, "Authorization");
+    if (h == NULL)
+        return req_error(q, 401, "unauthorized", "missing Authorization: Bearer <token>");
+    if (auth_check_bearer(p->auth, h, &q->who) < 0)
+        return req_error(q, 401, "unauthorized", "invalid admin token");
+    if (p->draining)
+        return req_error(q, 503, "shutting_down", "the publisher is shutting down");
+
+    if ((h = evhttp_find_header(in, "If-Match")) != NULL) {
+        if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_POST)
+            return req_error(q, 400, "bad_request", "If-Match applies to PUT and DELETE only");
+        if (route_if_match(h, &q->if_match) < 0)
+            return req_error(q, 400, "bad_request",
+                             "If-Match must be a flag version (a positive integer)");
+        q->has_if_match = true;
+    }
+
+    /* Body: bounded by evhttp (413 before we get here) and checked again. */
+    size_t blen = evbuffer_get_length(body);
+    if (blen > (size_t)p->cfg.max_body)
+        return req_error(q, 413, "payload_too_large", "request body larger than %ld bytes",
+                         p->cfg.max_body);
+    if (m == EVHTTP_REQ_PUT || m == EVHTTP_REQ_POST) {
+        const char *data = (const char *)evbuffer_pullup(body, -1);
+        q->body = jsonin_parse(data ? data : "", blen, err, sizeof(err));
+        if (q->body == NULL)
+            return req_error(q, 400, "invalid_json", "%s", err);
+    } else if (blen > 0 && m != EVHTTP_REQ_DELETE) {
+        return req_error(q, 400, "bad_request", "this request takes no body");
+    }
+
+    /* Names in the path. */
+    if (rt.id >= RT_FLAG && rt.id <= RT_FLAG_VARIANTS &&
+        name_flag_key_valid(rt.arg, rt.arglen, &allow) < 0)
+        return req_error(q, 400, "invalid_key", "bad flag key: %s", allow);
+
+    switch (rt.id) {
+    case RT_FLAGS:
+        if (m == EVHTTP_REQ_GET) {
+            if (rconn_command(p->rc, on_list, q, "HGETALL %s", p->k_flags) < 0)
+                req_unavailable(q);
+            return;
+        } else {
+            unsigned present;
+            const char *e;
+            q->type = EV_FLAG_CREATED;
+            if (jsonin_flag(q->body, JSONIN_ALL, &q->next, &present, err, sizeof(err)) < 0)
+                return req_error(q, 400, "invalid_field", "%s", err);
+            if (!(present & JSONIN_KEY))
+                return req_error(q, 400, "invalid_field", "field \"key\" is required");
+            q->next.id = 1;
+            q->next.version = 1;
+            if (flag_validate(&q->next, &e) < 0)
+                return req_error(q, 400, "invalid_flag", "%s", e);
+            q->rt.arglen = strlen(q->next.key);
+            snprintf(q->rt.arg, sizeof(q->rt.arg), "%s", q->next.key);
+            if (rconn_command(p->rc, on_create_exists, q, "HEXISTS %s %s", p->k_flags,
+                              q->next.key) < 0)
+                req_unavailable(q);
+            return;
+        }
+    case RT_FLAG:
+        if (m == EVHTTP_REQ_GET) {
+            if (rconn_command(p->rc, on_get, q, "HGET %s %b", p->k_flags, rt.arg, rt.arglen) < 0)
+                req_unavailable(q);
+            return;
+        }
+        if (m == EVHTTP_REQ_DELETE) {
+            q->type = EV_FLAG_DELETED;
+            flag_step_read(q);
+            return;
+        }
+        q->type = EV_FLAG_UPDATED;
+        q->mask = JSONIN_ALL;
+        break;
+    case RT_FLAG_ENABLED:
+        q->type = EV_FLAG_TOGGLED;
+        q->mask = JSONIN_ENABLED;
+        if (!json_is_object(q->body) || !json_is_boolean(json_object_get(q->body, "enabled")))
+            return req_error(q, 400, "invalid_field",
+                             "the body must be {\"enabled\": true} or {\"enabled\": false}");
+        break;
+    case RT_FLAG_SEGMENTS:
+        q->type = EV_SEGMENT_UPDATED;
+        q->mask = JSONIN_SEGMENTS;
+        if (!json_is_object(q->body) || json_object_get(q->body, "segments") == NULL)
+            return req_error(q, 400, "invalid_field", "the body must be {\"segments\": [...]}");
+        break;
+    case RT_FLAG_VARIANTS:
+        q->type = EV_VARIANT_UPDATED;
+        q->mask = JSONIN_VARIANTS;
+        if (!json_is_object(q->body) || json_object_get(q->body, "variants") == NULL)
+            return req_error(q, 400, "invalid_field", "the body must be {\"variants\": [...]}");
+        break;
+    case RT_CHANNEL_MESSAGES: {
+        const char *e;
+        chan_kind_t kind = name_channel_kind(rt.arg, rt.arglen, &e);
+        if (kind == CHAN_INVALID)
+            return req_error(q, 400, "invalid_channel", "bad channel name: %s", e);
+        if (kind == CHAN_FLAGS)
+            return req_error(q, 400, "invalid_channel",
+                             "channel \"flags\" is reserved for flag events");
+        if (parse_message(q, err, sizeof(err)) < 0)
+            return req_error(q, 400, "invalid_field", "%s", err);
+        q->channels[q->nch++] = strdup(rt.arg);
+        if (q->channels[0] == NULL)
+            return req_error(q, 500, NULL, "out of memory");
+        msg_publish(q);
+        return;
+    }
+    case RT_MESSAGES:
+        if (parse_message(q, err, sizeof(err)) < 0)
+            return req_error(q, 400, "invalid_field", "%s", err);
+        msg_publish(q);
+        return;
+    default:
+        return req_error(q, 404, "not_found", "no such endpoint");
+    }
+
+    /* An update: check the body's fields and types against an empty record
+     * first, so a bad body is refused before Redis is asked anything. */
+    {
+        flag_t probe;
+        unsigned present;
+        flag_init(&probe);
+        int bad = jsonin_flag(q->body, q->mask, &probe, &present, err, sizeof(err)) < 0;
+        flag_free(&probe);
+        if (bad)
+            return req_error(q, 400, "invalid_field", "%s", err);
+        json_t *k = json_object_get(q->body, "key");
+        if (k && strcmp(json_string_value(k), rt.arg) != 0)
+            return req_error(q, 400, "invalid_field",
+                             "field \"key\" cannot change a flag's key (it is \"%s\")", rt.arg);
+    }
+    flag_step_read(q);
+}
+
+void api_install(pub_t *p)
+{
+    evhttp_set_gencb(p->http, on_request, p);
+}

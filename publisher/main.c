@@ -1,0 +1,214 @@
+/*
+ * flagcast-publisher — the admin HTTP/JSON API that stores flag changes and
+ * channel messages in Redis and publishes them, atomically, via publish.lua.
+ *
+ * One thread, one libevent loop: evhttp serves the API, rconn keeps the
+ * Redis connection (reloading the script after every connect). SIGTERM and
+ * SIGINT drain: stop accepting, answer /readyz 503, let requests that wait on
+ * Redis finish (bounded by --drain-timeout), then exit 0.
+ */
+#include "publisher/pub.h"
+#include "publisher/store.h"
+#include "common/config.h"
+#include "common/log.h"
+
+#include <event2/http.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static pub_t P;
+
+static const cfg_opt_t opts[] = {
+    { "listen", "FLAGCAST_LISTEN", CFG_STR, "127.0.0.1:8081",
+      "host:port the admin API listens on", &P.cfg.listen, 0, 0 },
+    { "redis-url", "FLAGCAST_REDIS_URL", CFG_STR, "redis://127.0.0.1:6379",
+      "Redis server, redis://[:password@]host:port[/db]", &P.cfg.redis_url, 0, 0 },
+    { "redis-prefix", "FLAGCAST_REDIS_PREFIX", CFG_STR, "flagcast",
+      "prefix of every Redis key and channel", &P.cfg.prefix, 0, 0 },
+    { "admin-tokens", "FLAGCAST_ADMIN_TOKENS", CFG_STR, NULL,
+      "comma list of admin bearer tokens, each TOKEN or NAME:TOKEN (none: refuse all)",
+      &P.cfg.admin_tokens, 0, 0 },
+    { "history-size", "FLAGCAST_HISTORY_SIZE", CFG_INT, "10000",
+      "entries kept in each channel's history stream", &P.cfg.history_size, 1, 100000000 },
+    { "history-ttl", "FLAGCAST_HISTORY_TTL", CFG_INT, "86400",
+      "seconds an idle non-flag channel's history is kept (0: forever)",
+      &P.cfg.history_ttl, 0, 100000000 },
+    { "max-body", "FLAGCAST_MAX_BODY", CFG_INT, "1048576",
+      "largest accepted request body, bytes", &P.cfg.max_body, 64, 64 * 1024 * 1024 },
+    { "drain-timeout", "FLAGCAST_DRAIN_TIMEOUT", CFG_INT, "10",
+      "seconds to wait for in-flight requests on SIGTERM", &P.cfg.drain_timeout, 0, 3600 },
+    { "log-level", "FLAGCAST_LOG_LEVEL", CFG_STR, "info",
+      "debug, info, warn or error", &P.cfg.log_level, 0, 0 },
+    { 0 }
+};
+
+static void on_redis_state(rconn_t *rc, int connected, void *arg)
+{
+    pub_t *p = arg;
+    metric_set(p->m.redis_connected, connected);
+    if (connected)
+        store_load_script(p);
+    else
+        p->sha[0] = '\0';
+}
+
+static struct event *drain_timer;
+static struct timeval drain_started;
+
+static void drain_check(evutil_socket_t fd, short what, void *arg)
+{
+    pub_t *p = arg;
+    struct timeval now;
+    event_base_gettimeofday_cached(p->base, &now);
+    if (p->inflight <= 0 || now.tv_sec - drain_started.tv_sec >= p->cfg.drain_timeout) {
+        if (p->inflight > 0)
+            log_warn("drain timeout, exiting with requests in flight", "inflight=%ld",
+                     p->inflight);
+        event_base_loopexit(p->base, NULL);
+        return;
+    }
+    struct timeval tv = { 0, 20000 };
+    evtimer_add(drain_timer, &tv);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    pub_t *p = arg;
+    if (p->draining)
+        return;
+    p->draining = true;
+    log_info("shutting down", "signal=%d inflight=%ld", (int)sig, p->inflight);
+    if (p->sock) {
+        evhttp_del_accept_socket(p->http, p->sock);
+        p->sock = NULL;
+    }
+    event_base_gettimeofday_cached(p->base, &drain_started);
+    drain_timer = evtimer_new(p->base, drain_check, p);
+    drain_check(-1, 0, p);
+}
+
+static void metrics_init(pub_t *p)
+{
+    static const double lat[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                  0.25, 0.5, 1 };
+    p->m.req_2xx = metrics_counter("flagcast_publisher_http_requests_total{class=\"2xx\"}",
+                                   "HTTP requests answered, by status class");
+    p->m.req_4xx = metrics_counter("flagcast_publisher_http_requests_total{class=\"4xx\"}", "");
+    p->m.req_5xx = metrics_counter("flagcast_publisher_http_requests_total{class=\"5xx\"}", "");
+    p->m.publications = metrics_counter("flagcast_publisher_publications_total",
+                                        "messages published (one per channel)");
+    p->m.conflicts = metrics_counter("flagcast_publisher_version_conflicts_total",
+                                     "updates refused or retried because the version moved");
+    p->m.noscript = metrics_counter("flagcast_publisher_script_reloads_total",
+                                    "NOSCRIPT answers that made the publisher reload the script");
+    p->m.redis_connected = metrics_gauge("flagcast_publisher_redis_connected",
+                                         "1 while the Redis connection is up");
+    p->m.redis_reconnects = metrics_gauge("flagcast_publisher_redis_reconnects",
+                                          "Redis reconnects since start");
+    p->m.inflight = metrics_gauge("flagcast_publisher_inflight_requests",
+                                  "admin requests waiting for Redis");
+    p->m.latency = metrics_histogram("flagcast_publisher_request_seconds",
+                                     "admin request latency", lat, sizeof(lat) / sizeof(lat[0]));
+}
+
+int main(int argc, char **argv)
+{
+    pub_t *p = &P;
+    char err[256], host[256];
+    const char *e;
+    redis_url_t url;
+    log_level_t lvl;
+    int port, rc;
+
+    rc = cfg_parse(opts, argc, argv, "flagcast-publisher",
+                   "flagcast admin API: stores flag changes and channel messages in Redis "
+                   "and publishes them.", err, sizeof(err));
+    if (rc != 0) {
+        if (rc < 0)
+            fprintf(stderr, "flagcast-publisher: %s\n", err);
+        return rc < 0 ? 2 : 0;
+    }
+    log_set_component("publisher");
+    if (log_level_parse(p->cfg.log_level, &lvl) < 0) {
+        fprintf(stderr, "flagcast-publisher: --log-level must be debug, info, warn or error\n");
+        return 2;
+    }
+    log_set_level(lvl);
+    if (cfg_parse_hostport(p->cfg.listen, host, sizeof(host), &port) < 0) {
+        fprintf(stderr, "flagcast-publisher: --listen must be host:port, got \"%s\"\n",
+                p->cfg.listen);
+        return 2;
+    }
+    if (redis_url_parse(p->cfg.redis_url, &url, &e) < 0) {
+        fprintf(stderr, "flagcast-publisher: --redis-url: %s\n", e);
+        return 2;
+    }
+    if (p->cfg.prefix == NULL || !*p->cfg.prefix || strlen(p->cfg.prefix) > 64 ||
+        strpbrk(p->cfg.prefix, " \t\r\n{}")) {
+        fprintf(stderr, "flagcast-publisher: --redis-prefix must be 1-64 bytes without spaces or braces\n");
+        return 2;
+    }
+    p->auth = auth_new(p->cfg.admin_tokens, &e);
+    if (p->auth == NULL) {
+        fprintf(stderr, "flagcast-publisher: --admin-tokens: %s\n", e);
+        return 2;
+    }
+    pub_key(p, p->k_flags, sizeof(p->k_flags), "flags", NULL);
+    pub_key(p, p->k_ids, sizeof(p->k_ids), "flag-ids", NULL);
+    pub_key(p, p->k_seq, sizeof(p->k_seq), "flag-seq", NULL);
+    pub_key(p, p->k_meta_flags, sizeof(p->k_meta_flags), "meta", "flags");
+    pub_key(p, p->k_hist_flags, sizeof(p->k_hist_flags), "hist", "flags");
+    pub_key(p, p->k_pub_flags, sizeof(p->k_pub_flags), "ch", "flags");
+    metrics_init(p);
+    signal(SIGPIPE, SIG_IGN);
+
+    p->base = event_base_new();
+    p->http = p->base ? evhttp_new(p->base) : NULL;
+    if (p->http == NULL) {
+        log_error("cannot create the event loop", NULL);
+        return 1;
+    }
+    evhttp_set_max_body_size(p->http, (ev_ssize_t)p->cfg.max_body);
+    evhttp_set_max_headers_size(p->http, 16 * 1024);
+    evhttp_set_timeout(p->http, 60);
+    evhttp_set_allowed_methods(p->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
+    api_install(p);
+    p->sock = evhttp_bind_socket_with_handle(p->http, host, (ev_uint16_t)port);
+    if (p->sock == NULL) {
+        log_error("cannot listen", "listen=%s", p->cfg.listen);
+        return 1;
+    }
+    p->rc = rconn_new(p->base, &url, "publisher", on_redis_state, p);
+    if (p->rc == NULL || rconn_start(p->rc) < 0) {
+        log_error("cannot start the Redis connection", NULL);
+        return 1;
+    }
+    struct event *sigterm = evsignal_new(p->base, SIGTERM, on_signal, p);
+    struct event *sigint = evsignal_new(p->base, SIGINT, on_signal, p);
+    evsignal_add(sigterm, NULL);
+    evsignal_add(sigint, NULL);
+
+    if (auth_count(p->auth) == 0)
+        log_warn("no admin tokens configured: every admin API call will be refused with 401",
+                 "hint=\"set FLAGCAST_ADMIN_TOKENS\"");
+    log_info("publisher listening", "listen=%s:%d redis=%s:%d prefix=%s admin_tokens=%zu "
+             "version=%s", host, port, url.host, url.port, p->cfg.prefix, auth_count(p->auth),
+             FLAGCAST_VERSION);
+
+    event_base_dispatch(p->base);
+
+    log_info("publisher stopped", NULL);
+    event_free(sigterm);
+    event_free(sigint);
+    if (drain_timer)
+        event_free(drain_timer);
+    rconn_free(p->rc);
+    evhttp_free(p->http);
+    event_base_free(p->base);
+    auth_free(p->auth);
+    metrics_free_all();
+    return 0;
+}

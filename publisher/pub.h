@@ -1,0 +1,67 @@
+/*
+ * pub — the publisher daemon's shared state: configuration, the event base,
+ * the HTTP server, the Redis connection and the Lua script's SHA.
+ *
+ * api.c owns the request handlers; store.c owns the script calls; main.c
+ * wires them together and runs the loop. All of it runs on one thread.
+ */
+#ifndef FLAGCAST_PUB_H
+#define FLAGCAST_PUB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include "common/auth.h"
+#include "common/metrics.h"
+#include "common/rconn.h"
+
+#define PUB_KEY_MAX 512        /* a Redis key built from prefix + channel */
+#define PUB_MAX_TARGETS 1000   /* users + roles of one targeted message */
+#define PUB_UPDATE_RETRIES 5   /* without If-Match, retries on a concurrent change */
+
+typedef struct pub_cfg {
+    const char *listen;
+    const char *redis_url;
+    const char *prefix;
+    const char *admin_tokens;
+    const char *log_level;
+    long        history_size;
+    long        history_ttl;
+    long        max_body;
+    long        drain_timeout;
+} pub_cfg_t;
+
+typedef struct pub {
+    pub_cfg_t                   cfg;
+    struct event_base          *base;
+    struct evhttp              *http;
+    struct evhttp_bound_socket *sock;
+    rconn_t                    *rc;
+    auth_t                     *auth;
+    char                        sha[41];     /* "" until SCRIPT LOAD answered */
+    bool                        draining;
+    long                        inflight;    /* requests waiting on Redis */
+
+    /* Redis key names (prefix applied). */
+    char k_flags[PUB_KEY_MAX], k_ids[PUB_KEY_MAX], k_seq[PUB_KEY_MAX];
+    char k_meta_flags[PUB_KEY_MAX], k_hist_flags[PUB_KEY_MAX], k_pub_flags[PUB_KEY_MAX];
+
+    struct {
+        metric_t *req_2xx, *req_4xx, *req_5xx;
+        metric_t *publications, *conflicts, *noscript;
+        metric_t *redis_connected, *redis_reconnects, *inflight;
+        metric_t *latency;
+    } m;
+} pub_t;
+
+/* api.c: installs the HTTP handlers on p->http. */
+void api_install(pub_t *p);
+
+/* store.c: (re)loads the Lua script; called on every Redis connect. */
+void store_load_script(pub_t *p);
+
+/* Builds "<prefix>:<kind>:<name>" into out. @return 0, -1 if too long. */
+int  pub_key(const pub_t *p, char *out, size_t len, const char *kind, const char *name);
+
+#endif
