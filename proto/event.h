@@ -28,6 +28,8 @@
 #define EV_MAX_EPOCH     64            /* bytes */
 #define EV_MAX_ACTOR     256           /* bytes */
 #define EV_HEADER_VERSION 1
+/* A body leaves room for the largest header within EV_MAX_BYTES. */
+#define EV_MAX_BODY      (EV_MAX_BYTES - 512)
 
 typedef enum ev_type {
     EV_FLAG_CREATED = 0,
@@ -78,7 +80,11 @@ int  ev_decode_body(const char *p, size_t n, ev_t *ev, char *errbuf, size_t errl
 
 /* Checks that a msgpack value is within EV_MAX_DEPTH and uses only types that
  * have a JSON rendering (nil, bool, int, float, str, bin, array, map with str
- * keys). @return 0 or -1 with *err set. */
+ * keys; bin keys are accepted as strings, as Lua's cmsgpack may write them).
+ * depth is the number of containers around o in the whole message: msgpack-c
+ * cannot unpack more than EV_MAX_DEPTH levels in total, so an event's "data"
+ * (inside the body map) is checked with depth 1 and may nest 31 levels.
+ * @return 0 or -1 with *err set. */
 int  ev_value_check(const msgpack_object *o, int depth, const char **err);
 
 #endif
