@@ -362,6 +362,9 @@ int flag_encode(const flag_t *f, buf_t *out)
 {
     msgpack_packer pk;
     size_t start = out->len;
+    const char *err;
+    if (flag_validate(f, &err) != 0)
+        return -1;
     msgpack_packer_init(&pk, out, buf_msgpack_write);
     if (flag_pack(f, &pk) != 0 || out->err) {
         if (!out->err) {

@@ -80,7 +80,8 @@ int  flag_validate(const flag_t *f, const char **err);
 
 /* Packs the record as a msgpack map. @return 0, or -1 on failure. */
 int  flag_pack(const flag_t *f, msgpack_packer *pk);
-/* Packs into a fresh buffer (appends to out). */
+/* Packs into a fresh buffer (appends to out). Validates first: an invalid
+ * record appends nothing and returns -1 (flag_validate says why). */
 int  flag_encode(const flag_t *f, buf_t *out);
 
 /* Decodes a record from a msgpack object (a map with the fields above;
