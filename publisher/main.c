@@ -174,7 +174,8 @@ int main(int argc, char **argv)
     evhttp_set_max_headers_size(p->http, 16 * 1024);
     evhttp_set_timeout(p->http, 60);
     evhttp_set_allowed_methods(p->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
+                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
+                                            EVHTTP_REQ_OPTIONS);
     api_install(p);
     p->sock = evhttp_bind_socket_with_handle(p->http, host, (ev_uint16_t)port);
     if (p->sock == NULL) {

@@ -1,0 +1,113 @@
+/*
+ * harness — what integration tests need to drive real processes:
+ *
+ *   - a private temp dir and free loopback ports;
+ *   - processes spawned with extra env vars and a log file in the temp dir,
+ *     tracked by PID and killed at exit (atexit) even when a test fails;
+ *     each child also gets PR_SET_PDEATHSIG, so a test killed by a timeout
+ *     does not leave orphans behind;
+ *   - redis-server on a free port (start, stop, restart on the same port);
+ *   - a daemon started with env vars and waited for until a health path
+ *     answers 200;
+ *   - a tiny blocking HTTP/1.1 client;
+ *   - a blocking hiredis subscriber (PSUBSCRIBE) with a per-call deadline;
+ *   - a dump of every key of a Redis, to check that bad input changed nothing.
+ *
+ * Everything is process-local: with Check's fork mode each test (a child)
+ * owns what it spawned, and only the creator of a process or temp dir
+ * cleans it up. Functions return -1 / NULL on failure after printing why on
+ * stderr, so a test can simply ck_assert on the result.
+ */
+#ifndef FLAGCAST_HARNESS_H
+#define FLAGCAST_HARNESS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <hiredis/hiredis.h>
+
+/* The temp dir of this process (created on first use, removed at exit
+ * unless FLAGCAST_KEEP_TMP=1). */
+const char *h_tmpdir(void);
+/* A TCP port free on 127.0.0.1 right now. */
+int h_free_port(void);
+/* $FLAGCAST_BIN/name (or bin/name when FLAGCAST_BIN is unset); static buffer. */
+const char *h_bin(const char *name);
+/* Milliseconds on a monotonic clock. */
+long long h_now_ms(void);
+
+/* Spawns argv[0] (a path) with the current environment plus env ("K=V",
+ * NULL-terminated, may be NULL). stdout and stderr go to <tmpdir>/<logname>.
+ * @return the PID, or -1. */
+pid_t h_spawn(const char *const argv[], const char *const env[], const char *logname);
+/* Sends sig and waits up to timeout_ms for the process to exit (then
+ * SIGKILL). @return its wait status, or -1. */
+int h_stop(pid_t pid, int sig, int timeout_ms);
+/* Whether the PID is still running (not yet reaped). */
+int h_alive(pid_t pid);
+/* Kills every process this process spawned. Also runs at exit. */
+void h_kill_all(void);
+/* Runs a program to completion (at most timeout_ms), capturing stdout and
+ * stderr into malloc'd strings (either may be NULL). @return the exit code,
+ * or -1 (killed / could not run). */
+int h_run(const char *const argv[], const char *const env[], char **out, char **err,
+          int timeout_ms);
+/* Prints the last lines of a log file of the temp dir to stderr. */
+void h_print_log(const char *logname);
+
+/* ==== redis ==== */
+
+typedef struct h_redis {
+    pid_t pid;
+    int   port;
+    char  url[64];     /* redis://127.0.0.1:<port> */
+} h_redis_t;
+
+/* Starts redis-server (port 0: a free one) and waits until it answers PING.
+ * @return 0 or -1. */
+int  h_redis_start(h_redis_t *r, int port);
+int  h_redis_stop(h_redis_t *r);
+/* A blocking connection (2 s timeout). Caller frees with redisFree. */
+redisContext *h_redis_connect(int port);
+/* "key\ttype\tttl?\thex(DUMP)\n" for every key, sorted: equal dumps mean
+ * equal data. Caller frees. */
+char *h_redis_dump(int port);
+
+/* ==== daemons ==== */
+
+/* Spawns a daemon and polls GET path on port until it answers 200, the
+ * process dies, or timeout_ms passes. @return its PID, or -1 (killed). */
+pid_t h_daemon_start(const char *bin, const char *const env[], const char *logname,
+                     int port, const char *path, int timeout_ms);
+/* Polls GET path until it answers `status`. @return 0 or -1 on timeout. */
+int h_wait_status(int port, const char *path, int status, int timeout_ms);
+
+/* ==== HTTP ==== */
+
+typedef struct h_resp {
+    int    status;
+    char  *headers;   /* raw header block, NUL-terminated */
+    char  *body;      /* NUL-terminated (dechunked) */
+    size_t body_len;
+} h_resp_t;
+
+/* One request on a fresh connection (Connection: close). headers: extra
+ * header lines, each ending in "\r\n" (may be NULL). body may be NULL.
+ * @return 0 with resp filled (free with h_resp_free), or -1. */
+int  h_http(int port, const char *method, const char *path, const char *headers,
+            const char *body, size_t body_len, h_resp_t *resp);
+void h_resp_free(h_resp_t *resp);
+/* A header's value (case-insensitive name) copied into out. @return 0/-1. */
+int  h_resp_header(const h_resp_t *resp, const char *name, char *out, size_t len);
+
+/* ==== subscriber ==== */
+
+typedef struct h_sub h_sub_t;
+
+/* PSUBSCRIBEs to pattern on a fresh connection. */
+h_sub_t *h_sub_new(int port, const char *pattern);
+/* Waits up to timeout_ms for the next message. @return 1 with *channel
+ * and *msg (malloc'd, caller frees) set, 0 on timeout, -1 on error. */
+int  h_sub_next(h_sub_t *s, int timeout_ms, char **channel, char **msg, size_t *len);
+void h_sub_free(h_sub_t *s);
+
+#endif
