@@ -1,0 +1,1475 @@
+/*
+ * lws_glue — the gateway's libwebsockets side: SSE, WebSocket and plain HTTP
+ * on one port, fan-out of the events the Redis thread hands over.
+ *
+ * Threads and sockets. FLAGCAST_THREADS workers each run their own
+ * lws_context (lws 4.1.6 here is built with LWS_MAX_SMP 1, so one context
+ * serves one thread). Each worker opens its own SO_REUSEPORT listen socket on
+ * the same port and adopts it as a raw file descriptor; the kernel spreads
+ * new connections over the workers, and each accepted socket is adopted as
+ * HTTP (lws's own listen-share option does nothing in this build). A worker
+ * owns its connections, its subscription index (subidx) and its queues; no
+ * lock is taken on the delivery path except the one that swaps its inbox.
+ *
+ * Hand-off. The Redis thread appends a reference to each rendered event to
+ * every worker's inbox and calls lws_cancel_service(); the worker drains the
+ * inbox in LWS_CALLBACK_EVENT_WAIT_CANCELLED, looks up the receivers in its
+ * index and writes to each one directly from there (DESIGN.md measured this
+ * faster than a writable callback per connection). A connection that lws
+ * reports as behind (lws_partial_buffered) gets the event on its bounded
+ * queue and is flushed from its writable callback; a queue over its limit
+ * conflates flag events or closes the connection (outq.h).
+ *
+ * Closed SSE subscribers. lws does not read an HTTP/1 stream after the
+ * request, so a peer's FIN stays readable and lws's poll loop would spin on
+ * it. Every SSE socket is therefore also registered, edge-triggered for
+ * EPOLLIN|EPOLLRDHUP, in a per-worker epoll set whose fd is itself adopted
+ * into lws: a close makes that fd readable in the same poll() turn, and we
+ * drain/close the dead connection there. Idle connections cost nothing.
+ *
+ * Timers. One lws_sul per worker ticks once a second: SSE keep-alive
+ * comments (every FLAGCAST_SSE_KEEPALIVE s), WS pings and the WS idle
+ * timeout. No per-connection timers (lws's sorted timer list is linear).
+ */
+#include "gateway/gateway.h"
+#include "gateway/filter.h"
+#include "gateway/query.h"
+#include "gateway/subidx.h"
+#include "gateway/wsmsg.h"
+#include "common/log.h"
+#include "proto/json.h"
+#include "proto/sse.h"
+
+#include <libwebsockets.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define GW_ACCEPT_BURST   256         /* accepts per readable listen socket */
+#define GW_INBOX_MAX      65536       /* events waiting per worker */
+#define GW_EPOLL_BATCH    256
+#define GW_SSE_RX_MAX     (64 * 1024) /* bytes an SSE client may send after its request */
+#define GW_QUERY_MAX      8192
+#define GW_CTL_QUEUE_MAX  64          /* queued items above which pings get no pong */
+#define GW_TX_PACKET      (2u * 1024 * 1024)
+
+enum { PROTO_JSON = 0, PROTO_MSGPACK = 1, PROTO_RAW = 2 };
+enum { CK_NONE = 0, CK_HTTP, CK_SSE, CK_WS };
+
+struct gw_worker;
+
+/* One connection: lws's per-session data (zeroed by lws). Kept small: the
+ * idle cost per connection is what limits how many one process holds. */
+typedef struct gw_conn {
+    struct gw_worker *w;
+    struct lws       *wsi;
+    struct gw_conn   *prev, *next;   /* the worker's SSE or WS list */
+    subidx_sub_t     *sub;
+    outq_t            q;
+    char             *rx;            /* WS message being reassembled */
+    size_t            rx_len;
+    uint64_t          last_rx_ns;    /* WS: last frame from the client */
+    uint32_t          serial;        /* matches the epoll registration */
+    int               fd;
+    uint8_t           kind;
+    uint8_t           fmt;           /* outq_fmt_t */
+    uint8_t           errors;        /* bad WS messages so far */
+    uint8_t           ping_out;      /* WS: ping sent, nothing heard since */
+    uint8_t           closing;       /* being closed; ignore it */
+    uint8_t           rx_too_big;    /* WS: discarding an oversized message */
+} gw_conn_t;
+
+typedef struct gw_item {
+    struct gw_item *next;
+    outq_ev_t      *ev;              /* NULL: a stop request */
+    uint64_t        t_ns;
+} gw_item_t;
+
+typedef struct gw_worker {
+    int                  id;
+    pthread_t            tid;
+    struct lws_context  *ctx;
+    struct lws_vhost    *vh;
+    struct lws          *listen_wsi;
+    struct lws          *ep_wsi;
+    int                  listen_fd;
+    int                  epfd;
+    int                  spare_fd;   /* released on EMFILE to shed a connection */
+    /* inbox, filled by other threads */
+    pthread_mutex_t      mu;
+    gw_item_t           *in_head, **in_tail;
+    size_t               in_count;
+    /* owned by the worker thread */
+    subidx_t            *idx;
+    gw_conn_t           *sse, *ws;   /* lists */
+    gw_conn_t          **by_fd;      /* epoll lookup */
+    size_t               nfd;
+    uint32_t             serial;
+    lws_sorted_usec_list_t tick;
+    uint64_t             next_keepalive_ns;
+    outq_limits_t        lim;
+    bool                 stopping;
+    bool                 done;
+    /* start-up handshake with gw_lws_start */
+    int                  start_rc;
+    bool                 started;
+} gw_worker_t;
+
+static gw_worker_t     *workers;
+static long             nworkers;
+static pthread_mutex_t  start_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t   start_cv = PTHREAD_COND_INITIALIZER;
+static pthread_mutex_t  ctx_create_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static unsigned char keepalive_bytes[LWS_PRE + 4];
+static const size_t  keepalive_len = 3;   /* ":\n\n" */
+
+static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
+                       void *user, void *in, size_t len);
+
+static const struct lws_protocols gw_protocols[] = {
+    /* protocols[0] serves plain HTTP and SSE and is the WS default. */
+    { "flagcast.json", gw_callback, sizeof(gw_conn_t), 4096, PROTO_JSON, NULL, GW_TX_PACKET },
+    { "flagcast.msgpack", gw_callback, sizeof(gw_conn_t), 4096, PROTO_MSGPACK, NULL, GW_TX_PACKET },
+    { "flagcast-raw", gw_callback, 0, 0, PROTO_RAW, NULL, 0 },
+    { NULL, NULL, 0, 0, 0, NULL, 0 },
+};
+
+static void conn_kill(gw_conn_t *c, const char *reason);
+
+/* ==== small helpers ==== */
+
+static gw_worker_t *wsi_worker(struct lws *wsi)
+{
+    return lws_context_user(lws_get_context(wsi));
+}
+
+static const char *conn_kind_name(const gw_conn_t *c)
+{
+    return c->kind == CK_SSE ? "sse" : c->kind == CK_WS ? "ws" : "http";
+}
+
+static void conn_peer(gw_conn_t *c, char *out, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
+
+    if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0)
+        getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
+                    NI_NUMERICHOST | NI_NUMERICSERV);
+    snprintf(out, len, "%s:%s", host, port);
+}
+
+static void list_add(gw_conn_t **head, gw_conn_t *c)
+{
+    c->prev = NULL;
+    c->next = *head;
+    if (*head)
+        (*head)->prev = c;
+    *head = c;
+}
+
+static void list_del(gw_conn_t **head, gw_conn_t *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (*head == c)
+        *head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+}
+
+/* ==== index callbacks ==== */
+
+static void on_channel(void *arg, const char *channel, bool on)
+{
+    (void)arg;
+    gw_redis_want(channel, on);
+}
+
+/* ==== writing ==== */
+
+/* Writes what c has queued while lws has nothing of it pending.
+ * @return 0, or -1 if the connection failed (it is being closed). */
+static int conn_flush(gw_conn_t *c)
+{
+    enum lws_write_protocol wp = c->kind == CK_WS
+        ? (c->fmt == OUTQ_FMT_MSGPACK ? LWS_WRITE_BINARY : LWS_WRITE_TEXT)
+        : LWS_WRITE_HTTP;
+
+    while (!outq_empty(&c->q) && !lws_partial_buffered(c->wsi)) {
+        const char *p;
+        size_t n;
+
+        outq_peek(&c->q, &p, &n);
+        if (outq_head_offset(&c->q) != 0) {
+            /* never happens: lws buffers the rest of a short write itself */
+            outq_pop(&c->q);
+            continue;
+        }
+        if (lws_write(c->wsi, (unsigned char *)p, n, wp) < 0) {
+            conn_kill(c, "write failed");
+            return -1;
+        }
+        outq_consume(&c->q, n);
+    }
+    if (!outq_empty(&c->q) || lws_partial_buffered(c->wsi))
+        lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
+/* Writes bytes that are not shared (a prelude, a comment) straight away; p
+ * must have LWS_PRE writable bytes before it for WS. */
+static int conn_write_now(gw_conn_t *c, unsigned char *p, size_t n, enum lws_write_protocol wp)
+{
+    if (lws_write(c->wsi, p, n, wp) < 0) {
+        conn_kill(c, "write failed");
+        return -1;
+    }
+    if (lws_partial_buffered(c->wsi))
+        lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
+/* Queues a control message (a buf_t that starts with LWS_PRE bytes of room)
+ * for c and writes it if nothing is ahead of it. Takes b's storage. */
+static int conn_send_ctl(gw_conn_t *c, buf_t *b)
+{
+    size_t len;
+    char *p;
+    outq_ev_t *e;
+
+    if (b->err) {
+        buf_free(b);
+        return -1;
+    }
+    p = buf_steal(b, &len);
+    e = outq_ev_adopt_raw(p, len, LWS_PRE);
+    if (e == NULL)
+        return -1;
+    if (outq_push_ctl(&c->q, e) != OUTQ_OK) {
+        outq_ev_unref(e);
+        return -1;
+    }
+    outq_ev_unref(e);
+    return conn_flush(c);
+}
+
+/* ==== connection lifecycle ==== */
+
+static void conn_register(gw_worker_t *w, gw_conn_t *c, struct lws *wsi, int kind)
+{
+    c->w = w;
+    c->wsi = wsi;
+    c->kind = (uint8_t)kind;
+    c->fd = lws_get_socket_fd(wsi);
+    c->serial = ++w->serial;
+    if (kind == CK_SSE) {
+        list_add(&w->sse, c);
+        metric_inc(gw_m.conns_sse);
+    } else {
+        list_add(&w->ws, c);
+        metric_inc(gw_m.conns_ws);
+    }
+    if (c->fd >= 0 && (size_t)c->fd < w->nfd)
+        w->by_fd[c->fd] = c;
+}
+
+/* Undoes everything a stream connection holds; safe to call twice. */
+static void conn_release(gw_conn_t *c)
+{
+    gw_worker_t *w = c->w;
+
+    if (w == NULL || (c->kind != CK_SSE && c->kind != CK_WS))
+        return;
+    if (c->sub) {
+        subidx_remove(w->idx, c->sub);
+        c->sub = NULL;
+    }
+    outq_clear(&c->q);
+    free(c->rx);
+    c->rx = NULL;
+    c->rx_len = 0;
+    if (c->fd >= 0 && (size_t)c->fd < w->nfd && w->by_fd[c->fd] == c)
+        w->by_fd[c->fd] = NULL;
+    if (c->kind == CK_SSE) {
+        list_del(&w->sse, c);
+        metric_add(gw_m.conns_sse, -1);
+    } else {
+        list_del(&w->ws, c);
+        metric_add(gw_m.conns_ws, -1);
+    }
+    atomic_fetch_sub(&gw_conns, 1);
+    c->kind = CK_NONE;
+}
+
+/* Closes c from outside its own callback, at the next service turn. */
+static void conn_kill(gw_conn_t *c, const char *reason)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    log_debug("closing connection", "conn=%u transport=%s reason=\"%s\"",
+              c->serial, conn_kind_name(c), reason);
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+/* ==== fan-out ==== */
+
+typedef struct fan_ctx {
+    gw_worker_t *w;
+    outq_ev_t   *ev;
+    const ev_t  *dev;
+} fan_ctx_t;
+
+static void fan_visit(void *arg, void *owner)
+{
+    fan_ctx_t *f = arg;
+    gw_conn_t *c = owner;
+    size_t nrem = 0;
+    outq_res_t r;
+
+    if (c->closing)
+        return;
+    /* Fast path: nothing queued and lws holds nothing: write now. */
+    if (outq_empty(&c->q) && !lws_partial_buffered(c->wsi)) {
+        size_t n;
+        const char *p = outq_ev_data(f->ev, (outq_fmt_t)c->fmt, &n);
+        enum lws_write_protocol wp = c->kind == CK_WS
+            ? (c->fmt == OUTQ_FMT_MSGPACK ? LWS_WRITE_BINARY : LWS_WRITE_TEXT)
+            : LWS_WRITE_HTTP;
+
+        if (p == NULL) {
+            metric_inc(gw_m.drops);
+            return;
+        }
+        metric_inc(gw_m.deliveries);
+        if (lws_write(c->wsi, (unsigned char *)p, n, wp) < 0)
+            conn_kill(c, "write failed");
+        return;
+    }
+    r = outq_push(&c->q, f->ev, &f->w->lim, &nrem);
+    switch (r) {
+    case OUTQ_OK:
+    case OUTQ_CONFLATED:
+        metric_inc(gw_m.deliveries);
+        if (nrem)
+            metric_add(gw_m.conflations, (int64_t)nrem);
+        lws_callback_on_writable(c->wsi);
+        break;
+    case OUTQ_OVERFLOW: {
+        char peer[80];
+        conn_peer(c, peer, sizeof(peer));
+        log_warn("slow consumer disconnected",
+                 "conn=%u transport=%s peer=%s reason=\"queue over limit\" queued_events=%zu queued_bytes=%zu channel=%s",
+                 c->serial, conn_kind_name(c), peer, outq_ev_count(&c->q), outq_ev_bytes(&c->q),
+                 f->dev && f->dev->channel ? f->dev->channel : "?");
+        metric_inc(gw_m.drops);
+        metric_inc(gw_m.slow_disconnects);
+        conn_kill(c, "slow consumer");
+        break;
+    }
+    case OUTQ_ERROR:
+        metric_inc(gw_m.drops);
+        break;
+    }
+}
+
+static void worker_fanout(gw_worker_t *w, outq_ev_t *e, uint64_t t_ns)
+{
+    fan_ctx_t f = { w, e, outq_ev_event(e) };
+    size_t n;
+
+    if (f.dev == NULL)
+        return;
+    n = subidx_lookup(w->idx, f.dev, fan_visit, &f);
+    if (n > 0)
+        metric_observe(gw_m.fanout_seconds, (double)(gw_now_ns() - t_ns) / 1e9);
+}
+
+/* ==== snapshot and prelude rendering ==== */
+
+static int render_snapshot(const filter_t *f, mirror_fmt_t fmt, buf_t *out)
+{
+    int rc;
+
+    pthread_rwlock_rdlock(&gw_mirror_lock);
+    rc = mirror_render_snapshot(gw_mirror, f, fmt, out);
+    pthread_rwlock_unlock(&gw_mirror_lock);
+    return rc;
+}
+
+/* ==== HTTP ==== */
+
+static bool origin_allowed(const char *origin)
+{
+    const char *s = gw_cfg.cors_origins;
+    size_t olen = strlen(origin);
+
+    while (*s) {
+        const char *e = strchr(s, ',');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+
+        while (n && (*s == ' ')) {
+            s++;
+            n--;
+        }
+        while (n && s[n - 1] == ' ')
+            n--;
+        if ((n == 1 && *s == '*') || (n == olen && strncasecmp(s, origin, n) == 0))
+            return true;
+        if (!e)
+            break;
+        s = e + 1;
+    }
+    return false;
+}
+
+/* Adds the CORS headers for the request's Origin, if allowed. */
+static int add_cors(struct lws *wsi, unsigned char **p, unsigned char *end)
+{
+    char origin[256];
+    int n = lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN);
+
+    if (n <= 0 || !origin_allowed(origin))
+        return 0;
+    if (strcmp(gw_cfg.cors_origins, "*") == 0)
+        return lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-origin:",
+                                           (const unsigned char *)"*", 1, p, end);
+    if (lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-origin:",
+                                    (const unsigned char *)origin, n, p, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"vary:",
+                                    (const unsigned char *)"Origin", 6, p, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-credentials:",
+                                    (const unsigned char *)"true", 4, p, end))
+        return 1;
+    return 0;
+}
+
+/* A complete response with a body. @return what the HTTP callback returns. */
+static int http_reply(struct lws *wsi, unsigned status, const char *ctype,
+                      const char *body, size_t blen)
+{
+    unsigned char hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *p = start,
+                  *end = hdr + sizeof(hdr) - 1;
+    unsigned char *out;
+
+    if (lws_add_http_common_headers(wsi, status, ctype, blen, &p, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                    (const unsigned char *)"no-store", 8, &p, end) ||
+        add_cors(wsi, &p, end) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    if (blen) {
+        out = malloc(LWS_PRE + blen);
+        if (out == NULL)
+            return -1;
+        memcpy(out + LWS_PRE, body, blen);
+        if (lws_write(wsi, out + LWS_PRE, blen, LWS_WRITE_HTTP_FINAL) != (int)blen) {
+            free(out);
+            return -1;
+        }
+        free(out);
+    }
+    if (lws_http_transaction_completed(wsi))
+        return -1;
+    return 0;
+}
+
+static int http_reply_json_error(struct lws *wsi, unsigned status, const char *msg)
+{
+    buf_t b;
+    int rc;
+
+    buf_init(&b);
+    buf_puts(&b, "{\"error\":");
+    json_cstr(&b, msg);
+    buf_puts(&b, "}\n");
+    rc = b.err ? -1 : http_reply(wsi, status, "application/json", b.data, b.len);
+    buf_free(&b);
+    return rc;
+}
+
+static int http_preflight(struct lws *wsi)
+{
+    unsigned char hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *p = start,
+                  *end = hdr + sizeof(hdr) - 1;
+    static const char methods[] = "GET, OPTIONS";
+    static const char headers[] = "Authorization, Last-Event-ID, Cache-Control, Content-Type";
+
+    if (lws_add_http_common_headers(wsi, 204, NULL, 0, &p, end) ||
+        add_cors(wsi, &p, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-methods:",
+                                    (const unsigned char *)methods, sizeof(methods) - 1, &p, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-headers:",
+                                    (const unsigned char *)headers, sizeof(headers) - 1, &p, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-max-age:",
+                                    (const unsigned char *)"600", 3, &p, end) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* The query string as lws split it (decoded args), joined with '&'.
+ * @return its length, or -1 if it is longer than the buffer. */
+static int get_query(struct lws *wsi, char *out, size_t outlen)
+{
+    size_t len = 0;
+    int i, n;
+
+    out[0] = '\0';
+    for (i = 0; i < 256; i++) {
+        n = lws_hdr_copy_fragment(wsi, out + len + (len ? 1 : 0),
+                                  (int)(outlen - len - 1), WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n < 0) {
+            if (lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0)
+                return -1;
+            break;
+        }
+        if (len)
+            out[len] = '&';
+        len += (size_t)n + (len ? 1 : 0);
+        if (len + 2 >= outlen)
+            return -1;
+    }
+    out[len] = '\0';
+    return (int)len;
+}
+
+static bool is_sse_path(const char *path)
+{
+    return strcmp(path, "/api/v1/realtime/sse") == 0 || strcmp(path, "/realtime/sse") == 0 ||
+           strcmp(path, "/api/v1/events/stream") == 0;
+}
+
+static bool is_ws_path(const char *path)
+{
+    return strcmp(path, "/ws") == 0 || strcmp(path, "/api/v1/realtime/ws") == 0;
+}
+
+static bool over_capacity(void)
+{
+    return atomic_load(&gw_conns) >= gw_cfg.max_conns;
+}
+
+/* Starts an SSE stream: headers, retry hint, connection event, snapshot. */
+static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
+{
+    unsigned char hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *p = start,
+                  *end = hdr + sizeof(hdr) - 1;
+    char qs[GW_QUERY_MAX], err[256];
+    const char *ferr = NULL;
+    query_t q;
+    filter_t f;
+    buf_t b, data;
+    int n, rc = -1;
+
+    if (atomic_load(&gw_stopping))
+        return http_reply_json_error(wsi, 503, "gateway is shutting down");
+    if (over_capacity()) {
+        metric_inc(gw_m.conns_rejected);
+        return http_reply_json_error(wsi, 503, "too many connections");
+    }
+    n = get_query(wsi, qs, sizeof(qs));
+    if (n < 0)
+        return http_reply_json_error(wsi, 400, "query string too long");
+    query_init(&q);
+    filter_init(&f);
+    if (query_parse(qs, (size_t)n, NULL, &q, err, sizeof(err)) != 0) {
+        rc = http_reply_json_error(wsi, 400, err);
+        goto out;
+    }
+    if (filter_from_req(&f, &q.req, true, FILTER_MAX_ITEMS, &ferr) != 0) {
+        rc = http_reply_json_error(wsi, 400, ferr ? ferr : "bad filter");
+        goto out;
+    }
+
+    if (lws_add_http_common_headers(wsi, HTTP_STATUS_OK, "text/event-stream",
+                                    LWS_ILLEGAL_HTTP_CONTENT_LEN, &p, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                    (const unsigned char *)"no-cache", 8, &p, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"x-accel-buffering:",
+                                    (const unsigned char *)"no", 2, &p, end) ||
+        add_cors(wsi, &p, end) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        goto out;
+
+    /* The prelude: retry hint, connection event, snapshot. */
+    buf_init(&b);
+    buf_init(&data);
+    buf_append(&b, hdr, LWS_PRE);   /* room, unused for HTTP */
+    sse_retry(&b, (unsigned)gw_cfg.sse_retry);
+    wsmsg_render_connected(WSMSG_FMT_JSON, "Connected to flagcast SSE stream", NULL, "SSE", &data);
+    sse_frame(&b, NULL, "connection", data.data, data.len);
+    buf_reset(&data);
+    if (render_snapshot(&f, MIRROR_FMT_JSON, &data) == 0)
+        sse_frame(&b, NULL, "snapshot", data.data, data.len);
+    else
+        b.err = 1;
+    buf_free(&data);
+    if (b.err) {
+        buf_free(&b);
+        goto out;
+    }
+
+    memset(c, 0, sizeof(*c));
+    outq_init(&c->q, OUTQ_FMT_SSE);
+    c->fmt = OUTQ_FMT_SSE;
+    atomic_fetch_add(&gw_conns, 1);
+    conn_register(w, c, wsi, CK_SSE);
+    if (!filter_is_empty(&f)) {
+        c->sub = subidx_add(w->idx, c, &f);
+        if (c->sub == NULL) {
+            buf_free(&b);
+            goto out;   /* CLOSED_HTTP releases c */
+        }
+    }
+
+    /* Keep ~1 KB per idle stream: drop the header table, no timeout. */
+    lws_http_headers_detach(wsi);
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+
+    if (c->fd >= 0) {
+        struct epoll_event ev;
+        ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+        ev.data.u64 = ((uint64_t)c->serial << 32) | (uint32_t)c->fd;
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0)
+            log_warn("epoll_ctl failed", "err=\"%s\"", strerror(errno));
+    }
+
+    rc = conn_write_now(c, (unsigned char *)b.data + LWS_PRE, b.len - LWS_PRE, LWS_WRITE_HTTP);
+    buf_free(&b);
+out:
+    query_free(&q);
+    filter_free(&f);
+    return rc;
+}
+
+static int http_route(gw_worker_t *w, gw_conn_t *c, struct lws *wsi, const char *path)
+{
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0)
+        return http_preflight(wsi);
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)
+        return http_reply_json_error(wsi, 405, "method not allowed");
+
+    if (is_sse_path(path))
+        return sse_start(w, c, wsi);
+    if (strcmp(path, "/healthz") == 0)
+        return http_reply(wsi, 200, "application/json", "{\"status\":\"ok\"}\n", 16);
+    if (strcmp(path, "/readyz") == 0) {
+        if (atomic_load(&gw_ready) && !atomic_load(&gw_stopping))
+            return http_reply(wsi, 200, "application/json", "{\"status\":\"ready\"}\n", 19);
+        return http_reply(wsi, 503, "application/json", "{\"status\":\"not ready\"}\n", 23);
+    }
+    if (strcmp(path, "/api/v1/realtime/sse/health") == 0) {
+        char body[128];
+        int n = snprintf(body, sizeof(body),
+                         "{\"status\":\"healthy\",\"activeConnections\":%lld,\"protocol\":\"SSE\"}\n",
+                         (long long)metric_get(gw_m.conns_sse));
+        return http_reply(wsi, 200, "application/json", body, (size_t)n);
+    }
+    if (strcmp(path, "/metrics") == 0) {
+        buf_t b;
+        int rc;
+
+        buf_init(&b);
+        if (metrics_render(&b) != 0 || b.err) {
+            buf_free(&b);
+            return http_reply_json_error(wsi, 500, "metrics rendering failed");
+        }
+        rc = http_reply(wsi, 200, "text/plain; version=0.0.4", b.data, b.len);
+        buf_free(&b);
+        return rc;
+    }
+    if (is_ws_path(path))
+        return http_reply_json_error(wsi, 426, "WebSocket upgrade required");
+    return http_reply_json_error(wsi, 404, "not found");
+}
+
+/* ==== WebSocket ==== */
+
+static wsmsg_fmt_t ws_fmt(const gw_conn_t *c)
+{
+    return c->fmt == OUTQ_FMT_MSGPACK ? WSMSG_FMT_MSGPACK : WSMSG_FMT_JSON;
+}
+
+static void ws_buf(buf_t *b)
+{
+    static const char room[LWS_PRE];
+    buf_init(b);
+    buf_append(b, room, LWS_PRE);
+}
+
+static void ws_send_error(gw_conn_t *c, const char *code, const char *message)
+{
+    buf_t b;
+
+    metric_inc(gw_m.ws_errors);
+    ws_buf(&b);
+    wsmsg_render_error(ws_fmt(c), code, message, &b);
+    conn_send_ctl(c, &b);
+}
+
+/* Replies "subscribed" with the effective subscription and, after a
+ * subscribe, a snapshot of the flags it selects. */
+static void ws_send_state(gw_conn_t *c, const filter_t *f, bool snapshot)
+{
+    buf_t b;
+
+    ws_buf(&b);
+    wsmsg_render_subscribed(ws_fmt(c), f, &b);
+    if (conn_send_ctl(c, &b) != 0)
+        return;
+    if (!snapshot || f->flags == FILTER_FLAGS_NONE)
+        return;
+    ws_buf(&b);
+    if (render_snapshot(f, c->fmt == OUTQ_FMT_MSGPACK ? MIRROR_FMT_MSGPACK : MIRROR_FMT_JSON, &b) != 0) {
+        buf_free(&b);
+        return;
+    }
+    conn_send_ctl(c, &b);
+}
+
+/* Applies a subscribe/unsubscribe request. @return 0, or -1 with *err. */
+static int ws_apply(gw_conn_t *c, const filter_req_t *req, bool subscribe, const char **err)
+{
+    gw_worker_t *w = c->w;
+    filter_t f;
+
+    filter_init(&f);
+    if (c->sub && filter_copy(&f, subidx_filter(c->sub)) != 0) {
+        *err = "out of memory";
+        return -1;
+    }
+    if (subscribe) {
+        if (filter_subscribe(&f, req, FILTER_MAX_ITEMS, err) != 0) {
+            filter_free(&f);
+            return -1;
+        }
+    } else {
+        filter_unsubscribe(&f, req);
+    }
+    if (filter_is_empty(&f)) {
+        subidx_remove(w->idx, c->sub);
+        c->sub = NULL;
+    } else if (c->sub) {
+        if (subidx_update(w->idx, c->sub, &f) != 0) {
+            filter_free(&f);
+            *err = "out of memory";
+            return -1;
+        }
+    } else {
+        c->sub = subidx_add(w->idx, c, &f);
+        if (c->sub == NULL) {
+            filter_free(&f);
+            *err = "out of memory";
+            return -1;
+        }
+    }
+    ws_send_state(c, &f, subscribe);
+    filter_free(&f);
+    return 0;
+}
+
+/* Handles one complete client message. @return 0, or -1 to close. */
+static int ws_message(gw_conn_t *c, const char *p, size_t n, bool binary)
+{
+    wsmsg_t m;
+    wsmsg_error_t e;
+    const char *err = NULL;
+    int rc = 0;
+
+    wsmsg_init(&m);
+    if (wsmsg_parse(binary ? WSMSG_FMT_MSGPACK : WSMSG_FMT_JSON, p, n,
+                    (size_t)gw_cfg.ws_max_frame, 0, &m, &e) != 0) {
+        ws_send_error(c, wsmsg_err_code(e.code), e.message);
+        c->errors++;
+        goto out;
+    }
+    switch (m.type) {
+    case WSMSG_SUBSCRIBE:
+    case WSMSG_UNSUBSCRIBE:
+        if (ws_apply(c, &m.req, m.type == WSMSG_SUBSCRIBE, &err) != 0) {
+            ws_send_error(c, "bad_message", err ? err : "subscription failed");
+            c->errors++;
+        }
+        break;
+    case WSMSG_PING: {
+        buf_t b;
+        if (outq_count(&c->q) > GW_CTL_QUEUE_MAX)
+            break;   /* behind: the pong would only pile up */
+        ws_buf(&b);
+        wsmsg_render_pong(ws_fmt(c), &m, &b);
+        conn_send_ctl(c, &b);
+        break;
+    }
+    case WSMSG_AUTH:
+        /* Identity is a later issue: tokens are accepted and ignored. */
+        break;
+    }
+out:
+    if (c->errors >= gw_cfg.ws_max_errors) {
+        log_info("closing abusive WebSocket client", "conn=%u errors=%u", c->serial, c->errors);
+        rc = -1;
+    }
+    wsmsg_free(&m);
+    return rc;
+}
+
+/* Collects fragments of one message, bounded by FLAGCAST_WS_MAX_FRAME.
+ * @return 0, or -1 to close. */
+static int ws_receive(gw_conn_t *c, struct lws *wsi, const char *in, size_t len)
+{
+    bool first = lws_is_first_fragment(wsi), final = lws_is_final_fragment(wsi);
+    int rc = 0;
+
+    c->last_rx_ns = gw_now_ns();
+    c->ping_out = 0;
+    if (first) {
+        c->rx_len = 0;
+        c->rx_too_big = 0;
+    }
+    if (!c->rx_too_big) {
+        if (c->rx_len + len > (size_t)gw_cfg.ws_max_frame) {
+            c->rx_too_big = 1;
+            free(c->rx);
+            c->rx = NULL;
+            c->rx_len = 0;
+        } else if (first && final) {
+            return ws_message(c, in, len, lws_frame_is_binary(wsi));
+        } else {
+            char *nb = realloc(c->rx, c->rx_len + len + 1);
+            if (nb == NULL)
+                return -1;
+            c->rx = nb;
+            memcpy(c->rx + c->rx_len, in, len);
+            c->rx_len += len;
+        }
+    }
+    if (!final)
+        return 0;
+    if (c->rx_too_big) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "message over %ld bytes", gw_cfg.ws_max_frame);
+        ws_send_error(c, "too_large", msg);
+        c->errors++;
+        c->rx_too_big = 0;
+        if (c->errors >= gw_cfg.ws_max_errors)
+            rc = -1;
+    } else {
+        rc = ws_message(c, c->rx, c->rx_len, lws_frame_is_binary(wsi));
+    }
+    free(c->rx);
+    c->rx = NULL;
+    c->rx_len = 0;
+    return rc;
+}
+
+static int ws_established(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
+{
+    const struct lws_protocols *pr = lws_get_protocol(wsi);
+    char qs[GW_QUERY_MAX], err[256];
+    query_t q;
+    buf_t b;
+    int n;
+
+    memset(c, 0, sizeof(*c));
+    c->fmt = pr && pr->id == PROTO_MSGPACK ? OUTQ_FMT_MSGPACK : OUTQ_FMT_JSON;
+    outq_init(&c->q, (outq_fmt_t)c->fmt);
+    atomic_fetch_add(&gw_conns, 1);
+    conn_register(w, c, wsi, CK_WS);
+    c->last_rx_ns = gw_now_ns();
+
+    ws_buf(&b);
+    wsmsg_render_connected(ws_fmt(c), "Connected to flagcast WebSocket", NULL,
+                           c->fmt == OUTQ_FMT_MSGPACK ? "flagcast.msgpack" : "flagcast.json", &b);
+    if (conn_send_ctl(c, &b) != 0)
+        return -1;
+
+    /* Filters in the upgrade URL subscribe at once, like SSE's. */
+    n = get_query(wsi, qs, sizeof(qs));
+    if (n > 0) {
+        const char *ferr = NULL;
+        query_init(&q);
+        if (query_parse(qs, (size_t)n, NULL, &q, err, sizeof(err)) != 0) {
+            ws_send_error(c, "bad_message", err);
+        } else if (q.channels_given || q.req.subscribe_all || q.req.items.nkeys ||
+                   q.req.items.nids || q.req.items.ntags) {
+            if (ws_apply(c, &q.req, true, &ferr) != 0)
+                ws_send_error(c, "bad_message", ferr ? ferr : "subscription failed");
+        }
+        query_free(&q);
+    }
+    return 0;
+}
+
+/* ==== the reaper: closed SSE peers ==== */
+
+static void reap_ready(gw_worker_t *w)
+{
+    struct epoll_event evs[GW_EPOLL_BATCH];
+    static char scratch[4096];
+    int n, i;
+
+    for (;;) {
+        n = epoll_wait(w->epfd, evs, GW_EPOLL_BATCH, 0);
+        if (n <= 0)
+            return;
+        for (i = 0; i < n; i++) {
+            int fd = (int)(uint32_t)evs[i].data.u64;
+            uint32_t serial = (uint32_t)(evs[i].data.u64 >> 32);
+            gw_conn_t *c = fd >= 0 && (size_t)fd < w->nfd ? w->by_fd[fd] : NULL;
+            size_t got = 0;
+            bool dead = false;
+
+            if (c == NULL || c->serial != serial || c->kind != CK_SSE || c->closing)
+                continue;
+            if (evs[i].events & (EPOLLHUP | EPOLLERR))
+                dead = true;
+            /* Drain what the client sent (nothing is expected after the
+             * request); end of file or an error means it is gone. */
+            while (!dead) {
+                ssize_t r = recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+                if (r > 0) {
+                    got += (size_t)r;
+                    if (got > GW_SSE_RX_MAX) {
+                        conn_kill(c, "client sent too much on an SSE stream");
+                        break;
+                    }
+                    continue;
+                }
+                if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                    break;
+                if (r < 0 && errno == EINTR)
+                    continue;
+                dead = true;
+            }
+            if (dead)
+                conn_kill(c, "peer closed");
+        }
+        if (n < GW_EPOLL_BATCH)
+            return;
+    }
+}
+
+/* ==== accepting ==== */
+
+static void accept_ready(gw_worker_t *w)
+{
+    int i, one = 1;
+
+    for (i = 0; i < GW_ACCEPT_BURST; i++) {
+        lws_sock_file_fd_type fd;
+        int s = accept4(w->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+        if (s < 0) {
+            if (errno == EINTR)
+                continue;
+            if ((errno == EMFILE || errno == ENFILE) && w->spare_fd >= 0) {
+                /* Out of descriptors: shed this connection rather than let
+                 * the listen socket spin readable. */
+                close(w->spare_fd);
+                s = accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+                if (s >= 0)
+                    close(s);
+                w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                metric_inc(gw_m.conns_rejected);
+                log_warn("out of file descriptors, connection refused", NULL);
+            }
+            return;
+        }
+        setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        fd.sockfd = s;
+        if (lws_adopt_descriptor_vhost(w->vh, LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP, fd, NULL, NULL) == NULL)
+            log_warn("adopting a connection failed", NULL);
+    }
+}
+
+/* ==== stop ==== */
+
+static void worker_begin_stop(gw_worker_t *w)
+{
+    gw_conn_t *c, *next;
+    buf_t b;
+
+    if (w->stopping)
+        return;
+    w->stopping = true;
+    if (w->listen_wsi) {
+        lws_set_timeout(w->listen_wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        w->listen_wsi = NULL;
+    }
+    /* SSE: one last retry hint, then close; the client reconnects elsewhere. */
+    buf_init(&b);
+    buf_append(&b, keepalive_bytes, LWS_PRE);
+    sse_retry(&b, (unsigned)gw_cfg.sse_retry);
+    for (c = w->sse; c; c = next) {
+        next = c->next;
+        if (!c->closing && !b.err && !lws_partial_buffered(c->wsi))
+            lws_write(c->wsi, (unsigned char *)b.data + LWS_PRE, b.len - LWS_PRE, LWS_WRITE_HTTP);
+        conn_kill(c, "shutting down");
+    }
+    buf_free(&b);
+    /* WS: close 1001 from the writable callback. */
+    for (c = w->ws; c; c = c->next)
+        lws_callback_on_writable(c->wsi);
+}
+
+/* ==== the tick ==== */
+
+static void worker_tick(lws_sorted_usec_list_t *sul)
+{
+    gw_worker_t *w = lws_container_of(sul, gw_worker_t, tick);
+    uint64_t now = gw_now_ns();
+    gw_conn_t *c, *next;
+
+    if (w->stopping) {
+        /* Second tick after the stop: whatever is left is closed by
+         * lws_context_destroy. */
+        w->done = true;
+        lws_cancel_service(w->ctx);
+        return;
+    }
+    if (now >= w->next_keepalive_ns) {
+        w->next_keepalive_ns = now + (uint64_t)gw_cfg.sse_keepalive * 1000000000ull;
+        for (c = w->sse; c; c = next) {
+            next = c->next;
+            if (c->closing || !outq_empty(&c->q) || lws_partial_buffered(c->wsi))
+                continue;   /* busy streams need no keep-alive */
+            if (lws_write(c->wsi, keepalive_bytes + LWS_PRE, keepalive_len, LWS_WRITE_HTTP) < 0)
+                conn_kill(c, "write failed");
+        }
+    }
+    for (c = w->ws; c; c = next) {
+        uint64_t idle = now - c->last_rx_ns;
+        next = c->next;
+        if (c->closing)
+            continue;
+        if (idle >= (uint64_t)gw_cfg.ws_idle_timeout * 1000000000ull) {
+            conn_kill(c, "idle timeout");
+        } else if (idle >= (uint64_t)gw_cfg.ws_ping * 1000000000ull && !c->ping_out &&
+                   !lws_partial_buffered(c->wsi) && outq_empty(&c->q)) {
+            unsigned char pb[LWS_PRE + 4];
+            c->ping_out = 1;
+            if (lws_write(c->wsi, pb + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+                conn_kill(c, "write failed");
+        }
+    }
+    lws_sul_schedule(w->ctx, 0, &w->tick, worker_tick, LWS_US_PER_SEC);
+}
+
+/* ==== the inbox ==== */
+
+static void worker_drain(gw_worker_t *w)
+{
+    gw_item_t *it, *next;
+    bool stop = false;
+
+    pthread_mutex_lock(&w->mu);
+    it = w->in_head;
+    w->in_head = NULL;
+    w->in_tail = &w->in_head;
+    w->in_count = 0;
+    pthread_mutex_unlock(&w->mu);
+
+    for (; it; it = next) {
+        next = it->next;
+        if (it->ev == NULL) {
+            stop = true;
+        } else {
+            if (!w->stopping)
+                worker_fanout(w, it->ev, it->t_ns);
+            outq_ev_unref(it->ev);
+        }
+        free(it);
+    }
+    if (stop) {
+        worker_begin_stop(w);
+        lws_sul_schedule(w->ctx, 0, &w->tick, worker_tick, 300 * LWS_US_PER_MS);
+    }
+}
+
+static int worker_post(gw_worker_t *w, outq_ev_t *ev, uint64_t t_ns)
+{
+    gw_item_t *it = malloc(sizeof(*it));
+
+    if (it == NULL)
+        return -1;
+    it->next = NULL;
+    it->ev = ev;
+    it->t_ns = t_ns;
+    pthread_mutex_lock(&w->mu);
+    if (ev && w->in_count >= GW_INBOX_MAX) {
+        pthread_mutex_unlock(&w->mu);
+        free(it);
+        return -1;
+    }
+    *w->in_tail = it;
+    w->in_tail = &it->next;
+    w->in_count++;
+    pthread_mutex_unlock(&w->mu);
+    if (w->ctx)
+        lws_cancel_service(w->ctx);
+    return 0;
+}
+
+void gw_lws_dispatch(outq_ev_t *oev)
+{
+    uint64_t t = gw_now_ns();
+    long i;
+
+    for (i = 0; i < nworkers; i++) {
+        outq_ev_ref(oev);
+        if (worker_post(&workers[i], oev, t) != 0) {
+            outq_ev_unref(oev);
+            metric_inc(gw_m.drops);
+            log_warn("service thread inbox full, event dropped", "thread=%ld", i);
+        }
+    }
+}
+
+/* ==== the lws callback ==== */
+
+static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
+                       void *user, void *in, size_t len)
+{
+    gw_conn_t *c = user;
+    gw_worker_t *w;
+
+    switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED: {
+        const struct lws_protocols *pr = lws_get_protocol(wsi);
+        /* delivered once per protocol: act on the first only */
+        if (pr && pr->id != PROTO_JSON)
+            return 0;
+        w = lws_context_user(lws_get_context(wsi));
+        if (w)
+            worker_drain(w);
+        return 0;
+    }
+
+    case LWS_CALLBACK_RAW_RX_FILE:
+        w = wsi_worker(wsi);
+        if (wsi == w->listen_wsi)
+            accept_ready(w);
+        else if (wsi == w->ep_wsi)
+            reap_ready(w);
+        return 0;
+
+    case LWS_CALLBACK_RAW_CLOSE_FILE:
+        w = wsi_worker(wsi);
+        if (wsi == w->listen_wsi)
+            w->listen_wsi = NULL;
+        if (wsi == w->ep_wsi)
+            w->ep_wsi = NULL;
+        return 0;
+
+    case LWS_CALLBACK_HTTP: {
+        char path[256];
+        size_t n = len < sizeof(path) - 1 ? len : sizeof(path) - 1;
+
+        w = wsi_worker(wsi);
+        memcpy(path, in ? in : "", in ? n : 0);
+        path[in ? n : 0] = '\0';
+        return http_route(w, c, wsi, path) ? -1 : 0;
+    }
+
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (c == NULL || c->kind != CK_SSE)
+            return 0;
+        if (c->closing)
+            return -1;
+        return conn_flush(c) ? -1 : 0;
+
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (c)
+            conn_release(c);
+        return 0;
+
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        char path[64];
+        int n = lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI);
+
+        if (n <= 0 || !is_ws_path(path))
+            return 1;
+        if (atomic_load(&gw_stopping))
+            return 1;
+        if (over_capacity()) {
+            metric_inc(gw_m.conns_rejected);
+            return 1;
+        }
+        return 0;
+    }
+
+    case LWS_CALLBACK_ESTABLISHED:
+        return ws_established(wsi_worker(wsi), c, wsi) ? -1 : 0;
+
+    case LWS_CALLBACK_RECEIVE:
+        if (c == NULL || c->kind != CK_WS || c->closing)
+            return 0;
+        if (ws_receive(c, wsi, in, len) != 0) {
+            static const char bye[] = "too many bad messages";
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)bye, sizeof(bye) - 1);
+            return -1;
+        }
+        return 0;
+
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (c && c->kind == CK_WS) {
+            c->last_rx_ns = gw_now_ns();
+            c->ping_out = 0;
+        }
+        return 0;
+
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (c == NULL || c->kind != CK_WS)
+            return 0;
+        if (c->closing)
+            return -1;
+        if (c->w->stopping) {
+            static const char bye[] = "server shutting down";
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_GOINGAWAY, (unsigned char *)bye, sizeof(bye) - 1);
+            return -1;
+        }
+        if (c->errors >= gw_cfg.ws_max_errors) {
+            static const char bye[] = "too many bad messages";
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)bye, sizeof(bye) - 1);
+            return -1;
+        }
+        return conn_flush(c) ? -1 : 0;
+
+    case LWS_CALLBACK_CLOSED:
+        if (c)
+            conn_release(c);
+        return 0;
+
+    default:
+        return 0;
+    }
+}
+
+/* ==== workers ==== */
+
+static int listen_socket(void)
+{
+    struct addrinfo hints, *res = NULL, *ai;
+    char port[16];
+    int s = -1, one = 1, rc;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
+    snprintf(port, sizeof(port), "%d", gw_cfg.port);
+    rc = getaddrinfo(gw_cfg.host, port, &hints, &res);
+    if (rc != 0) {
+        log_error("bad listen address", "listen=%s err=\"%s\"", gw_cfg.listen, gai_strerror(rc));
+        return -1;
+    }
+    for (ai = res; ai; ai = ai->ai_next) {
+        s = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (s < 0)
+            continue;
+        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+        if (bind(s, ai->ai_addr, ai->ai_addrlen) == 0 && listen(s, 4096) == 0)
+            break;
+        log_error("cannot listen", "listen=%s err=\"%s\"", gw_cfg.listen, strerror(errno));
+        close(s);
+        s = -1;
+    }
+    freeaddrinfo(res);
+    return s;
+}
+
+static void lws_log_emit(int level, const char *line)
+{
+    char q[512];
+    size_t n = strlen(line);
+
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    snprintf(q, sizeof(q), "%.*s", (int)(n > 400 ? 400 : n), line);
+    log_msg(level == LLL_ERR ? LOG_ERROR : LOG_WARN, "libwebsockets", "detail=%s",
+            log_q(q, sizeof(q), q));
+}
+
+static int worker_setup(gw_worker_t *w)
+{
+    struct lws_context_creation_info info;
+    lws_adopt_desc_t ad;
+    struct rlimit rl;
+
+    w->idx = subidx_new(on_channel, w);
+    if (w->idx == NULL)
+        return -1;
+    w->nfd = 65536;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 4194304)
+        w->nfd = (size_t)rl.rlim_cur;
+    w->by_fd = calloc(w->nfd, sizeof(*w->by_fd));
+    if (w->by_fd == NULL)
+        return -1;
+    w->lim.max_events = (uint32_t)gw_cfg.queue_max_events;
+    w->lim.max_bytes = (size_t)gw_cfg.queue_max_bytes;
+    w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+    w->listen_fd = listen_socket();
+    if (w->listen_fd < 0)
+        return -1;
+    w->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (w->epfd < 0)
+        return -1;
+
+    memset(&info, 0, sizeof(info));
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+    info.user = w;
+    info.count_threads = 1;
+    info.fd_limit_per_thread = 0;      /* any other value makes lws look fds up linearly */
+    info.timeout_secs = 10;
+    info.server_string = "flagcast-gateway";
+    pthread_mutex_lock(&ctx_create_mu);
+    w->ctx = lws_create_context(&info);
+    pthread_mutex_unlock(&ctx_create_mu);
+    if (w->ctx == NULL)
+        return -1;
+
+    memset(&info, 0, sizeof(info));
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+    info.protocols = gw_protocols;
+    info.vhost_name = "flagcast";
+    info.keepalive_timeout = 5;
+    w->vh = lws_create_vhost(w->ctx, &info);
+    if (w->vh == NULL)
+        return -1;
+
+    memset(&ad, 0, sizeof(ad));
+    ad.vh = w->vh;
+    ad.type = LWS_ADOPT_RAW_FILE_DESC;
+    ad.vh_prot_name = "flagcast-raw";
+    ad.fd.filefd = w->epfd;
+    w->ep_wsi = lws_adopt_descriptor_vhost_via_info(&ad);
+    if (w->ep_wsi == NULL)
+        return -1;
+    ad.fd.filefd = w->listen_fd;
+    w->listen_wsi = lws_adopt_descriptor_vhost_via_info(&ad);
+    if (w->listen_wsi == NULL)
+        return -1;
+
+    w->next_keepalive_ns = gw_now_ns() + (uint64_t)gw_cfg.sse_keepalive * 1000000000ull;
+    lws_sul_schedule(w->ctx, 0, &w->tick, worker_tick, LWS_US_PER_SEC);
+    return 0;
+}
+
+static void *worker_main(void *arg)
+{
+    gw_worker_t *w = arg;
+    int rc = worker_setup(w);
+
+    pthread_mutex_lock(&start_mu);
+    w->start_rc = rc;
+    w->started = true;
+    pthread_cond_broadcast(&start_cv);
+    pthread_mutex_unlock(&start_mu);
+    if (rc != 0)
+        return NULL;
+
+    while (!w->done) {
+        if (lws_service(w->ctx, 0) < 0)
+            break;
+    }
+    return NULL;
+}
+
+static void worker_cleanup(gw_worker_t *w)
+{
+    gw_item_t *it, *next;
+
+    if (w->ctx) {
+        lws_sul_cancel(&w->tick);
+        lws_context_destroy(w->ctx);
+        w->ctx = NULL;
+    }
+    for (it = w->in_head; it; it = next) {
+        next = it->next;
+        outq_ev_unref(it->ev);
+        free(it);
+    }
+    w->in_head = NULL;
+    if (w->idx)
+        subidx_free(w->idx);
+    free(w->by_fd);
+    if (w->epfd >= 0)
+        close(w->epfd);
+    if (w->spare_fd >= 0)
+        close(w->spare_fd);
+}
+
+int gw_lws_start(void)
+{
+    long i;
+
+    memcpy(keepalive_bytes + LWS_PRE, ":\n\n", keepalive_len);
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+    nworkers = gw_cfg.threads;
+    workers = calloc((size_t)nworkers, sizeof(*workers));
+    if (workers == NULL)
+        return -1;
+    for (i = 0; i < nworkers; i++) {
+        gw_worker_t *w = &workers[i];
+        w->id = (int)i;
+        w->listen_fd = w->epfd = w->spare_fd = -1;
+        pthread_mutex_init(&w->mu, NULL);
+        w->in_tail = &w->in_head;
+        if (pthread_create(&w->tid, NULL, worker_main, w) != 0) {
+            log_error("cannot start a service thread", "err=\"%s\"", strerror(errno));
+            nworkers = i;
+            gw_lws_stop();
+            return -1;
+        }
+        pthread_mutex_lock(&start_mu);
+        while (!w->started)
+            pthread_cond_wait(&start_cv, &start_mu);
+        pthread_mutex_unlock(&start_mu);
+        if (w->start_rc != 0) {
+            log_error("cannot start a service thread", "listen=%s", gw_cfg.listen);
+            nworkers = i + 1;
+            gw_lws_stop();
+            return -1;
+        }
+    }
+    log_info("gateway listening", "listen=%s threads=%ld", gw_cfg.listen, nworkers);
+    return 0;
+}
+
+void gw_lws_stop(void)
+{
+    long i;
+
+    for (i = 0; i < nworkers; i++) {
+        gw_worker_t *w = &workers[i];
+        if (w->start_rc == 0 && w->ctx)
+            worker_post(w, NULL, 0);
+    }
+    for (i = 0; i < nworkers; i++) {
+        gw_worker_t *w = &workers[i];
+        pthread_join(w->tid, NULL);
+        worker_cleanup(w);
+    }
+    free(workers);
+    workers = NULL;
+    nworkers = 0;
+}

@@ -1,0 +1,215 @@
+/*
+ * flagcast-gateway — settings, signals and wiring.
+ *
+ * main() reads the settings (defaults, FLAGCAST_* environment, long options;
+ * --help lists them), resolves the connection cap from the open-file limit
+ * when it is not set, registers the metrics, starts the Redis thread and the
+ * lws service threads, then waits for SIGTERM/SIGINT with sigwait(): every
+ * other thread has those signals blocked, so no handler runs inside lws or
+ * libevent. On the signal it stops readiness, lets the service threads tell
+ * their clients to go elsewhere (SSE retry: + close, WS close 1001), and
+ * exits.
+ */
+#include "gateway/gateway.h"
+#include "common/config.h"
+#include "common/log.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+gw_config_t gw_cfg;
+gw_metrics_t gw_m;
+atomic_bool gw_ready;
+atomic_bool gw_stopping;
+atomic_long gw_conns;
+
+/* File descriptors kept out of the connection cap: listeners, the reaper's
+ * epoll fd, lws's own pipes, Redis, a spare per thread for EMFILE. */
+#define GW_FD_RESERVE_BASE       64
+#define GW_FD_RESERVE_PER_THREAD 16
+
+uint64_t gw_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void gw_metrics_init(void)
+{
+    static const double fan_bounds[] = {
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1,
+        0.25, 0.5, 1, 2.5,
+    };
+
+    gw_m.conns_sse = metrics_gauge("flagcast_gateway_connections{transport=\"sse\"}",
+                                   "Open streaming connections by transport.");
+    gw_m.conns_ws = metrics_gauge("flagcast_gateway_connections{transport=\"ws\"}",
+                                  "Open streaming connections by transport.");
+    gw_m.conns_rejected = metrics_counter("flagcast_gateway_connections_rejected_total",
+                                          "Connections refused with 503 over FLAGCAST_MAX_CONNECTIONS.");
+    gw_m.events_received = metrics_counter("flagcast_gateway_events_received_total",
+                                           "Messages received from Redis pub/sub.");
+    gw_m.events_malformed = metrics_counter("flagcast_gateway_events_malformed_total",
+                                            "Messages from Redis that failed to decode and were dropped.");
+    gw_m.deliveries = metrics_counter("flagcast_gateway_deliveries_total",
+                                      "Events queued for a client connection.");
+    gw_m.conflations = metrics_counter("flagcast_gateway_conflations_total",
+                                       "Queued flag events replaced by a newer event of the same flag.");
+    gw_m.drops = metrics_counter("flagcast_gateway_drops_total",
+                                 "Events dropped for a connection (queue over its limit).");
+    gw_m.slow_disconnects = metrics_counter("flagcast_gateway_slow_consumer_disconnects_total",
+                                            "Connections closed because their queue passed its limit.");
+    gw_m.redis_reconnects = metrics_counter("flagcast_gateway_redis_reconnects_total",
+                                            "Reconnects of the Redis subscriber connection.");
+    gw_m.ws_errors = metrics_counter("flagcast_gateway_ws_client_errors_total",
+                                     "Malformed or unknown WebSocket client messages.");
+    gw_m.fanout_seconds = metrics_histogram("flagcast_gateway_fanout_seconds",
+                                            "Hand-off of an event to a service thread until its last write there.",
+                                            fan_bounds, sizeof(fan_bounds) / sizeof(fan_bounds[0]));
+}
+
+static long default_max_conns(void)
+{
+    struct rlimit rl;
+    long reserve = GW_FD_RESERVE_BASE + GW_FD_RESERVE_PER_THREAD * gw_cfg.threads;
+    long n;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return 100000;
+    n = (long)rl.rlim_cur - reserve;
+    return n < 16 ? 16 : n;
+}
+
+int main(int argc, char **argv)
+{
+    static char errbuf[256];
+    long max_conns = 0;
+    sigset_t sigs;
+    log_level_t lvl;
+    const char *err;
+    int sig;
+
+    const cfg_opt_t opts[] = {
+        { "listen", "FLAGCAST_LISTEN", CFG_STR, "0.0.0.0:8080",
+          "host:port to serve SSE, WebSocket and HTTP on", &gw_cfg.listen, 0, 0 },
+        { "redis-url", "FLAGCAST_REDIS_URL", CFG_STR, "redis://127.0.0.1:6379",
+          "redis://[:password@]host:port[/db]", &gw_cfg.redis_url, 0, 0 },
+        { "redis-prefix", "FLAGCAST_REDIS_PREFIX", CFG_STR, "flagcast",
+          "Redis key prefix", &gw_cfg.prefix, 0, 0 },
+        { "auth", "FLAGCAST_AUTH", CFG_STR, "optional",
+          "required, optional or off (tokens are not checked yet)", &gw_cfg.auth, 0, 0 },
+        { "max-connections", "FLAGCAST_MAX_CONNECTIONS", CFG_INT, "0",
+          "streaming connection cap, 503 above it (0: open-file limit minus a reserve)",
+          &max_conns, 0, 10000000 },
+        { "sse-keepalive", "FLAGCAST_SSE_KEEPALIVE", CFG_INT, "15",
+          "seconds between SSE keep-alive comments", &gw_cfg.sse_keepalive, 1, 3600 },
+        { "sse-retry", "FLAGCAST_SSE_RETRY", CFG_INT, "3000",
+          "SSE retry: hint to clients, in ms", &gw_cfg.sse_retry, 0, 3600000 },
+        { "queue-max-events", "FLAGCAST_QUEUE_MAX_EVENTS", CFG_INT, "1024",
+          "events queued per connection before it counts as slow", &gw_cfg.queue_max_events, 1, 1000000 },
+        { "queue-max-bytes", "FLAGCAST_QUEUE_MAX_BYTES", CFG_INT, "4194304",
+          "bytes queued per connection before it counts as slow", &gw_cfg.queue_max_bytes, 256, 1073741824 },
+        { "ws-max-frame", "FLAGCAST_WS_MAX_FRAME", CFG_INT, "65536",
+          "largest WebSocket client message, in bytes", &gw_cfg.ws_max_frame, 128, 16777216 },
+        { "ws-ping", "FLAGCAST_WS_PING", CFG_INT, "25",
+          "seconds of WebSocket silence before the gateway pings", &gw_cfg.ws_ping, 1, 3600 },
+        { "ws-idle-timeout", "FLAGCAST_WS_IDLE_TIMEOUT", CFG_INT, "60",
+          "seconds without any client frame (pongs count) before closing", &gw_cfg.ws_idle_timeout, 2, 86400 },
+        { "ws-max-errors", "FLAGCAST_WS_MAX_ERRORS", CFG_INT, "10",
+          "bad WebSocket client messages tolerated before closing", &gw_cfg.ws_max_errors, 1, 1000000 },
+        { "cors-origins", "FLAGCAST_CORS_ORIGINS", CFG_STR, "*",
+          "allowed CORS origins: * or a comma list", &gw_cfg.cors_origins, 0, 0 },
+        { "threads", "FLAGCAST_THREADS", CFG_INT, "0",
+          "lws service threads (0: one per CPU, at most 16)", &gw_cfg.threads, 0, 64 },
+        { "log-level", "FLAGCAST_LOG_LEVEL", CFG_STR, "info",
+          "debug, info, warn or error", &gw_cfg.log_level, 0, 0 },
+        { 0 },
+    };
+
+    switch (cfg_parse(opts, argc, argv, "flagcast-gateway",
+                      "flagcast-gateway: pushes flag events and channel messages to SSE and WebSocket clients.",
+                      errbuf, sizeof(errbuf))) {
+    case 1:
+        return 0;
+    case -1:
+        fprintf(stderr, "flagcast-gateway: %s\n", errbuf);
+        return 2;
+    }
+
+    log_set_component("gateway");
+    if (log_level_parse(gw_cfg.log_level, &lvl) != 0) {
+        fprintf(stderr, "flagcast-gateway: bad log level \"%s\" (debug, info, warn, error)\n",
+                gw_cfg.log_level);
+        return 2;
+    }
+    log_set_level(lvl);
+    if (cfg_parse_hostport(gw_cfg.listen, gw_cfg.host, sizeof(gw_cfg.host), &gw_cfg.port) != 0) {
+        fprintf(stderr, "flagcast-gateway: bad listen address \"%s\" (want host:port)\n",
+                gw_cfg.listen);
+        return 2;
+    }
+    if (redis_url_parse(gw_cfg.redis_url, &gw_cfg.rurl, &err) != 0) {
+        fprintf(stderr, "flagcast-gateway: bad Redis URL: %s\n", err);
+        return 2;
+    }
+    if (strcmp(gw_cfg.auth, "required") != 0 && strcmp(gw_cfg.auth, "optional") != 0 &&
+        strcmp(gw_cfg.auth, "off") != 0) {
+        fprintf(stderr, "flagcast-gateway: bad auth mode \"%s\" (required, optional, off)\n",
+                gw_cfg.auth);
+        return 2;
+    }
+    if (gw_cfg.prefix[0] == '\0' || strlen(gw_cfg.prefix) > 64) {
+        fprintf(stderr, "flagcast-gateway: Redis prefix must be 1-64 bytes\n");
+        return 2;
+    }
+    if (gw_cfg.ws_idle_timeout <= gw_cfg.ws_ping) {
+        fprintf(stderr, "flagcast-gateway: ws-idle-timeout must be longer than ws-ping\n");
+        return 2;
+    }
+    if (gw_cfg.threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        gw_cfg.threads = n < 1 ? 1 : n > 16 ? 16 : n;
+    }
+    gw_cfg.max_conns = max_conns > 0 ? max_conns : default_max_conns();
+
+    /* Block the stop signals in every thread we start; main waits for them.
+     * SIGPIPE is ignored: a write to a closed client is an error return. */
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    gw_metrics_init();
+    log_info("gateway starting", "listen=%s threads=%ld max_connections=%ld version=%s",
+             gw_cfg.listen, gw_cfg.threads, gw_cfg.max_conns, FLAGCAST_VERSION);
+
+    if (gw_redis_start() != 0)
+        return 1;
+    if (gw_lws_start() != 0) {
+        gw_redis_stop();
+        return 1;
+    }
+
+    for (;;) {
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig == SIGTERM || sig == SIGINT)
+            break;
+    }
+    log_info("gateway stopping", "signal=%s", sig == SIGTERM ? "TERM" : "INT");
+    atomic_store(&gw_stopping, true);
+    atomic_store(&gw_ready, false);
+    /* Redis first: no event is handed over while the workers close. */
+    gw_redis_stop();
+    gw_lws_stop();
+    log_info("gateway stopped", NULL);
+    return 0;
+}

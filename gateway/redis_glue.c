@@ -1,0 +1,423 @@
+/*
+ * redis_glue — the gateway's Redis side, on its own thread: a libevent loop
+ * with two self-reconnecting connections (common/rconn.h).
+ *
+ *   - "sub": SUBSCRIBE P:ch:<channel> for `flags` (always: the flags mirror
+ *     is kept current from its events) and for every other logical channel
+ *     that at least one local connection needs. The service threads report
+ *     each channel's first and last local subscriber (gw_redis_want); this
+ *     thread keeps a count per channel over all service threads and
+ *     SUBSCRIBEs on 0→1, UNSUBSCRIBEs on 1→0 (hiredis 0.14.1 keeps a callback
+ *     alive while a SUBSCRIBE is pending, so a quick off/on is safe). After a
+ *     reconnect every channel with a count is subscribed again.
+ *   - "cmd": reads. `HGETALL P:flags` fills the mirror once `flags` is
+ *     subscribed (subscribe first, so no change falls between the two; an
+ *     event seen twice is ignored by version).
+ *
+ * Each message is decoded once (ev_decode); a malformed one is counted and
+ * dropped with a log line. A flag event updates the mirror (under the write
+ * lock). The event is then rendered once per output format into a shared,
+ * refcounted outq_ev_t and a reference goes to every service thread.
+ *
+ * Readiness (/readyz): the sub connection is up, `flags` is subscribed and
+ * the mirror is loaded.
+ */
+#include "gateway/gateway.h"
+#include "common/log.h"
+#include "proto/names.h"
+
+#include <libwebsockets.h>   /* LWS_PRE: the headroom of rendered events */
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RG_BUCKETS 4096
+#define RG_LOG_EVERY 100      /* malformed messages: log the first, then every Nth */
+
+mirror_t        *gw_mirror;
+pthread_rwlock_t gw_mirror_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+typedef struct rg_chan {
+    struct rg_chan *next;
+    long            count;      /* service threads that want it */
+    bool            subscribed; /* SUBSCRIBE sent on the current connection */
+    char            name[];
+} rg_chan_t;
+
+typedef struct rg_req {
+    struct rg_req *next;
+    bool           want;
+    char           name[];
+} rg_req_t;
+
+static struct event_base *rbase;
+static struct event      *wake_ev;
+static pthread_t          rtid;
+static bool               rthread_started;
+static rconn_t           *sub_rc, *cmd_rc;
+static rg_chan_t         *chans[RG_BUCKETS];
+static char               flags_chan[NAME_CHANNEL_MAX + 80];
+static size_t             prefix_len;        /* strlen("P:ch:") */
+
+static pthread_mutex_t    req_mu = PTHREAD_MUTEX_INITIALIZER;
+static rg_req_t          *req_head, **req_tail = &req_head;
+static bool               req_closed;        /* set by gw_redis_stop */
+
+static bool flags_subscribed, mirror_loaded, load_pending, sub_seen_once;
+static unsigned long malformed_seen;
+
+/* ==== channel table ==== */
+
+static unsigned long hash_str(const char *s)
+{
+    unsigned long h = 5381;
+    while (*s)
+        h = h * 33 + (unsigned char)*s++;
+    return h;
+}
+
+static rg_chan_t *chan_get(const char *name, bool create)
+{
+    rg_chan_t **pp = &chans[hash_str(name) % RG_BUCKETS], *c;
+    size_t n;
+
+    for (c = *pp; c; c = c->next)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    if (!create)
+        return NULL;
+    n = strlen(name);
+    c = calloc(1, sizeof(*c) + n + 1);
+    if (c == NULL)
+        return NULL;
+    memcpy(c->name, name, n + 1);
+    c->next = *pp;
+    *pp = c;
+    return c;
+}
+
+static void chan_forget(rg_chan_t *dead)
+{
+    rg_chan_t **pp = &chans[hash_str(dead->name) % RG_BUCKETS];
+
+    for (; *pp; pp = &(*pp)->next)
+        if (*pp == dead) {
+            *pp = dead->next;
+            free(dead);
+            return;
+        }
+}
+
+/* ==== readiness ==== */
+
+static void update_ready(void)
+{
+    bool r = rconn_ready(sub_rc) && flags_subscribed && mirror_loaded;
+
+    if (r != atomic_load(&gw_ready)) {
+        atomic_store(&gw_ready, r);
+        log_info(r ? "gateway ready" : "gateway not ready", NULL);
+    }
+}
+
+/* ==== mirror load ==== */
+
+static void on_hgetall(redisAsyncContext *ac, void *r, void *priv)
+{
+    redisReply *reply = r;
+    const char **vals = NULL;
+    size_t *lens = NULL, n = 0, i, nbad = 0;
+    char err[160] = "";
+
+    (void)ac;
+    (void)priv;
+    load_pending = false;
+    if (reply == NULL)
+        return;   /* connection lost; retried on reconnect */
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        log_error("loading flags failed", "err=%s",
+                  reply->type == REDIS_REPLY_ERROR ? reply->str : "\"unexpected reply\"");
+        return;
+    }
+    n = reply->elements / 2;
+    vals = calloc(n ? n : 1, sizeof(*vals));
+    lens = calloc(n ? n : 1, sizeof(*lens));
+    if (vals == NULL || lens == NULL) {
+        free(vals);
+        free(lens);
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        redisReply *v = reply->element[2 * i + 1];
+        vals[i] = v->type == REDIS_REPLY_STRING ? v->str : "";
+        lens[i] = v->type == REDIS_REPLY_STRING ? v->len : 0;
+    }
+    pthread_rwlock_wrlock(&gw_mirror_lock);
+    if (mirror_load(gw_mirror, vals, lens, n, &nbad, err, sizeof(err)) == 0)
+        mirror_loaded = true;
+    pthread_rwlock_unlock(&gw_mirror_lock);
+    free(vals);
+    free(lens);
+    if (nbad) {
+        char q[200];
+        log_warn("flag records skipped in mirror load", "count=%zu first_error=%s", nbad,
+                 log_q(q, sizeof(q), err));
+    }
+    log_info("flags mirror loaded", "flags=%zu", n - nbad);
+    update_ready();
+}
+
+static void maybe_load(void)
+{
+    if (mirror_loaded || load_pending || !flags_subscribed || !rconn_ready(cmd_rc))
+        return;
+    if (rconn_command(cmd_rc, on_hgetall, NULL, "HGETALL %s:flags", gw_cfg.prefix) == 0)
+        load_pending = true;
+}
+
+/* ==== messages ==== */
+
+static void handle_message(const char *pchan, size_t pchan_len, const char *p, size_t n)
+{
+    ev_t ev;
+    char err[200];
+    outq_ev_t *oev;
+
+    metric_inc(gw_m.events_received);
+    ev_init(&ev);
+    if (ev_decode(p, n, &ev, err, sizeof(err)) != 0 ||
+        pchan_len <= prefix_len || strlen(ev.channel) != pchan_len - prefix_len ||
+        memcmp(ev.channel, pchan + prefix_len, pchan_len - prefix_len) != 0 ||
+        (ev_type_is_flag(ev.type) != (strcmp(ev.channel, "flags") == 0))) {
+        char q[240];
+        if (err[0] == '\0' || ev.channel)
+            snprintf(err, sizeof(err), "header channel does not match the pub/sub channel or type");
+        metric_inc(gw_m.events_malformed);
+        if (malformed_seen++ % RG_LOG_EVERY == 0)
+            log_warn("malformed message dropped", "channel=%.*s bytes=%zu err=%s seen=%lu",
+                     (int)(pchan_len > 200 ? 200 : pchan_len), pchan, n,
+                     log_q(q, sizeof(q), err), malformed_seen);
+        ev_free(&ev);
+        return;
+    }
+    if (ev_type_is_flag(ev.type)) {
+        pthread_rwlock_wrlock(&gw_mirror_lock);
+        mirror_apply(gw_mirror, &ev);
+        pthread_rwlock_unlock(&gw_mirror_lock);
+    }
+    oev = outq_ev_new(&ev, LWS_PRE);
+    if (oev == NULL) {
+        metric_inc(gw_m.drops);
+        return;
+    }
+    /* Render every format here, once, so service threads never render. */
+    if (outq_ev_prepare(oev, (1u << OUTQ_FMT_SSE) | (1u << OUTQ_FMT_JSON) |
+                             (1u << OUTQ_FMT_MSGPACK)) != 0)
+        log_warn("rendering an event failed", NULL);
+    gw_lws_dispatch(oev);
+    outq_ev_unref(oev);
+}
+
+static void on_sub_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    redisReply *reply = r, *kind, *ch;
+
+    (void)ac;
+    (void)priv;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3)
+        return;
+    kind = reply->element[0];
+    ch = reply->element[1];
+    if (kind->type != REDIS_REPLY_STRING || ch->type != REDIS_REPLY_STRING)
+        return;
+    if (strcmp(kind->str, "message") == 0) {
+        redisReply *payload = reply->element[2];
+        if (payload->type == REDIS_REPLY_STRING)
+            handle_message(ch->str, ch->len, payload->str, payload->len);
+    } else if (strcmp(kind->str, "subscribe") == 0) {
+        if (strcmp(ch->str, flags_chan) == 0) {
+            flags_subscribed = true;
+            maybe_load();
+            update_ready();
+        }
+    }
+}
+
+/* ==== subscriptions ==== */
+
+static void send_sub(rg_chan_t *c, bool on)
+{
+    if (!rconn_ready(sub_rc))
+        return;
+    if (rconn_command(sub_rc, on_sub_reply, NULL, on ? "SUBSCRIBE %s:ch:%s" : "UNSUBSCRIBE %s:ch:%s",
+                      gw_cfg.prefix, c->name) == 0)
+        c->subscribed = on;
+}
+
+static void apply_requests(evutil_socket_t fd, short what, void *arg)
+{
+    rg_req_t *r, *next;
+
+    (void)fd;
+    (void)what;
+    (void)arg;
+    pthread_mutex_lock(&req_mu);
+    r = req_head;
+    req_head = NULL;
+    req_tail = &req_head;
+    pthread_mutex_unlock(&req_mu);
+
+    for (; r; r = next) {
+        rg_chan_t *c;
+        next = r->next;
+        c = chan_get(r->name, r->want);
+        if (c) {
+            c->count += r->want ? 1 : -1;
+            if (strcmp(c->name, "flags") == 0) {
+                /* always subscribed */
+            } else if (c->count > 0 && !c->subscribed) {
+                send_sub(c, true);
+            } else if (c->count <= 0) {
+                if (c->subscribed)
+                    send_sub(c, false);
+                chan_forget(c);
+            }
+        }
+        free(r);
+    }
+}
+
+void gw_redis_want(const char *ch, bool want)
+{
+    size_t n = strlen(ch);
+    rg_req_t *r = malloc(sizeof(*r) + n + 1);
+
+    if (r == NULL)
+        return;
+    r->next = NULL;
+    r->want = want;
+    memcpy(r->name, ch, n + 1);
+    pthread_mutex_lock(&req_mu);
+    if (req_closed) {
+        pthread_mutex_unlock(&req_mu);
+        free(r);
+        return;
+    }
+    *req_tail = r;
+    req_tail = &r->next;
+    event_active(wake_ev, EV_READ, 0);
+    pthread_mutex_unlock(&req_mu);
+}
+
+/* ==== connection states ==== */
+
+static void on_sub_state(rconn_t *rc, int connected, void *arg)
+{
+    size_t i;
+
+    (void)arg;
+    if (!connected) {
+        flags_subscribed = false;
+        mirror_loaded = false;
+        load_pending = false;
+        for (i = 0; i < RG_BUCKETS; i++) {
+            rg_chan_t *c;
+            for (c = chans[i]; c; c = c->next)
+                c->subscribed = false;
+        }
+        update_ready();
+        return;
+    }
+    if (sub_seen_once)
+        metric_inc(gw_m.redis_reconnects);
+    sub_seen_once = true;
+    log_info("redis subscriber connected", "reconnects=%lu", rconn_reconnects(rc));
+    /* flags first: readiness and the mirror depend on it */
+    rconn_command(rc, on_sub_reply, NULL, "SUBSCRIBE %s", flags_chan);
+    for (i = 0; i < RG_BUCKETS; i++) {
+        rg_chan_t *c;
+        for (c = chans[i]; c; c = c->next)
+            if (c->count > 0 && strcmp(c->name, "flags") != 0)
+                send_sub(c, true);
+    }
+}
+
+static void on_cmd_state(rconn_t *rc, int connected, void *arg)
+{
+    (void)rc;
+    (void)arg;
+    if (connected)
+        maybe_load();
+    else
+        load_pending = false;
+}
+
+static void *redis_main(void *arg)
+{
+    (void)arg;
+    event_base_loop(rbase, EVLOOP_NO_EXIT_ON_EMPTY);
+    return NULL;
+}
+
+int gw_redis_start(void)
+{
+    evthread_use_pthreads();
+    gw_mirror = mirror_new();
+    rbase = event_base_new();
+    if (gw_mirror == NULL || rbase == NULL)
+        return -1;
+    if (evthread_make_base_notifiable(rbase) != 0)
+        return -1;
+    snprintf(flags_chan, sizeof(flags_chan), "%s:ch:flags", gw_cfg.prefix);
+    prefix_len = strlen(gw_cfg.prefix) + 4;
+    wake_ev = event_new(rbase, -1, 0, apply_requests, NULL);
+    sub_rc = rconn_new(rbase, &gw_cfg.rurl, "subscriber", on_sub_state, NULL);
+    cmd_rc = rconn_new(rbase, &gw_cfg.rurl, "reader", on_cmd_state, NULL);
+    if (wake_ev == NULL || sub_rc == NULL || cmd_rc == NULL)
+        return -1;
+    if (rconn_start(sub_rc) != 0 || rconn_start(cmd_rc) != 0)
+        return -1;
+    if (pthread_create(&rtid, NULL, redis_main, NULL) != 0)
+        return -1;
+    rthread_started = true;
+    return 0;
+}
+
+void gw_redis_stop(void)
+{
+    size_t i;
+
+    pthread_mutex_lock(&req_mu);
+    req_closed = true;
+    pthread_mutex_unlock(&req_mu);
+    if (rthread_started) {
+        event_base_loopbreak(rbase);
+        pthread_join(rtid, NULL);
+        rthread_started = false;
+    }
+    if (sub_rc)
+        rconn_free(sub_rc);
+    if (cmd_rc)
+        rconn_free(cmd_rc);
+    sub_rc = cmd_rc = NULL;
+    if (wake_ev)
+        event_free(wake_ev);
+    wake_ev = NULL;
+    while (req_head) {
+        rg_req_t *r = req_head;
+        req_head = r->next;
+        free(r);
+    }
+    for (i = 0; i < RG_BUCKETS; i++)
+        while (chans[i]) {
+            rg_chan_t *c = chans[i];
+            chans[i] = c->next;
+            free(c);
+        }
+    if (rbase)
+        event_base_free(rbase);
+    rbase = NULL;
+}
