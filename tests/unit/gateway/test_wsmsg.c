@@ -1,0 +1,333 @@
+/* Unit tests for gateway/wsmsg: parsing (JSON and msgpack) and rendering. */
+#include <check.h>
+#include <jansson.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "gateway/wsmsg.h"
+
+static wsmsg_t m;
+static wsmsg_error_t e;
+
+static int pj(const char *s)
+{
+    return wsmsg_parse(WSMSG_FMT_JSON, s, strlen(s), 0, 0, &m, &e);
+}
+
+static void setup(void) { wsmsg_init(&m); }
+static void teardown(void) { wsmsg_free(&m); }
+
+#define ERR(code_) do { ck_assert_int_eq(e.code, code_); ck_assert(e.message[0]); } while (0)
+
+START_TEST(json_subscribe_full)
+{
+    ck_assert_int_eq(pj("{\"type\":\"subscribe\",\"flags\":[\"b\",\"a\"],\"flagIDs\":[7,\"12\"],"
+                        "\"tags\":[\"web\"],\"channels\":[\"chat.room1\",\"flags\"],"
+                        "\"subscribeAll\":false,\"since\":{\"chat.room1\":{\"epoch\":\"ab\",\"offset\":5}},"
+                        "\"future\":{\"x\":[1,2,{}]}}"), 0);
+    ck_assert_int_eq(m.type, WSMSG_SUBSCRIBE);
+    ck_assert_uint_eq(m.req.items.nkeys, 2);
+    ck_assert_str_eq(m.req.items.keys[0], "a");
+    ck_assert_uint_eq(m.req.items.nids, 2);
+    ck_assert(m.req.items.ids[0] == 7 && m.req.items.ids[1] == 12);
+    ck_assert_uint_eq(m.req.items.ntags, 1);
+    ck_assert_uint_eq(m.req.items.nchannels, 1);
+    ck_assert(m.req.flags_listed);
+    ck_assert(!m.req.subscribe_all);
+    ck_assert_uint_eq(m.nsince, 1);
+    ck_assert_str_eq(m.since[0].channel, "chat.room1");
+    ck_assert_str_eq(m.since[0].epoch, "ab");
+    ck_assert(m.since[0].offset == 5);
+
+    ck_assert_int_eq(pj("{\"type\":\"unsubscribe\",\"subscribeAll\":true}"), 0);
+    ck_assert_int_eq(m.type, WSMSG_UNSUBSCRIBE);
+    ck_assert(m.req.subscribe_all);
+    ck_assert_uint_eq(m.req.items.nkeys, 0);            /* reset between parses */
+}
+END_TEST
+
+START_TEST(json_auth_ping)
+{
+    ck_assert_int_eq(pj("{\"type\":\"auth\",\"token\":\"abc.def\"}"), 0);
+    ck_assert_int_eq(m.type, WSMSG_AUTH);
+    ck_assert_str_eq(m.token, "abc.def");
+    ck_assert_int_eq(pj("{\"type\":\"auth\"}"), -1);
+    ERR(WSERR_BAD_MESSAGE);
+    ck_assert_int_eq(pj("{\"type\":\"auth\",\"token\":5}"), -1);
+    ERR(WSERR_BAD_MESSAGE);
+
+    ck_assert_int_eq(pj("{\"type\":\"ping\"}"), 0);
+    ck_assert_int_eq(m.type, WSMSG_PING);
+    ck_assert_ptr_null(m.ping_id);
+    ck_assert_int_eq(pj("{\"type\":\"ping\",\"id\":{\"n\":[1,\"x\"]}}"), 0);
+    ck_assert_str_eq(m.ping_id, "{\"n\":[1,\"x\"]}");
+
+    buf_t b;
+    buf_init(&b);
+    ck_assert_int_eq(wsmsg_render_pong(WSMSG_FMT_JSON, &m, &b), 0);
+    ck_assert_str_eq(b.data, "{\"type\":\"pong\",\"id\":{\"n\":[1,\"x\"]}}");
+    buf_reset(&b);
+    ck_assert_int_eq(wsmsg_render_pong(WSMSG_FMT_JSON, NULL, &b), 0);
+    ck_assert_str_eq(b.data, "{\"type\":\"pong\"}");
+    buf_free(&b);
+}
+END_TEST
+
+START_TEST(json_errors)
+{
+    ck_assert_int_eq(pj("{\"type\":"), -1);
+    ERR(WSERR_BAD_JSON);
+    ck_assert_int_eq(pj("not json"), -1);
+    ERR(WSERR_BAD_JSON);
+    ck_assert_int_eq(pj("{\"type\":\"ping\"} trailing"), -1);
+    ERR(WSERR_BAD_JSON);
+    ck_assert_int_eq(wsmsg_parse(WSMSG_FMT_JSON, "", 0, 0, 0, &m, &e), -1);
+    ERR(WSERR_BAD_JSON);
+    ck_assert_int_eq(pj("[1,2]"), -1);
+    ERR(WSERR_BAD_MESSAGE);
+    ck_assert_int_eq(pj("{}"), -1);
+    ERR(WSERR_BAD_MESSAGE);
+    ck_assert_int_eq(pj("{\"type\":7}"), -1);
+    ERR(WSERR_BAD_MESSAGE);
+    ck_assert_int_eq(pj("{\"type\":\"explode\"}"), -1);
+    ERR(WSERR_UNKNOWN_TYPE);
+    ck_assert(strstr(e.message, "explode") != NULL);
+    ck_assert_str_eq(wsmsg_err_code(e.code), "unknown_type");
+    ck_assert_int_eq(pj("{\"type\":\"subscribe\",\"flags\":\"a\"}"), -1);
+    ERR(WSERR_BAD_MESSAGE);
+    ck_assert_int_eq(pj("{\"type\":\"subscribe\",\"flags\":[1]}"), -1);
+    ERR(WSERR_BAD_MESSAGE);
+    ck_assert_int_eq(pj("{\"type\":\"subscribe\",\"flags\":[\"bad key\"]}"), -1);
+    ERR(WSERR_BAD_KEY);
+    ck_assert_int_eq(pj("{\"type\":\"subscribe\",\"tags\":[\"\"]}"), -1);
+    ERR(WSERR_BAD_TAG);
+    ck_assert_int_eq(pj("{\"type\":\"subscribe\",\"channels\":[\"a b\"]}"), -1);
+    ERR(WSERR_BAD_CHANNEL);
+    ck_assert_int_eq(pj("{\"type\":\"subscribe\",\"flagIDs\":[0]}"), -1);
+    ERR(WSERR_BAD_ID);
+    ck_assert_int_eq(pj("{\"type\":\"subscribe\",\"flagIDs\":[-3]}"), -1);
+    ERR(WSERR_BAD_ID);
+    ck_assert_int_eq(pj("{\"type\":\"subscribe\",\"flagIDs\":[\"1x\"]}"), -1);
+    ERR(WSERR_BAD_ID);
+    ck_assert_int_eq(pj("{\"type\":\"subscribe\",\"flagIDs\":[1.5]}"), -1);
+    ERR(WSERR_BAD_ID);
+    ck_assert_int_eq(pj("{\"type\":\"subscribe\",\"subscribeAll\":\"yes\"}"), -1);
+    ERR(WSERR_BAD_MESSAGE);
+    ck_assert_int_eq(pj("{\"type\":\"subscribe\",\"since\":{\"c\":{\"epoch\":\"e\"}}}"), -1);
+    ERR(WSERR_BAD_MESSAGE);
+    ck_assert_int_eq(pj("{\"type\":\"subscribe\",\"since\":{\"bad ch\":{\"epoch\":\"e\",\"offset\":1}}}"), -1);
+    ERR(WSERR_BAD_CHANNEL);
+    ck_assert_int_eq(pj("{\"type\":\"subscribe\",\"type\":\"ping\"}"), -1);   /* duplicate key */
+    ERR(WSERR_BAD_JSON);
+    /* Nothing half-filled after an error. */
+    ck_assert_int_eq(pj("{\"type\":\"subscribe\",\"flags\":[\"a\"],\"tags\":[7]}"), -1);
+    ck_assert_uint_eq(m.req.items.nkeys, 0);
+}
+END_TEST
+
+START_TEST(limits)
+{
+    char *big = malloc(WSMSG_MAX_FRAME + 2);
+    memset(big, ' ', WSMSG_MAX_FRAME + 1);
+    memcpy(big, "{\"type\":\"ping\"}", 15);
+    ck_assert_int_eq(wsmsg_parse(WSMSG_FMT_JSON, big, WSMSG_MAX_FRAME, 0, 0, &m, &e), 0);
+    ck_assert_int_eq(wsmsg_parse(WSMSG_FMT_JSON, big, WSMSG_MAX_FRAME + 1, 0, 0, &m, &e), -1);
+    ERR(WSERR_TOO_LARGE);
+    ck_assert_int_eq(wsmsg_parse(WSMSG_FMT_JSON, big, 100, 99, 0, &m, &e), -1);   /* knob */
+    ERR(WSERR_TOO_LARGE);
+    free(big);
+
+    const char *three = "{\"type\":\"subscribe\",\"flags\":[\"a\",\"b\",\"c\"]}";
+    ck_assert_int_eq(wsmsg_parse(WSMSG_FMT_JSON, three, strlen(three), 0, 3, &m, &e), 0);
+    ck_assert_int_eq(wsmsg_parse(WSMSG_FMT_JSON, three, strlen(three), 0, 2, &m, &e), -1);
+    ERR(WSERR_TOO_MANY);
+
+    /* Deep nesting in an ignored field of a JSON message is still bounded by
+     * the frame size; a ping id over its limit is refused. */
+    char id[WSMSG_MAX_PING_ID + 64];
+    int n = snprintf(id, sizeof id, "{\"type\":\"ping\",\"id\":\"%0*d\"}", WSMSG_MAX_PING_ID, 0);
+    ck_assert_int_eq(wsmsg_parse(WSMSG_FMT_JSON, id, (size_t)n, 0, 0, &m, &e), -1);
+    ERR(WSERR_TOO_LARGE);
+}
+END_TEST
+
+/* ---- msgpack ------------------------------------------------------------ */
+
+static void pk_str(msgpack_packer *pk, const char *s)
+{
+    msgpack_pack_str(pk, strlen(s));
+    msgpack_pack_str_body(pk, s, strlen(s));
+}
+
+START_TEST(msgpack_forms)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 5);
+    pk_str(&pk, "type"); pk_str(&pk, "subscribe");
+    pk_str(&pk, "flags"); msgpack_pack_array(&pk, 1); pk_str(&pk, "k1");
+    pk_str(&pk, "flagIDs"); msgpack_pack_array(&pk, 2); msgpack_pack_uint64(&pk, 9); pk_str(&pk, "10");
+    pk_str(&pk, "subscribeAll"); msgpack_pack_true(&pk);
+    pk_str(&pk, "ext"); msgpack_pack_ext(&pk, 1, 1); msgpack_pack_ext_body(&pk, "x", 1);  /* ignored */
+    ck_assert_int_eq(wsmsg_parse(WSMSG_FMT_MSGPACK, sb.data, sb.size, 0, 0, &m, &e), 0);
+    ck_assert_int_eq(m.type, WSMSG_SUBSCRIBE);
+    ck_assert_uint_eq(m.req.items.nkeys, 1);
+    ck_assert_uint_eq(m.req.items.nids, 2);
+    ck_assert(m.req.subscribe_all);
+
+    /* Trailing bytes. */
+    msgpack_pack_nil(&pk);
+    ck_assert_int_eq(wsmsg_parse(WSMSG_FMT_MSGPACK, sb.data, sb.size, 0, 0, &m, &e), -1);
+    ERR(WSERR_BAD_JSON);
+    /* Truncated. */
+    ck_assert_int_eq(wsmsg_parse(WSMSG_FMT_MSGPACK, sb.data, 5, 0, 0, &m, &e), -1);
+    ERR(WSERR_BAD_JSON);
+
+    /* ping with a binary id: echoed byte for byte. */
+    msgpack_sbuffer_clear(&sb);
+    msgpack_pack_map(&pk, 2);
+    pk_str(&pk, "type"); pk_str(&pk, "ping");
+    pk_str(&pk, "id"); msgpack_pack_bin(&pk, 3); msgpack_pack_bin_body(&pk, "\x00\xff\x01", 3);
+    ck_assert_int_eq(wsmsg_parse(WSMSG_FMT_MSGPACK, sb.data, sb.size, 0, 0, &m, &e), 0);
+    ck_assert_int_eq(m.type, WSMSG_PING);
+    ck_assert_uint_eq(m.ping_id_len, 5);
+    ck_assert(memcmp(m.ping_id, "\xc4\x03\x00\xff\x01", 5) == 0);
+    buf_t b;
+    buf_init(&b);
+    ck_assert_int_eq(wsmsg_render_pong(WSMSG_FMT_MSGPACK, &m, &b), 0);
+    ck_assert(b.len == 1 + 5 + 5 + 3 + 5);
+    ck_assert(memcmp(b.data + b.len - 5, "\xc4\x03\x00\xff\x01", 5) == 0);
+    /* A JSON connection does not echo a msgpack id. */
+    buf_reset(&b);
+    wsmsg_render_pong(WSMSG_FMT_JSON, &m, &b);
+    ck_assert_str_eq(b.data, "{\"type\":\"pong\"}");
+    buf_free(&b);
+
+    /* Wrong shapes. */
+    msgpack_sbuffer_clear(&sb);
+    msgpack_pack_array(&pk, 0);
+    ck_assert_int_eq(wsmsg_parse(WSMSG_FMT_MSGPACK, sb.data, sb.size, 0, 0, &m, &e), -1);
+    ERR(WSERR_BAD_MESSAGE);
+    msgpack_sbuffer_clear(&sb);
+    msgpack_pack_map(&pk, 1);
+    msgpack_pack_int(&pk, 1); pk_str(&pk, "x");
+    ck_assert_int_eq(wsmsg_parse(WSMSG_FMT_MSGPACK, sb.data, sb.size, 0, 0, &m, &e), -1);
+    ERR(WSERR_BAD_MESSAGE);
+    msgpack_sbuffer_clear(&sb);
+    msgpack_pack_map(&pk, 1);
+    pk_str(&pk, "type"); pk_str(&pk, "nope");
+    ck_assert_int_eq(wsmsg_parse(WSMSG_FMT_MSGPACK, sb.data, sb.size, 0, 0, &m, &e), -1);
+    ERR(WSERR_UNKNOWN_TYPE);
+    msgpack_sbuffer_clear(&sb);
+    msgpack_pack_map(&pk, 2);
+    pk_str(&pk, "type"); pk_str(&pk, "subscribe");
+    pk_str(&pk, "channels"); msgpack_pack_array(&pk, 1); pk_str(&pk, "bad channel");
+    ck_assert_int_eq(wsmsg_parse(WSMSG_FMT_MSGPACK, sb.data, sb.size, 0, 0, &m, &e), -1);
+    ERR(WSERR_BAD_CHANNEL);
+    /* Nesting beyond the limit. */
+    msgpack_sbuffer_clear(&sb);
+    msgpack_pack_map(&pk, 2);
+    pk_str(&pk, "type"); pk_str(&pk, "ping");
+    pk_str(&pk, "x");
+    for (int i = 0; i < 40; i++)
+        msgpack_pack_array(&pk, 1);
+    msgpack_pack_nil(&pk);
+    ck_assert_int_eq(wsmsg_parse(WSMSG_FMT_MSGPACK, sb.data, sb.size, 0, 0, &m, &e), -1);
+    ERR(WSERR_BAD_JSON);
+    /* A huge claimed array count is refused before any allocation. */
+    ck_assert_int_eq(wsmsg_parse(WSMSG_FMT_MSGPACK, "\xdd\xff\xff\xff\xff", 5, 0, 0, &m, &e), -1);
+    msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+/* ---- rendering ---------------------------------------------------------- */
+
+static json_t *as_json(const buf_t *b)
+{
+    json_error_t je;
+    json_t *j = json_loadb(b->data, b->len, 0, &je);
+    ck_assert_msg(j != NULL, "invalid JSON: %s", b->data);
+    return j;
+}
+
+START_TEST(render_control_messages)
+{
+    buf_t b;
+    filter_t f;
+    const char *err;
+    buf_init(&b);
+
+    ck_assert_int_eq(wsmsg_render_connected(WSMSG_FMT_JSON, "Connected \"x\"", "c-1", "flagcast.json", &b), 0);
+    json_t *j = as_json(&b);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "type")), "connected");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "message")), "Connected \"x\"");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "connectionId")), "c-1");
+    json_decref(j);
+    buf_reset(&b);
+    ck_assert_int_eq(wsmsg_render_connected(WSMSG_FMT_JSON, "hi", NULL, NULL, &b), 0);
+    ck_assert_str_eq(b.data, "{\"type\":\"connected\",\"message\":\"hi\"}");
+
+    filter_init(&f);
+    f.flags = FILTER_FLAGS_SOME;
+    filter_add_key(&f, "k", 1, 256, &err);
+    filter_add_id(&f, 3, 256, &err);
+    filter_add_channel(&f, "chat", 4, 256, &err);
+    buf_reset(&b);
+    ck_assert_int_eq(wsmsg_render_subscribed(WSMSG_FMT_JSON, &f, &b), 0);
+    ck_assert_str_eq(b.data, "{\"type\":\"subscribed\",\"channels\":[\"flags\",\"chat\"],"
+                             "\"flags\":[\"k\"],\"flagIDs\":[3],\"tags\":[],\"subscribeAll\":false}");
+    f.flags = FILTER_FLAGS_NONE;
+    buf_reset(&b);
+    ck_assert_int_eq(wsmsg_render_subscribed(WSMSG_FMT_JSON, &f, &b), 0);
+    ck_assert(strstr(b.data, "\"channels\":[\"chat\"]") != NULL);
+    f.flags = FILTER_FLAGS_ALL;
+    buf_reset(&b);
+    ck_assert_int_eq(wsmsg_render_subscribed(WSMSG_FMT_MSGPACK, &f, &b), 0);
+    ck_assert_uint_eq((unsigned char)b.data[0], 0x86);       /* fixmap of 6 */
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    ck_assert_int_eq(msgpack_unpack_next(&u, b.data, b.len, &off), MSGPACK_UNPACK_SUCCESS);
+    ck_assert_uint_eq(off, b.len);
+    const msgpack_object_kv *last = &u.data.via.map.ptr[5];
+    ck_assert(last->val.type == MSGPACK_OBJECT_BOOLEAN && last->val.via.boolean);
+    msgpack_unpacked_destroy(&u);
+    filter_free(&f);
+
+    buf_reset(&b);
+    ck_assert_int_eq(wsmsg_render_error(WSMSG_FMT_JSON, "bad_json", "line\n\"q\"", &b), 0);
+    j = as_json(&b);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "code")), "bad_json");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "message")), "line\n\"q\"");
+    json_decref(j);
+    buf_reset(&b);
+    ck_assert_int_eq(wsmsg_render_error(WSMSG_FMT_MSGPACK, "too_large", "x", &b), 0);
+    ck_assert_uint_eq((unsigned char)b.data[0], 0x83);
+    buf_reset(&b);
+    ck_assert_int_eq(wsmsg_render_connected(WSMSG_FMT_MSGPACK, "m", "id", NULL, &b), 0);
+    ck_assert_uint_eq((unsigned char)b.data[0], 0x83);
+    buf_free(&b);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("wsmsg");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, json_subscribe_full);
+    tcase_add_test(tc, json_auth_ping);
+    tcase_add_test(tc, json_errors);
+    tcase_add_test(tc, limits);
+    tcase_add_test(tc, msgpack_forms);
+    tcase_add_test(tc, render_control_messages);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
