@@ -64,6 +64,9 @@
 #define GW_QUERY_MAX      8192
 #define GW_CTL_QUEUE_MAX  64          /* queued items above which pings get no pong */
 #define GW_TX_PACKET      (2u * 1024 * 1024)
+/* lws allocates this much per WS connection for reading; client messages
+ * are small and longer ones arrive in chunks that ws_receive reassembles. */
+#define GW_WS_RX_CHUNK    128
 
 enum { PROTO_JSON = 0, PROTO_MSGPACK = 1, PROTO_RAW = 2 };
 enum { CK_NONE = 0, CK_HTTP, CK_SSE, CK_WS };
@@ -141,8 +144,8 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
 
 static const struct lws_protocols gw_protocols[] = {
     /* protocols[0] serves plain HTTP and SSE and is the WS default. */
-    { "flagcast.json", gw_callback, sizeof(gw_conn_t), 4096, PROTO_JSON, NULL, GW_TX_PACKET },
-    { "flagcast.msgpack", gw_callback, sizeof(gw_conn_t), 4096, PROTO_MSGPACK, NULL, GW_TX_PACKET },
+    { "flagcast.json", gw_callback, sizeof(gw_conn_t), GW_WS_RX_CHUNK, PROTO_JSON, NULL, GW_TX_PACKET },
+    { "flagcast.msgpack", gw_callback, sizeof(gw_conn_t), GW_WS_RX_CHUNK, PROTO_MSGPACK, NULL, GW_TX_PACKET },
     { "flagcast-raw", gw_callback, 0, 0, PROTO_RAW, NULL, 0 },
     { NULL, NULL, 0, 0, 0, NULL, 0 },
 };
@@ -334,6 +337,10 @@ typedef struct fan_ctx {
     gw_worker_t *w;
     outq_ev_t   *ev;
     const ev_t  *dev;
+    const char  *data[OUTQ_FMT_COUNT];   /* the shared bytes, looked up once */
+    size_t       len[OUTQ_FMT_COUNT];
+    bool         looked[OUTQ_FMT_COUNT];
+    int64_t      delivered, conflated, dropped;  /* added to the metrics once */
 } fan_ctx_t;
 
 static void fan_visit(void *arg, void *owner)
@@ -347,18 +354,21 @@ static void fan_visit(void *arg, void *owner)
         return;
     /* Fast path: nothing queued and lws holds nothing: write now. */
     if (outq_empty(&c->q) && !lws_partial_buffered(c->wsi)) {
-        size_t n;
-        const char *p = outq_ev_data(f->ev, (outq_fmt_t)c->fmt, &n);
+        unsigned fmt = c->fmt;
         enum lws_write_protocol wp = c->kind == CK_WS
-            ? (c->fmt == OUTQ_FMT_MSGPACK ? LWS_WRITE_BINARY : LWS_WRITE_TEXT)
+            ? (fmt == OUTQ_FMT_MSGPACK ? LWS_WRITE_BINARY : LWS_WRITE_TEXT)
             : LWS_WRITE_HTTP;
 
-        if (p == NULL) {
-            metric_inc(gw_m.drops);
+        if (!f->looked[fmt]) {
+            f->data[fmt] = outq_ev_data(f->ev, (outq_fmt_t)fmt, &f->len[fmt]);
+            f->looked[fmt] = true;
+        }
+        if (f->data[fmt] == NULL) {
+            f->dropped++;
             return;
         }
-        metric_inc(gw_m.deliveries);
-        if (lws_write(c->wsi, (unsigned char *)p, n, wp) < 0)
+        f->delivered++;
+        if (lws_write(c->wsi, (unsigned char *)f->data[fmt], f->len[fmt], wp) < 0)
             conn_kill(c, "write failed");
         return;
     }
@@ -366,9 +376,8 @@ static void fan_visit(void *arg, void *owner)
     switch (r) {
     case OUTQ_OK:
     case OUTQ_CONFLATED:
-        metric_inc(gw_m.deliveries);
-        if (nrem)
-            metric_add(gw_m.conflations, (int64_t)nrem);
+        f->delivered++;
+        f->conflated += (int64_t)nrem;
         lws_callback_on_writable(c->wsi);
         break;
     case OUTQ_OVERFLOW: {
@@ -378,27 +387,37 @@ static void fan_visit(void *arg, void *owner)
                  "conn=%u transport=%s peer=%s reason=\"queue over limit\" queued_events=%zu queued_bytes=%zu channel=%s",
                  c->serial, conn_kind_name(c), peer, outq_ev_count(&c->q), outq_ev_bytes(&c->q),
                  f->dev && f->dev->channel ? f->dev->channel : "?");
-        metric_inc(gw_m.drops);
+        f->dropped++;
         metric_inc(gw_m.slow_disconnects);
         conn_kill(c, "slow consumer");
         break;
     }
     case OUTQ_ERROR:
-        metric_inc(gw_m.drops);
+        f->dropped++;
         break;
     }
 }
 
 static void worker_fanout(gw_worker_t *w, outq_ev_t *e, uint64_t t_ns)
 {
-    fan_ctx_t f = { w, e, outq_ev_event(e) };
+    fan_ctx_t f;
     size_t n;
 
+    memset(&f, 0, sizeof(f));
+    f.w = w;
+    f.ev = e;
+    f.dev = outq_ev_event(e);
     if (f.dev == NULL)
         return;
     n = subidx_lookup(w->idx, f.dev, fan_visit, &f);
     if (n > 0)
         metric_observe(gw_m.fanout_seconds, (double)(gw_now_ns() - t_ns) / 1e9);
+    if (f.delivered)
+        metric_add(gw_m.deliveries, f.delivered);
+    if (f.conflated)
+        metric_add(gw_m.conflations, f.conflated);
+    if (f.dropped)
+        metric_add(gw_m.drops, f.dropped);
 }
 
 /* ==== snapshot and prelude rendering ==== */
