@@ -1225,10 +1225,14 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
 
         if (n <= 0 || !is_ws_path(path))
             return 1;
-        if (atomic_load(&gw_stopping))
+        /* Refuse with a status the client can act on, then drop it. */
+        if (atomic_load(&gw_stopping)) {
+            http_reply_json_error(wsi, 503, "gateway is shutting down");
             return 1;
+        }
         if (over_capacity()) {
             metric_inc(gw_m.conns_rejected);
+            http_reply_json_error(wsi, 503, "too many connections");
             return 1;
         }
         return 0;
@@ -1317,14 +1321,14 @@ static int listen_socket(void)
 
 static void lws_log_emit(int level, const char *line)
 {
-    char q[512];
+    char raw[400], q[512];
     size_t n = strlen(line);
 
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         n--;
-    snprintf(q, sizeof(q), "%.*s", (int)(n > 400 ? 400 : n), line);
+    snprintf(raw, sizeof(raw), "%.*s", (int)(n > 399 ? 399 : n), line);
     log_msg(level == LLL_ERR ? LOG_ERROR : LOG_WARN, "libwebsockets", "detail=%s",
-            log_q(q, sizeof(q), q));
+            log_q(q, sizeof(q), raw));
 }
 
 static int worker_setup(gw_worker_t *w)
@@ -1442,7 +1446,7 @@ int gw_lws_start(void)
     long i;
 
     memcpy(keepalive_bytes + LWS_PRE, ":\n\n", keepalive_len);
-    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+    lws_set_log_level(LLL_ERR, lws_log_emit);
     nworkers = gw_cfg.threads;
     workers = calloc((size_t)nworkers, sizeof(*workers));
     if (workers == NULL)
