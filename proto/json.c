@@ -26,6 +26,9 @@
 
 static const char hexd[] = "0123456789abcdef";
 
+/* The longest JSON text of a map key that is not a string. */
+#define JSON_KEY_MAX 1024
+
 /* Length of the valid UTF-8 sequence at s (n bytes left), or 0 if invalid. */
 static size_t utf8_seq(const unsigned char *s, size_t n)
 {
@@ -184,13 +187,17 @@ static int json_key(buf_t *b, const msgpack_object *k, int depth)
         return json_str(b, k->via.str.ptr, k->via.str.size);
     if (k->type == MSGPACK_OBJECT_BIN)   /* Lua's cmsgpack: strings as bin */
         return json_str(b, k->via.bin.ptr, k->via.bin.size);
+    /* A container key: its JSON text, bounded. Each level of such keys
+     * escapes the text of the one inside it again, so without the bound the
+     * text would double with every level. */
     buf_t tmp;
     buf_init(&tmp);
+    tmp.limit = JSON_KEY_MAX;
     int r = json_value(&tmp, k, depth);
-    if (r == 0)
+    if (r == 0 && !tmp.err)
         r = json_str(b, tmp.data, tmp.len);
     else
-        b->err = 1;
+        r = -1;
     buf_free(&tmp);
     return r;
 }
@@ -248,14 +255,22 @@ static int json_value(buf_t *b, const msgpack_object *o, int depth)
         return buf_append(b, "null", 4);
     }
 too_deep:
-    b->err = 1;
     return -1;
 }
 
 int json_msgpack(buf_t *b, const msgpack_object *o)
 {
-    if (json_value(b, o, 0) != 0 || b->err)
+    size_t start = b->len;
+    if (b->err)
         return -1;
+    if (json_value(b, o, 0) != 0 || b->err) {
+        if (!b->err) {             /* too deep or a key too long: undo */
+            b->len = start;
+            if (b->data)
+                b->data[start] = '\0';
+        }
+        return -1;
+    }
     return 0;
 }
 

@@ -20,8 +20,9 @@ int json_cstr(buf_t *b, const char *s);   /* NUL-terminated; NULL renders null *
 
 /* Appends a msgpack value as JSON: nil→null, bool, ints, floats (non-finite
  * → null), str (escaped as above), bin (base64 string), array, map (non-str
- * keys are rendered as their JSON text, quoted). Depth is bounded by
- * EV_MAX_DEPTH. @return 0 or -1. */
+ * keys are rendered as their JSON text, quoted; bin keys as text; a key's
+ * text may be at most 1 KB). Depth is bounded by EV_MAX_DEPTH; on failure
+ * nothing is appended. @return 0 or -1. */
 int json_msgpack(buf_t *b, const msgpack_object *o);
 /* Same, from msgpack bytes holding exactly one object. */
 int json_msgpack_bytes(buf_t *b, const char *p, size_t n);

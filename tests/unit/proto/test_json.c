@@ -271,6 +271,40 @@ static void f_ext(msgpack_packer *pk)
     msgpack_pack_uint64(pk, 1);
 }
 
+START_TEST(test_nested_container_keys)
+{
+    /* maps whose keys are maps whose keys are maps...: each level escapes
+     * the one inside again; the key text bound keeps this linear */
+    buf_t mp, out;
+    msgpack_packer pk;
+    buf_init(&mp);
+    buf_init(&out);
+    msgpack_packer_init(&pk, &mp, buf_msgpack_write);
+    for (int i = 0; i < 31; i++)
+        msgpack_pack_map(&pk, 1);
+    msgpack_pack_str_with_body(&pk, "\"\\", 2);
+    for (int i = 0; i < 31; i++)
+        msgpack_pack_uint64(&pk, 1);
+    buf_puts(&out, "keep");
+    ck_assert_int_eq(json_msgpack_bytes(&out, mp.data, mp.len), -1);
+    ck_assert_str_eq(out.data, "keep");
+    ck_assert_int_eq(out.err, 0);
+
+    /* a few levels are fine */
+    buf_reset(&mp);
+    msgpack_pack_map(&pk, 1);
+    msgpack_pack_map(&pk, 1);
+    msgpack_pack_str_with_body(&pk, "a", 1);
+    msgpack_pack_uint64(&pk, 1);
+    msgpack_pack_uint64(&pk, 2);
+    buf_reset(&out);
+    ck_assert_int_eq(json_msgpack_bytes(&out, mp.data, mp.len), 0);
+    ck_assert_str_eq(out.data, "{\"{\\\"a\\\":1}\":2}");
+    buf_free(&mp);
+    buf_free(&out);
+}
+END_TEST
+
 START_TEST(test_msgpack_ext)
 {
     char *s = mp_json(f_ext);
@@ -415,6 +449,7 @@ static Suite *json_suite(void)
     tcase_add_test(tc, test_msgpack_bin_base64);
     tcase_add_test(tc, test_msgpack_keys);
     tcase_add_test(tc, test_msgpack_ext);
+    tcase_add_test(tc, test_nested_container_keys);
     tcase_add_test(tc, test_msgpack_depth_and_errors);
     tcase_add_test(tc, test_msgpack_random);
     tcase_add_test(tc, test_buffer_limit);
