@@ -308,7 +308,7 @@ static json_t *mp_to_json(const msgpack_object *o)
         json_t *a = json_array();
         for (uint32_t i = 0; a && i < o->via.array.size; i++) {
             json_t *v = mp_to_json(&o->via.array.ptr[i]);
-            if (!v || json_array_append_new(a, v) != 0) {
+            if (!v || json_array_append_new(a, v) != 0) {   /* steals v, even on failure */
                 json_decref(a);
                 return NULL;
             }
@@ -325,8 +325,9 @@ static json_t *mp_to_json(const msgpack_object *o)
             }
             char *ks = strndup(k->via.str.ptr, k->via.str.size);
             json_t *v = ks && strlen(ks) == k->via.str.size ? mp_to_json(&o->via.map.ptr[i].val) : NULL;
+            /* json_object_set_new steals v even when it fails (e.g. a key
+             * that is not UTF-8). */
             if (!v || json_object_set_new(m, ks, v) != 0) {
-                json_decref(v);
                 free(ks);
                 json_decref(m);
                 return NULL;

@@ -237,6 +237,15 @@ START_TEST(msgpack_forms)
     msgpack_pack_nil(&pk);
     ck_assert_int_eq(wsmsg_parse(WSMSG_FMT_MSGPACK, sb.data, sb.size, 0, 0, &m, &e), -1);
     ERR(WSERR_BAD_JSON);
+    /* A nested map key that is not UTF-8 (found by fuzzing: jansson steals
+     * the value even when the insert fails). */
+    msgpack_sbuffer_clear(&sb);
+    msgpack_pack_map(&pk, 2);
+    pk_str(&pk, "type"); pk_str(&pk, "subscribe");
+    pk_str(&pk, "flags"); msgpack_pack_array(&pk, 1); msgpack_pack_map(&pk, 1);
+    msgpack_pack_str(&pk, 1); msgpack_pack_str_body(&pk, "\xff", 1); msgpack_pack_nil(&pk);
+    ck_assert_int_eq(wsmsg_parse(WSMSG_FMT_MSGPACK, sb.data, sb.size, 0, 0, &m, &e), -1);
+    ERR(WSERR_BAD_MESSAGE);
     /* A huge claimed array count is refused before any allocation. */
     ck_assert_int_eq(wsmsg_parse(WSMSG_FMT_MSGPACK, "\xdd\xff\xff\xff\xff", 5, 0, 0, &m, &e), -1);
     msgpack_sbuffer_destroy(&sb);
