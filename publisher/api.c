@@ -915,6 +915,10 @@ static void on_request(struct evhttp_request *r, void *arg)
         flag_free(&probe);
         if (bad)
             return req_error(q, 400, "invalid_field", "%s", err);
+        if ((present & ~(unsigned)JSONIN_KEY) == 0)
+            return req_error(q, 400, "invalid_field",
+                             "nothing to change: give description, enabled, tags, variants "
+                             "or segments");
         json_t *k = json_object_get(q->body, "key");
         if (k && strcmp(json_string_value(k), rt.arg) != 0)
             return req_error(q, 400, "invalid_field",

@@ -332,9 +332,25 @@ redisContext *h_redis_connect(int port)
     return c;
 }
 
-static int redis_ping(int port)
+redisContext *h_redis_connect_auth(int port, const char *password)
 {
     redisContext *c = h_redis_connect(port);
+    if (c && password && *password) {
+        redisReply *r = redisCommand(c, "AUTH %s", password);
+        int ok = r && r->type == REDIS_REPLY_STATUS;
+        if (r)
+            freeReplyObject(r);
+        if (!ok) {
+            redisFree(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+static int redis_ping(int port, const char *password)
+{
+    redisContext *c = h_redis_connect_auth(port, password);
     redisReply *r;
     int ok = 0;
     if (c == NULL)
@@ -349,6 +365,11 @@ static int redis_ping(int port)
 
 int h_redis_start(h_redis_t *r, int port)
 {
+    return h_redis_start_auth(r, port, NULL);
+}
+
+int h_redis_start_auth(h_redis_t *r, int port, const char *password)
+{
     char portbuf[16], log[64];
     const char *dir = h_tmpdir();
     if (dir == NULL)
@@ -359,15 +380,23 @@ int h_redis_start(h_redis_t *r, int port)
     snprintf(log, sizeof(log), "redis-%d.log", port);
     const char *argv[] = { "/usr/bin/redis-server", "--port", portbuf, "--bind", "127.0.0.1",
                            "--save", "", "--appendonly", "no", "--dir", dir,
-                           "--daemonize", "no", "--loglevel", "warning", NULL };
+                           "--daemonize", "no", "--loglevel", "warning", NULL, NULL, NULL };
+    if (password && *password) {
+        argv[15] = "--requirepass";
+        argv[16] = password;
+    }
     r->port = port;
-    snprintf(r->url, sizeof(r->url), "redis://127.0.0.1:%d", port);
+    snprintf(r->password, sizeof(r->password), "%s", password ? password : "");
+    if (r->password[0])
+        snprintf(r->url, sizeof(r->url), "redis://:%s@127.0.0.1:%d", r->password, port);
+    else
+        snprintf(r->url, sizeof(r->url), "redis://127.0.0.1:%d", port);
     r->pid = h_spawn(argv, NULL, log);
     if (r->pid < 0)
         return -1;
     long long deadline = h_now_ms() + 5000;
     while (h_now_ms() < deadline) {
-        if (redis_ping(port))
+        if (redis_ping(port, r->password))
             return 0;
         if (!h_alive(r->pid))
             break;

@@ -59,15 +59,21 @@ void h_print_log(const char *logname);
 typedef struct h_redis {
     pid_t pid;
     int   port;
-    char  url[64];     /* redis://127.0.0.1:<port> */
+    char  url[160];      /* redis://127.0.0.1:<port>, or redis://:<password>@... */
+    char  password[64];  /* "" if none */
 } h_redis_t;
 
 /* Starts redis-server (port 0: a free one) and waits until it answers PING.
  * @return 0 or -1. */
 int  h_redis_start(h_redis_t *r, int port);
+/* Same, with --requirepass password (NULL: none). The helpers below that
+ * take only a port do not authenticate; use h_redis_connect_auth. */
+int  h_redis_start_auth(h_redis_t *r, int port, const char *password);
 int  h_redis_stop(h_redis_t *r);
 /* A blocking connection (2 s timeout). Caller frees with redisFree. */
 redisContext *h_redis_connect(int port);
+/* Connects and sends AUTH password (if not NULL/""). */
+redisContext *h_redis_connect_auth(int port, const char *password);
 /* "key\ttype\tttl?\thex(DUMP)\n" for every key, sorted: equal dumps mean
  * equal data. Caller frees. */
 char *h_redis_dump(int port);

@@ -18,7 +18,7 @@ static char env_url[64], env_token[64] = "FLAGCAST_TOKEN=cli-token";
 
 static void setup(void)
 {
-    static char env_listen[64], env_redis[96];
+    static char env_listen[64], env_redis[200];
     ck_assert_int_eq(h_redis_start(&redis, 0), 0);
     pub_port = h_free_port();
     snprintf(env_listen, sizeof(env_listen), "FLAGCAST_LISTEN=127.0.0.1:%d", pub_port);

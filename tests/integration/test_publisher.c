@@ -29,7 +29,7 @@ static h_redis_t redis;
 static int pub_port;
 static pid_t pub_pid;
 static h_sub_t *sub;
-static char env_listen[64], env_redis[96];
+static char env_listen[64], env_redis[200];
 
 static pid_t start_publisher(const char *tokens, const char *log)
 {
@@ -412,6 +412,8 @@ START_TEST(test_bad_input_changes_nothing)
         { "DELETE", "/api/v1/flags/missing", NULL, NULL, 404 },
         { "PUT", "/api/v1/flags/exists", "{\"key\":\"other\"}", NULL, 400 },
         { "PUT", "/api/v1/flags/exists", "{\"enabled\":1}", NULL, 400 },
+        { "PUT", "/api/v1/flags/exists", "{}", NULL, 400 },
+        { "PUT", "/api/v1/flags/exists", "{\"key\":\"exists\"}", NULL, 400 },
         { "PUT", "/api/v1/flags/exists/enabled", "{\"enabled\":\"true\"}", NULL, 400 },
         { "PUT", "/api/v1/flags/exists/enabled", "{\"enabled\":true,\"x\":1}", NULL, 400 },
         { "PUT", "/api/v1/flags/exists/segments", "{\"variants\":[]}", NULL, 400 },
@@ -649,6 +651,104 @@ START_TEST(test_sigterm_exits_zero)
 }
 END_TEST
 
+START_TEST(test_sigterm_finishes_inflight)
+{
+    h_resp_t r;
+    ev_t ev;
+    create_flag("race");
+    /* Hold writes in Redis so the update stays in flight. */
+    redisContext *c = h_redis_connect(redis.port);
+    redisReply *pr = redisCommand(c, "CLIENT PAUSE 1000 WRITE");
+    ck_assert_int_eq(pr->type, REDIS_REPLY_STATUS);
+    freeReplyObject(pr);
+    redisFree(c);
+    pthread_t t;
+    race_t a = { NULL, 0 };
+    pthread_create(&t, NULL, race_put, &a);
+    long long deadline = h_now_ms() + 3000;
+    int seen = 0;
+    while (!seen && h_now_ms() < deadline) {
+        ck_assert_int_eq(h_http(pub_port, "GET", "/metrics", NULL, NULL, 0, &r), 0);
+        seen = strstr(r.body, "flagcast_publisher_inflight_requests 1\n") != NULL;
+        h_resp_free(&r);
+    }
+    ck_assert_msg(seen, "the update never became in-flight");
+    kill(pub_pid, SIGTERM);
+    /* It stops accepting ... */
+    deadline = h_now_ms() + 3000;
+    int refused = 0;
+    while (!refused && h_now_ms() < deadline) {
+        if (h_http(pub_port, "GET", "/healthz", NULL, NULL, 0, &r) < 0)
+            refused = 1;
+        else
+            h_resp_free(&r);
+    }
+    ck_assert_msg(refused, "still accepting after SIGTERM");
+    /* ... but the request in flight completes, then the process exits 0. */
+    pthread_join(t, NULL);
+    ck_assert_int_eq(a.status, 200);
+    next_pub("flags", EV_FLAG_UPDATED, &ev);
+    ck_assert_int_eq(ev.flag->version, 2);
+    ev_free(&ev);
+    int st = h_stop(pub_pid, SIGTERM, 5000);
+    ck_assert(WIFEXITED(st));
+    ck_assert_int_eq(WEXITSTATUS(st), 0);
+}
+END_TEST
+
+START_TEST(test_redis_password_and_db)
+{
+    h_redis_t secured;
+    char env_l[64], env_r[256];
+    h_resp_t r;
+    int port = h_free_port();
+    ck_assert_int_eq(h_redis_start_auth(&secured, 0, "pw-123"), 0);
+    snprintf(env_l, sizeof(env_l), "FLAGCAST_LISTEN=127.0.0.1:%d", port);
+    snprintf(env_r, sizeof(env_r), "FLAGCAST_REDIS_URL=%s/3", secured.url);
+    const char *env[] = { env_l, env_r, "FLAGCAST_ADMIN_TOKENS=ops:" TOKEN, NULL };
+    pid_t p = h_daemon_start(h_bin("flagcast-publisher"), env, "publisher-auth.log", port,
+                             "/readyz", 5000);
+    ck_assert_int_gt(p, 0);
+    ck_assert_int_eq(h_http(port, "POST", "/api/v1/flags", AUTH, "{\"key\":\"in-db3\"}", 16, &r), 0);
+    ck_assert_int_eq(r.status, 201);
+    h_resp_free(&r);
+    redisContext *c = h_redis_connect_auth(secured.port, "pw-123");
+    ck_assert_ptr_nonnull(c);
+    freeReplyObject(redisCommand(c, "SELECT 3"));
+    redisReply *x = redisCommand(c, "HEXISTS flagcast:flags in-db3");
+    ck_assert_int_eq(x->integer, 1);
+    freeReplyObject(x);
+    redisFree(c);
+    h_stop(p, SIGTERM, 3000);
+
+    /* A wrong password: alive, never ready, and the log says why. */
+    snprintf(env_r, sizeof(env_r), "FLAGCAST_REDIS_URL=redis://:wrong@127.0.0.1:%d",
+             secured.port);
+    const char *env2[] = { env_l, env_r, "FLAGCAST_ADMIN_TOKENS=ops:" TOKEN, NULL };
+    p = h_daemon_start(h_bin("flagcast-publisher"), env2, "publisher-badpw.log", port,
+                       "/healthz", 5000);
+    ck_assert_int_gt(p, 0);
+    ck_assert_int_eq(h_wait_status(port, "/readyz", 503, 1000), 0);
+    ck_assert_int_eq(h_http(port, "GET", "/api/v1/flags", AUTH, NULL, 0, &r), 0);
+    ck_assert_int_eq(r.status, 503);
+    h_resp_free(&r);
+    char path[512], buf[8192];
+    snprintf(path, sizeof(path), "%s/publisher-badpw.log", h_tmpdir());
+    long long deadline = h_now_ms() + 3000;
+    int found = 0;
+    while (!found && h_now_ms() < deadline) {
+        FILE *f = fopen(path, "r");
+        size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+        if (f)
+            fclose(f);
+        buf[n] = '\0';
+        found = strstr(buf, "redis handshake failed") != NULL;
+    }
+    ck_assert_msg(found, "no handshake error in the log");
+    ck_assert_ptr_null(strstr(buf, "wrong"));
+}
+END_TEST
+
 START_TEST(test_help_and_bad_options)
 {
     char *out = NULL, *err = NULL;
@@ -699,6 +799,8 @@ int main(void)
     tcase_add_test(tc, test_redis_down_and_back);
     tcase_add_test(tc, test_no_tokens_refuses_everything);
     tcase_add_test(tc, test_sigterm_exits_zero);
+    tcase_add_test(tc, test_sigterm_finishes_inflight);
+    tcase_add_test(tc, test_redis_password_and_db);
     suite_add_tcase(s, tc);
     TCase *tc2 = tcase_create("cli-options");
     tcase_add_test(tc2, test_help_and_bad_options);
