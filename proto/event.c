@@ -135,7 +135,7 @@ static int body_ok(const ev_t *ev, size_t limit)
         if (!ev->data || ev->flag || ev->data_len > limit)
             return -1;
         /* data sits inside the body map: one level less to nest */
-        if (mp_scan(ev->data, ev->data_len, EV_MAX_DEPTH - 1, MP_SCAN_JSON,
+        if (mp_scan(ev->data, ev->data_len, EV_MAX_DATA_DEPTH, MP_SCAN_JSON,
                     &end, &err) != 0 || end != ev->data_len)
             return -1;
     }

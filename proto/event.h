@@ -25,6 +25,9 @@
 
 #define EV_MAX_BYTES     (1024 * 1024) /* a whole message */
 #define EV_MAX_DEPTH     32            /* nesting of "data" and attachments */
+/* Containers "data" may nest: it sits inside the body map, and msgpack-c
+ * unpacks at most EV_MAX_DEPTH levels in all. ev_encode_body refuses more. */
+#define EV_MAX_DATA_DEPTH (EV_MAX_DEPTH - 1)
 #define EV_MAX_EPOCH     64            /* bytes */
 #define EV_MAX_ACTOR     256           /* bytes */
 #define EV_HEADER_VERSION 1

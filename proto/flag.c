@@ -32,7 +32,8 @@
 #include "proto/mpscan.h"
 #include "proto/names.h"
 
-#define FLAG_ATTACHMENT_DEPTH (MP_MAX_DEPTH - 4)
+_Static_assert(FLAG_MAX_ATTACHMENT_DEPTH == MP_MAX_DEPTH - 4,
+               "an attachment must stay unpackable inside an event");
 
 /* Flagent's constraint operators. */
 static const char *const flag_ops[] = {
@@ -230,7 +231,7 @@ static int flag_check(const flag_t *f, char *eb, size_t el)
             if (v->attachment_len > FLAG_MAX_ATTACHMENT)
                 return verr(eb, el, "flag.variants[%zu].attachment: larger than %d bytes",
                             i, FLAG_MAX_ATTACHMENT);
-            if (mp_scan(v->attachment, v->attachment_len, FLAG_ATTACHMENT_DEPTH,
+            if (mp_scan(v->attachment, v->attachment_len, FLAG_MAX_ATTACHMENT_DEPTH,
                         MP_SCAN_JSON, &end, &e) != 0)
                 return verr(eb, el, "flag.variants[%zu].attachment: %s", i, e);
             if (end != v->attachment_len)

@@ -32,6 +32,9 @@
 #define FLAG_MAX_DESCRIPTION   4096       /* bytes */
 #define FLAG_MAX_STRING        1024       /* constraint property/operator/value */
 #define FLAG_MAX_ATTACHMENT    (64 * 1024) /* msgpack bytes */
+/* Containers an attachment may nest: it sits 4 levels deep in an event
+ * (body, flag, variants, variant) and msgpack-c unpacks at most 32. */
+#define FLAG_MAX_ATTACHMENT_DEPTH 28
 
 typedef struct flag_variant {
     char   *key;
