@@ -202,6 +202,35 @@ static void req_reply(req_t *q, int status, buf_t *b)
     req_end(q);
 }
 
+/* A reply that means "Redis cannot serve writes right now" (replica after a
+ * failover, dataset loading, busy script). Answered 503 like a lost
+ * connection; after READONLY the connection is dropped so that it
+ * reconnects (a DNS name may now point at the new primary).
+ * @return 1 if the reply was such an error and q was answered. */
+static int redis_unavailable_reply(req_t *q, const redisReply *reply)
+{
+    static const char *const transient[] = { "READONLY", "LOADING", "MASTERDOWN", "BUSY",
+                                             "TRYAGAIN", "CLUSTERDOWN" };
+    if (reply == NULL) {
+        req_unavailable(q);
+        return 1;
+    }
+    if (reply->type != REDIS_REPLY_ERROR)
+        return 0;
+    for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++) {
+        size_t n = strlen(transient[i]);
+        if (strncmp(reply->str, transient[i], n) == 0 &&
+            (reply->str[n] == ' ' || reply->str[n] == '\0')) {
+            log_warn("redis cannot serve writes", "error=\"%.128s\"", reply->str);
+            if (i == 0)
+                rconn_drop(q->p->rc);
+            req_unavailable(q);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* {"channel":..,"epoch":..,"offset":N} from three script reply elements. */
 static void put_publication(buf_t *b, redisReply **e)
 {
@@ -246,8 +275,8 @@ static void on_list(redisAsyncContext *ac, void *r, void *priv)
     size_t n = 0;
     buf_t b;
 
-    if (reply == NULL)
-        return req_unavailable(q);
+    if (redis_unavailable_reply(q, reply))
+        return;
     if (reply->type != REDIS_REPLY_ARRAY)
         return req_error(q, 500, NULL, "unexpected reply from Redis");
     flags = calloc(reply->elements / 2 + 1, sizeof(*flags));
@@ -286,8 +315,8 @@ static void on_get(redisAsyncContext *ac, void *r, void *priv)
     char err[256];
     buf_t b;
 
-    if (reply == NULL)
-        return req_unavailable(q);
+    if (redis_unavailable_reply(q, reply))
+        return;
     if (reply->type == REDIS_REPLY_NIL)
         return req_error(q, 404, "not_found", "flag \"%s\" does not exist", q->rt.arg);
     if (reply->type != REDIS_REPLY_STRING || flag_decode(reply->str, reply->len, &f, err, sizeof(err)) < 0)
@@ -316,8 +345,8 @@ static void on_flag_script(pub_t *p, redisReply *reply, void *arg)
     buf_t b;
     long long st;
 
-    if (reply == NULL)
-        return req_unavailable(q);
+    if (redis_unavailable_reply(q, reply))
+        return;
     if (reply->type == REDIS_REPLY_ERROR) {
         log_error("publish script failed", "error=\"%s\"", reply->str);
         return req_error(q, 500, NULL, "the publish script failed");
@@ -426,8 +455,8 @@ static void on_flag_read(redisAsyncContext *ac, void *r, void *priv)
     char err[256];
     unsigned present;
 
-    if (reply == NULL)
-        return req_unavailable(q);
+    if (redis_unavailable_reply(q, reply))
+        return;
     if (reply->type == REDIS_REPLY_NIL)
         return req_error(q, 404, "not_found", "flag \"%s\" does not exist", q->rt.arg);
     if (reply->type != REDIS_REPLY_STRING ||
@@ -469,8 +498,8 @@ static void on_create_id(redisAsyncContext *ac, void *r, void *priv)
 {
     req_t *q = priv;
     redisReply *reply = r;
-    if (reply == NULL)
-        return req_unavailable(q);
+    if (redis_unavailable_reply(q, reply))
+        return;
     if (reply->type != REDIS_REPLY_INTEGER || reply->integer <= 0)
         return req_error(q, 500, NULL, "cannot allocate a flag id");
     q->next.id = (uint64_t)reply->integer;
@@ -483,8 +512,8 @@ static void on_create_exists(redisAsyncContext *ac, void *r, void *priv)
 {
     req_t *q = priv;
     redisReply *reply = r;
-    if (reply == NULL)
-        return req_unavailable(q);
+    if (redis_unavailable_reply(q, reply))
+        return;
     if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
         return req_error(q, 409, "conflict", "flag \"%s\" already exists", q->next.key);
     if (rconn_command(q->p->rc, on_create_id, q, "INCR %s", q->p->k_seq) < 0)
@@ -498,8 +527,8 @@ static void on_msg_script(pub_t *p, redisReply *reply, void *arg)
     req_t *q = arg;
     buf_t b;
 
-    if (reply == NULL)
-        return req_unavailable(q);
+    if (redis_unavailable_reply(q, reply))
+        return;
     if (reply->type == REDIS_REPLY_ERROR) {
         log_error("publish script failed", "error=\"%s\"", reply->str);
         return req_error(q, 500, NULL, "the publish script failed");

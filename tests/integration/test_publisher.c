@@ -749,6 +749,34 @@ START_TEST(test_redis_password_and_db)
 }
 END_TEST
 
+START_TEST(test_readonly_replica_is_503)
+{
+    h_resp_t r;
+    create_flag("f");
+    char *before = h_redis_dump(redis.port);
+    redisContext *c = h_redis_connect(redis.port);
+    freeReplyObject(redisCommand(c, "REPLICAOF 127.0.0.1 1")); /* a primary that never answers */
+    ck_assert_int_eq(api("POST", "/api/v1/flags", "{\"key\":\"g\"}", NULL, &r), 503);
+    ck_assert_ptr_nonnull(strstr(r.body, "redis_unavailable"));
+    h_resp_free(&r);
+    ck_assert_int_eq(h_wait_status(pub_port, "/readyz", 200, 5000), 0);
+    ck_assert_int_eq(api_status("PUT", "/api/v1/flags/f/enabled", "{\"enabled\":true}", NULL),
+                     503);
+    char *after = h_redis_dump(redis.port);
+    ck_assert_str_eq(before, after);
+    free(before);
+    free(after);
+    freeReplyObject(redisCommand(c, "REPLICAOF NO ONE"));
+    redisFree(c);
+    ck_assert_int_eq(h_wait_status(pub_port, "/readyz", 200, 5000), 0);
+    ck_assert_int_eq(api_status("PUT", "/api/v1/flags/f/enabled", "{\"enabled\":true}", NULL),
+                     200);
+    ev_t ev;
+    next_pub("flags", EV_FLAG_TOGGLED, &ev);
+    ev_free(&ev);
+}
+END_TEST
+
 START_TEST(test_help_and_bad_options)
 {
     char *out = NULL, *err = NULL;
@@ -801,6 +829,7 @@ int main(void)
     tcase_add_test(tc, test_sigterm_exits_zero);
     tcase_add_test(tc, test_sigterm_finishes_inflight);
     tcase_add_test(tc, test_redis_password_and_db);
+    tcase_add_test(tc, test_readonly_replica_is_503);
     suite_add_tcase(s, tc);
     TCase *tc2 = tcase_create("cli-options");
     tcase_add_test(tc2, test_help_and_bad_options);
