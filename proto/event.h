@@ -69,14 +69,23 @@ void ev_init(ev_t *ev);
 void ev_free(ev_t *ev);
 
 /* Appends the body map. The type decides what must be set: flag types need
- * ev->flag, EV_MESSAGE needs ev->data. @return 0 or -1. */
+ * ev->flag (valid, see flag_validate) and no data, EV_MESSAGE needs ev->data
+ * (one JSON-able msgpack value, at most EV_MAX_DATA_DEPTH levels) and no
+ * flag; actor at most EV_MAX_ACTOR bytes; the body at most EV_MAX_BODY
+ * bytes. Anything else appends nothing and returns -1. @return 0 or -1. */
 int  ev_encode_body(const ev_t *ev, buf_t *out);
 /* Appends header + body (what the Lua script produces); for tests, fuzz
  * seeds and tools. */
 int  ev_encode(const ev_t *ev, buf_t *out);
 
 /* Decodes header + body from exactly n bytes (trailing bytes are an error).
- * On error ev is left zeroed and errbuf holds a message. @return 0 or -1. */
+ * The header's channel must pass name_channel_valid and its epoch be 1-64
+ * bytes of printable ASCII without spaces; the body needs type and ts, a
+ * flag for flag types and data (no flag) for "message"; unknown or
+ * duplicate fields are refused. Strings may be str or bin, integers doubles
+ * holding an exact non-negative integer (Lua). "data" is kept re-packed in
+ * msgpack-c's canonical form. On error ev is left zeroed and errbuf holds a
+ * message. @return 0 or -1. */
 int  ev_decode(const char *p, size_t n, ev_t *ev, char *errbuf, size_t errlen);
 /* Decodes a body alone (no header). */
 int  ev_decode_body(const char *p, size_t n, ev_t *ev, char *errbuf, size_t errlen);

@@ -78,7 +78,15 @@ void flag_free(flag_t *f);             /* frees the contents, leaves f zeroed */
 /* Deep copy. @return 0 on success, -1 on allocation failure. */
 int  flag_copy(flag_t *dst, const flag_t *src);
 
-/* Checks names, limits and ranges. @return 0 if valid, -1 with *err set. */
+/* Checks names, limits and ranges: key and variant keys/variantKeys by
+ * name_flag_key_valid, tags by name_tag_valid, variant keys unique, percents
+ * 0-100, constraint property 1-1024 bytes, value at most 1024, operator one
+ * of Flagent's EQ NEQ LT LTE GT GTE EREG NEREG IN NOTIN CONTAINS NOTCONTAINS,
+ * attachment one JSON-able msgpack value (no ext, string map keys) within
+ * FLAG_MAX_ATTACHMENT bytes and FLAG_MAX_ATTACHMENT_DEPTH levels.
+ * *err names the field ("flag.tags[3]: tag must be ..."); it points to a
+ * thread-local buffer, valid until the next call on the same thread.
+ * @return 0 if valid, -1 with *err set. */
 int  flag_validate(const flag_t *f, const char **err);
 
 /* Packs the record as a msgpack map. @return 0, or -1 on failure. */
@@ -88,8 +96,13 @@ int  flag_pack(const flag_t *f, msgpack_packer *pk);
 int  flag_encode(const flag_t *f, buf_t *out);
 
 /* Decodes a record from a msgpack object (a map with the fields above;
- * unknown fields, wrong types, sizes over the limits are errors). On error f
- * is left zeroed and errbuf holds a message. @return 0 or -1. */
+ * unknown or duplicate fields, wrong types, sizes over the limits and
+ * anything flag_validate refuses are errors). id, key, enabled, version and
+ * updatedAt are required; a missing or nil description/attachment is NULL,
+ * missing arrays are empty. As Redis's Lua cmsgpack may write them, strings
+ * may be str or bin and integers doubles holding an exact non-negative
+ * integer. On error f is left zeroed and errbuf holds a message naming the
+ * field. @return 0 or -1. */
 int  flag_unpack(const msgpack_object *o, flag_t *f, char *errbuf, size_t errlen);
 /* Decodes a record from msgpack bytes (exactly one object). */
 int  flag_decode(const char *p, size_t n, flag_t *f, char *errbuf, size_t errlen);
