@@ -229,8 +229,9 @@ static int interpret(json_t *root, wsmsg_t *m, size_t max_items, wsmsg_error_t *
     if (strcmp(type, "auth") == 0) {
         m->type = WSMSG_AUTH;
         v = json_object_get(root, "token");
-        if (!json_is_string(v) || json_string_length(v) == 0)
-            return seterr(e, WSERR_BAD_MESSAGE, "\"token\" must be a non-empty string");
+        if (!json_is_string(v) || json_string_length(v) == 0 ||
+            strlen(json_string_value(v)) != json_string_length(v))
+            return seterr(e, WSERR_BAD_MESSAGE, "\"token\" must be a non-empty string without NUL");
         if (json_string_length(v) > WSMSG_MAX_TOKEN)
             return seterr(e, WSERR_TOO_LARGE, "\"token\" longer than %d bytes", WSMSG_MAX_TOKEN);
         if (!(m->token = strdup(json_string_value(v))))

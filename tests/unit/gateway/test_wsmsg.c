@@ -237,6 +237,14 @@ START_TEST(msgpack_forms)
     msgpack_pack_nil(&pk);
     ck_assert_int_eq(wsmsg_parse(WSMSG_FMT_MSGPACK, sb.data, sb.size, 0, 0, &m, &e), -1);
     ERR(WSERR_BAD_JSON);
+    /* A token with a NUL byte is refused, not truncated. */
+    msgpack_sbuffer_clear(&sb);
+    msgpack_pack_map(&pk, 2);
+    pk_str(&pk, "type"); pk_str(&pk, "auth");
+    pk_str(&pk, "token"); msgpack_pack_str(&pk, 3); msgpack_pack_str_body(&pk, "a\0b", 3);
+    ck_assert_int_eq(wsmsg_parse(WSMSG_FMT_MSGPACK, sb.data, sb.size, 0, 0, &m, &e), -1);
+    ERR(WSERR_BAD_MESSAGE);
+    ck_assert_ptr_null(m.token);
     /* A nested map key that is not UTF-8 (found by fuzzing: jansson steals
      * the value even when the insert fails). */
     msgpack_sbuffer_clear(&sb);
