@@ -46,6 +46,35 @@ int jsonin_depth(const json_t *v, int limit)
     return best + 1;
 }
 
+int jsonin_nesting(const json_t *v, int limit)
+{
+    int best = 0;
+    size_t i;
+    const char *k;
+    json_t *e;
+
+    if (!json_is_array(v) && !json_is_object(v))
+        return 0;
+    if (limit < 0)
+        return 1;
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, e) {
+            int d = jsonin_nesting(e, limit - 1);
+            best = d > best ? d : best;
+            if (best > limit)
+                break;
+        }
+    } else {
+        json_object_foreach((json_t *)v, k, e) {
+            int d = jsonin_nesting(e, limit - 1);
+            best = d > best ? d : best;
+            if (best > limit)
+                break;
+        }
+    }
+    return best + 1;
+}
+
 json_t *jsonin_parse(const char *p, size_t n, char *errbuf, size_t errlen)
 {
     json_error_t je;
@@ -295,6 +324,9 @@ static int read_variants(const json_t *v, flag_t *f, char *errbuf, size_t errlen
         if (get_str(key, what, FLAG_MAX_STRING, &vs[i].key, errbuf, errlen) < 0)
             goto fail;
         att = json_object_get(e, "attachment");
+        if (att && jsonin_nesting(att, FLAG_MAX_ATTACHMENT_DEPTH) > FLAG_MAX_ATTACHMENT_DEPTH)
+            FAIL("variants[%zu].attachment nests deeper than %d levels", i,
+                 FLAG_MAX_ATTACHMENT_DEPTH);
         if (att && !json_is_null(att)) {
             buf_t b;
             const char *err;

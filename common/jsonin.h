@@ -16,6 +16,7 @@
 #include <msgpack.h>
 #include <stddef.h>
 #include "proto/buf.h"
+#include "proto/event.h"
 #include "proto/flag.h"
 
 #define JSONIN_MAX_DEPTH 32   /* same as EV_MAX_DEPTH */
@@ -36,6 +37,10 @@ json_t *jsonin_parse(const char *p, size_t n, char *errbuf, size_t errlen);
 
 /* Nesting depth of v (a scalar is 1). Stops counting past limit+1. */
 int jsonin_depth(const json_t *v, int limit);
+/* Container nesting of v as msgpack-c and mp_scan count it: a scalar is 0,
+ * [] and [1] are 1, [[1]] is 2. Compare with EV_MAX_DATA_DEPTH and
+ * FLAG_MAX_ATTACHMENT_DEPTH. Stops counting past limit+1. */
+int jsonin_nesting(const json_t *v, int limit);
 
 /* Appends v as msgpack: null, true/false, integer, real, string (str),
  * array, object (map with str keys, in object order).

@@ -695,6 +695,10 @@ static int parse_message(req_t *q, char *err, size_t errlen)
         snprintf(err, errlen, "give at least one recipient in \"users\" or \"roles\"");
         return -1;
     }
+    if (jsonin_nesting(data, EV_MAX_DATA_DEPTH) > EV_MAX_DATA_DEPTH) {
+        snprintf(err, errlen, "data nests deeper than %d levels", EV_MAX_DATA_DEPTH);
+        return -1;
+    }
     buf_init(&b);
     b.limit = EV_MAX_BYTES - 4096;
     if (jsonin_to_msgpack(data, &b, &e) < 0) {

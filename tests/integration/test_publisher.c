@@ -338,6 +338,17 @@ START_TEST(test_messages)
     ev_free(&ev);
     no_more_pubs();
 
+    /* "data" at the deepest nesting allowed is accepted and decodes. */
+    {
+        char body[128];
+        size_t o = (size_t)sprintf(body, "{\"data\":");
+        for (int i = 0; i < EV_MAX_DATA_DEPTH; i++) body[o++] = '[';
+        for (int i = 0; i < EV_MAX_DATA_DEPTH; i++) body[o++] = ']';
+        strcpy(body + o, "}");
+        ck_assert_int_eq(api_status("POST", "/api/v1/channels/deep/messages", body, NULL), 200);
+        next_pub("deep", EV_MESSAGE, &ev);
+        ev_free(&ev);
+    }
     /* Non-flag channels expire. */
     redisContext *c = h_redis_connect(redis.port);
     redisReply *t = redisCommand(c, "TTL " PREFIX ":hist:chat.room1");
@@ -469,6 +480,15 @@ START_TEST(test_bad_input_changes_nothing)
         deep[o] = '\0';
         ck_assert_int_eq(api_status("POST", "/api/v1/channels/ok/messages", deep, NULL), 400);
         free(deep);
+    }
+    /* "data" may nest EV_MAX_DATA_DEPTH containers (test_messages), not one more. */
+    {
+        char body[128];
+        size_t o = (size_t)sprintf(body, "{\"data\":");
+        for (int i = 0; i <= EV_MAX_DATA_DEPTH; i++) body[o++] = '[';
+        for (int i = 0; i <= EV_MAX_DATA_DEPTH; i++) body[o++] = ']';
+        strcpy(body + o, "}");
+        ck_assert_int_eq(api_status("POST", "/api/v1/channels/ok/messages", body, NULL), 400);
     }
     /* No token at all. */
     {

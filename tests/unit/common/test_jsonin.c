@@ -54,7 +54,17 @@ START_TEST(test_parse_bounds)
     v = parse("{\"a\":[1,2.5,\"x\",null,true,{\"b\":false}]}", err);
     ck_assert_ptr_nonnull(v);
     ck_assert_int_eq(jsonin_depth(v, 32), 4); /* object, array, object, scalar */
+    ck_assert_int_eq(jsonin_nesting(v, 32), 3); /* containers only */
     json_decref(v);
+    static const struct { const char *j; int n; } nest[] = {
+        { "1", 0 }, { "[]", 1 }, { "[1]", 1 }, { "{}", 1 }, { "[[]]", 2 }, { "[[1],2]", 2 },
+        { "{\"a\":{\"b\":[]}}", 3 },
+    };
+    for (size_t i = 0; i < sizeof(nest) / sizeof(nest[0]); i++) {
+        v = parse(nest[i].j, err);
+        ck_assert_msg(jsonin_nesting(v, 32) == nest[i].n, "%s", nest[i].j);
+        json_decref(v);
+    }
 }
 END_TEST
 
@@ -216,6 +226,39 @@ START_TEST(test_flag_limits)
     ck_assert_int_eq(jsonin_flag(v, JSONIN_ALL, &f, &present, err, sizeof(err)), -1);
     ck_assert_ptr_nonnull(strstr(err, "attachment"));
     json_decref(v);
+    /* attachments may nest FLAG_MAX_ATTACHMENT_DEPTH containers, not one more;
+     * what jsonin accepts, flag_validate and the event encoder accept too. */
+    for (int d = FLAG_MAX_ATTACHMENT_DEPTH; d <= FLAG_MAX_ATTACHMENT_DEPTH + 1; d++) {
+        buf_reset(&b);
+        buf_puts(&b, "{\"key\":\"k\",\"variants\":[{\"key\":\"a\",\"attachment\":");
+        for (int i = 0; i < d; i++) buf_putc(&b, '[');
+        for (int i = 0; i < d; i++) buf_putc(&b, ']');
+        buf_puts(&b, "}]}");
+        v = parse(b.data, err);
+        ck_assert_ptr_nonnull(v);
+        flag_free(&f);
+        flag_init(&f);
+        int rc = jsonin_flag(v, JSONIN_ALL, &f, &present, err, sizeof(err));
+        json_decref(v);
+        if (d == FLAG_MAX_ATTACHMENT_DEPTH) {
+            ck_assert_msg(rc == 0, "%s", err);
+            const char *e;
+            f.id = 1;
+            f.version = 1;
+            ck_assert_msg(flag_validate(&f, &e) == 0, "%s", e);
+            ev_t ev;
+            buf_t body;
+            ev_init(&ev);
+            ev.type = EV_FLAG_CREATED;
+            ev.flag = &f;
+            buf_init(&body);
+            ck_assert_int_eq(ev_encode_body(&ev, &body), 0);
+            buf_free(&body);
+        } else {
+            ck_assert_int_eq(rc, -1);
+            ck_assert_ptr_nonnull(strstr(err, "nests deeper"));
+        }
+    }
     buf_free(&b);
     flag_free(&f);
 }
