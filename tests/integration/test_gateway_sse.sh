@@ -106,8 +106,9 @@ flag.toggled flags k1 3 enabled=false"
 ok "every client received exactly its events, in order, valid JSON"
 
 # ---- keep-alive comments (FLAGCAST_SSE_KEEPALIVE=1)
+ka_at_least() { [ "$(sse_lines E | grep -c '^:$')" -ge "$1" ]; }
+wait_until 5 "two keep-alive comments on an idle stream" ka_at_least 2
 kas=$(sse_lines E | grep -c '^:$')
-[ "$kas" -ge 2 ] || fail "expected keep-alive comments on an idle stream, got $kas"
 ok "keep-alive comments ($kas)"
 
 # ---- a new client gets the current state as its snapshot (from the mirror)
