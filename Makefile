@@ -130,7 +130,7 @@ run: all
 	@sh scripts/run.sh
 
 bench: all $(BENCH_BIN)
-	@sh bench/run.sh
+	@FLAGCAST_BIN=$(abspath $(BIN)) sh bench/run.sh $(ARGS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin

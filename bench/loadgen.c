@@ -927,7 +927,7 @@ int main(int argc, char **argv)
     int rc = 0;
     /* ---- wait for the connections ---- */
     long last = -1;
-    uint64_t last_print = 0;
+    uint64_t last_print = mono_us();
     for (;;) {
         long up = TOTAL(connected), bad = TOTAL(failed);
         if (up + bad >= opt.nconns)

@@ -1,0 +1,343 @@
+#!/bin/sh
+# bench/run.sh — `make bench`: the side-by-side load benchmark.
+#
+# Starts, on loopback ports of its own, a private redis-server, the raw-epoll
+# floor (bench-floor, one process and one per core), a private nginx + Nchan
+# (bench/nchan.conf, fresh for every run) and, when they are built, flagcast's
+# publisher and gateway; runs the same scenario against each with
+# bench-loadgen, and writes the results table into docs/PERFORMANCE.md between
+# its "bench:results" markers. Every process it starts is stopped by PID when
+# it ends, also on failure or Ctrl-C.
+#
+# Scenario (defaults; env overrides in brackets):
+#   fan-out  [BENCH_CONNS=10000 SSE subscribers, BENCH_ROUNDS=7 rounds of one
+#            event, after one warm-up event that must reach everyone]
+#   close    [BENCH_CLOSE=1000 of them close at once; the server's fds must drop
+#            by as many (reap time) and its CPU is summed over BENCH_CLOSE_WATCH=10 s]
+#   idle     [BENCH_IDLE_CONNS=19000 SSE, then as many WS, on a fresh server:
+#            server RSS per connection]
+# Options:
+#   --100k        also 100k idle connections (+ one fan-out) across several
+#                 server processes [BENCH_BIG_CONNS=100000, BENCH_BIG_PROCS=6]
+#   --only LIST   comma list of floor,floor2,nchan,flagcast (default all)
+#   --no-write    print the table, leave docs/PERFORMANCE.md alone
+#   --help
+# Programs come from $FLAGCAST_BIN (make passes its bin dir), else ./bin.
+set -u
+
+BIN=${FLAGCAST_BIN:-$(pwd)/bin}
+OUT=${BENCH_OUT:-docs/PERFORMANCE.md}
+CONNS=${BENCH_CONNS:-10000}
+ROUNDS=${BENCH_ROUNDS:-7}
+IDLE=${BENCH_IDLE_CONNS:-19000}
+CLOSE=${BENCH_CLOSE:-1000}
+WATCH=${BENCH_CLOSE_WATCH:-10}
+BIG_CONNS=${BENCH_BIG_CONNS:-100000}
+BIG_PROCS=${BENCH_BIG_PROCS:-6}
+TOKEN=bench-admin-token
+BIG=0
+ONLY=floor,floor2,nchan,flagcast
+WRITE=1
+CMDLINE="make bench${*:+ ARGS=\"$*\"}"
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --100k) BIG=1 ;;
+        --only) shift; ONLY=${1:?--only needs a list} ;;
+        --no-write) WRITE=0 ;;
+        --help|-h) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "bench: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+want() { case ",$ONLY," in *",$1,"*) return 0 ;; esac; return 1; }
+
+log() { echo "bench: $*" >&2; }
+die() { echo "bench: ERROR: $*" >&2; exit 1; }
+
+for p in bench-loadgen bench-floor; do
+    [ -x "$BIN/$p" ] || die "$BIN/$p is missing: run 'make bench' (or make O=DIR bench)"
+done
+command -v redis-server >/dev/null || die "redis-server is missing (sh scripts/deps.sh installs it)"
+command -v curl >/dev/null || die "curl is missing"
+
+# ---- Nchan: Debian's nginx-light + libnginx-mod-nchan, installed if missing --
+if want nchan && { [ ! -f /usr/lib/nginx/modules/ngx_nchan_module.so ] || ! command -v nginx >/dev/null; }; then
+    [ "$(id -u)" = 0 ] || die "nginx-light and libnginx-mod-nchan are missing; run as root or install them"
+    log "installing nginx-light libnginx-mod-nchan"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends \
+        nginx-light libnginx-mod-nchan >/dev/null || die "apt-get install nginx-light libnginx-mod-nchan failed"
+fi
+
+T=$(mktemp -d /tmp/flagcast-bench.XXXXXX)
+chmod 755 "$T"
+PIDS=""
+GPIDS=""
+FAILED=""
+track() { PIDS="$PIDS $1"; }
+
+# Stops one started process and its direct children (nginx workers, floor
+# copies, gateway workers), by PID: TERM, then KILL after 5 s.
+stop_pid() {
+    p=$1
+    kids=$(pgrep -P "$p" 2>/dev/null | tr '\n' ' ')
+    kill -TERM "$p" $kids 2>/dev/null
+    i=0
+    while kill -0 "$p" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    kill -KILL "$p" $kids 2>/dev/null
+    wait "$p" 2>/dev/null
+    PIDS=$(echo "$PIDS" | tr ' ' '\n' | grep -vx "$p" | tr '\n' ' ')
+}
+cleanup() {
+    for p in $PIDS; do stop_pid "$p"; done
+    if [ "${KEEP_TMP:-0}" = 1 ]; then log "logs kept in $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A free loopback port below the ephemeral range (32768+), not used by us yet.
+USED_PORTS=""
+free_port() {
+    while :; do
+        p=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 12000))
+        hex=$(printf '%04X' "$p")
+        case " $USED_PORTS " in *" $p "*) continue ;; esac
+        grep -qi ":$hex " /proc/net/tcp /proc/net/tcp6 2>/dev/null && continue
+        USED_PORTS="$USED_PORTS $p"
+        echo "$p"
+        return
+    done
+}
+
+# wait_http URL SECONDS: until URL answers 2xx.
+wait_http() {
+    i=0
+    while [ $i -lt $(($2 * 10)) ]; do
+        c=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "$1" 2>/dev/null)
+        case "$c" in 2??) return 0 ;; esac
+        sleep 0.1; i=$((i + 1))
+    done
+    return 1
+}
+
+# pids_of PID: the process and its children, comma separated (for --pids).
+pids_of() { { echo "$1"; pgrep -P "$1"; } | paste -sd, -; }
+
+# kv FILE KEY: the last KEY=value in FILE.
+kv() { grep -o "$2=[^ ]*" "$1" 2>/dev/null | tail -1 | cut -d= -f2; }
+
+RPORT=$(free_port)
+redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$T" \
+    --daemonize no --maxclients 1000 >"$T/redis.log" 2>&1 &
+RPID=$!; track $RPID
+i=0; until redis-cli -p "$RPORT" ping >/dev/null 2>&1; do
+    i=$((i + 1)); [ $i -gt 50 ] && die "redis-server did not start: $(tail -3 "$T/redis.log")"; sleep 0.1
+done
+log "redis on 127.0.0.1:$RPORT, work dir $T"
+
+# ---- servers ------------------------------------------------------------------
+# start_X sets SPID (the pid to stop), SUB (SSE URL), WSURL, PUB, LGEXTRA.
+
+start_floor() {   # $1: processes
+    port=$(free_port)
+    "$BIN/bench-floor" --procs "$1" --listen "127.0.0.1:$port" --redis "127.0.0.1:$RPORT" \
+        2>>"$T/floor.log" &
+    SPID=$!; track $SPID
+    SUB="http://127.0.0.1:$port/sub"; WSURL=""; PUB="http://127.0.0.1:$port/pub"; LGEXTRA=""
+    i=0; until [ "$(pgrep -P $SPID | wc -l)" -ge $(($1 - 1)) ] && curl -s -o /dev/null -m 1 -X OPTIONS "http://127.0.0.1:$port/"; do
+        i=$((i + 1)); [ $i -gt 50 ] && die "floor did not start: $(tail -3 "$T/floor.log")"; sleep 0.1
+    done
+}
+
+start_nchan() {   # $1: worker processes
+    port=$(free_port)
+    d="$T/nginx.$port"; mkdir -p "$d"; chmod 755 "$d"
+    sed -e "s#@PREFIX@#$d#g" -e "s#@PORT@#$port#g" -e "s#@REDIS_PORT@#$RPORT#g" \
+        -e "s#@WORKERS@#$1#g" -e "s#@USER@#$(id -un)#g" bench/nchan.conf >"$d/nginx.conf"
+    nginx -p "$d" -c "$d/nginx.conf" -e "$d/error.log" 2>>"$d/stderr.log" &
+    SPID=$!; track $SPID
+    SUB="http://127.0.0.1:$port/sub"; WSURL="ws://127.0.0.1:$port/sub"; PUB="http://127.0.0.1:$port/pub"
+    LGEXTRA=""
+    # Each worker answers 503 until it has its own Redis connection; new
+    # connections are hashed over the workers (reuseport), so 40 non-503
+    # answers in a row means every worker is ready.
+    ok=0; i=0
+    while [ $ok -lt 40 ]; do
+        c=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "$PUB" 2>/dev/null)
+        case "$c" in 000|503) ok=0 ;; *) ok=$((ok + 1)) ;; esac
+        i=$((i + 1)); [ $i -gt 600 ] && die "nchan not ready (last $c): $(tail -3 "$d/error.log")"
+        [ $ok = 0 ] && sleep 0.1
+    done
+    [ "$(pgrep -P $SPID | wc -l)" -ge "$1" ] || die "nginx workers missing: $(tail -3 "$d/error.log")"
+}
+
+PUBPID=""
+start_publisher() {
+    [ -n "$PUBPID" ] && return 0
+    PPORT=$(free_port)
+    FLAGCAST_LISTEN="127.0.0.1:$PPORT" FLAGCAST_REDIS_URL="redis://127.0.0.1:$RPORT" \
+    FLAGCAST_ADMIN_TOKENS=$TOKEN "$BIN/flagcast-publisher" 2>>"$T/publisher.log" &
+    PUBPID=$!; track $PUBPID
+    wait_http "http://127.0.0.1:$PPORT/healthz" 20 ||
+        die "publisher not healthy: $(tail -3 "$T/publisher.log")"
+}
+
+start_flagcast() {   # $1: gateway processes (one port each)
+    start_publisher
+    SPID=""; SUB=""; WSURL=""; GPIDS=""
+    n=0
+    while [ $n -lt "$1" ]; do
+        port=$(free_port)
+        FLAGCAST_LISTEN="127.0.0.1:$port" FLAGCAST_REDIS_URL="redis://127.0.0.1:$RPORT" \
+        FLAGCAST_AUTH=off FLAGCAST_LOG_LEVEL=${BENCH_GW_LOG_LEVEL:-warn} \
+            "$BIN/flagcast-gateway" 2>>"$T/gateway.$port.log" &
+        p=$!; track $p
+        GPIDS="$GPIDS $p"; [ -z "$SPID" ] && SPID=$p
+        wait_http "http://127.0.0.1:$port/readyz" 30 ||
+            die "gateway not ready: $(tail -3 "$T/gateway.$port.log")"
+        SUB="$SUB${SUB:+,}http://127.0.0.1:$port/api/v1/realtime/sse?channels=bench"
+        WSURL="$WSURL${WSURL:+,}ws://127.0.0.1:$port/ws"
+        n=$((n + 1))
+    done
+    PUB="http://127.0.0.1:$PPORT/api/v1/channels/bench/messages"
+    LGEXTRA="--token $TOKEN"
+}
+
+stop_server() {
+    for p in ${GPIDS:-$SPID}; do stop_pid "$p"; done
+    GPIDS=""
+}
+
+server_pids() {
+    if [ -n "${GPIDS:-}" ]; then
+        for p in $GPIDS; do pids_of "$p"; done | paste -sd, -
+    else
+        pids_of "$SPID"
+    fi
+}
+
+# lg LABEL ARGS: one loadgen run; key=value results in $T/LABEL.out.
+lg() {
+    label=$1; shift
+    log "run $label"
+    "$BIN/bench-loadgen" --label "$label" --pids "$(server_pids)" "$@" >"$T/$label.out"
+    rc=$?
+    [ $rc = 0 ] || { log "run $label FAILED (rc $rc); see the lines above"; FAILED="$FAILED $label"; }
+    return $rc
+}
+
+# scenario NAME START_CMD: fan-out + close, idle SSE, idle WS; each on a fresh server.
+scenario() {
+    name=$1; shift
+    $@; lg "$name.fanout" --url "$SUB" --publish "$PUB" $LGEXTRA --connections "$CONNS" \
+        --rounds "$ROUNDS" --close "$CLOSE" --close-watch "$WATCH"; stop_server
+    $@; lg "$name.idle-sse" --url "$SUB" --connections "$IDLE" --rounds 0 --warmup 0; stop_server
+    if [ -n "$WSURL" ]; then
+        $@; ws_sub=""
+        [ "$name" = flagcast ] && ws_sub='{"type":"subscribe","channels":["bench"]}'
+        lg "$name.idle-ws" --url "$WSURL" --ws ${ws_sub:+--ws-subscribe "$ws_sub"} \
+            --connections "$IDLE" --rounds 0 --warmup 0
+        stop_server
+    fi
+}
+
+T0=$(date +%s)
+HAVE_FC=0
+if want flagcast; then
+    if [ -x "$BIN/flagcast-gateway" ] && [ -x "$BIN/flagcast-publisher" ]; then
+        HAVE_FC=1
+    else
+        log "flagcast-gateway or flagcast-publisher not built: the flagcast row stays pending"
+    fi
+fi
+
+want floor && scenario floor start_floor 1
+want floor2 && scenario floor2 start_floor 2
+want nchan && scenario nchan start_nchan 2
+[ $HAVE_FC = 1 ] && scenario flagcast start_flagcast 1
+
+if [ $BIG = 1 ]; then
+    bigr=3
+    if want floor; then
+        start_floor "$BIG_PROCS"
+        lg floor.big --url "$SUB" --publish "$PUB" --connections "$BIG_CONNS" --rounds $bigr \
+            --connect-timeout 300000; stop_server
+    fi
+    if want nchan; then
+        start_nchan "$BIG_PROCS"
+        lg nchan.big --url "$SUB" --publish "$PUB" --connections "$BIG_CONNS" --rounds $bigr \
+            --connect-timeout 300000; stop_server
+    fi
+    if [ $HAVE_FC = 1 ]; then
+        start_flagcast "$BIG_PROCS"
+        lg flagcast.big --url "$SUB" --publish "$PUB" $LGEXTRA --connections "$BIG_CONNS" \
+            --rounds $bigr --connect-timeout 300000; stop_server
+    fi
+fi
+ELAPSED=$(( $(date +%s) - T0 ))
+
+# ---- the table ----------------------------------------------------------------
+f2() { [ -n "$1" ] && printf '%s' "$1" || printf '—'; }
+ratio() {   # ratio A B: A/B with 2 decimals, or —
+    if [ -n "$1" ] && [ -n "$2" ]; then awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "—" }'
+    else printf '—'; fi
+}
+kb() { [ -n "$1" ] && awk -v b="$1" 'BEGIN { printf "%.2f", b / 1024 }' || printf '—'; }
+
+row() {   # row NAME TITLE
+    n=$1; f="$T/$n.fanout.out"
+    if [ ! -f "$f" ] && [ "$n" = flagcast ]; then
+        echo "| $2 | pending: gateway not built in this run | | | | | | | | |"; return
+    fi
+    med=$(kv "$f" completion_med_ms); mn=$(kv "$f" completion_min_ms); mx=$(kv "$f" completion_max_ms)
+    echo "| $2 | $(f2 "$med") ($(f2 "$mn")–$(f2 "$mx")) | $(f2 "$(kv "$f" p50_ms)") | $(f2 "$(kv "$f" p99_ms)") | $(f2 "$(kv "$f" max_ms)") | $(f2 "$(kv "$f" deliveries_per_s)") | $(kb "$(kv "$T/$n.idle-sse.out" rss_per_conn_b)") | $(kb "$(kv "$T/$n.idle-ws.out" rss_per_conn_b)") | $(f2 "$(kv "$f" reap_ms)") | $(f2 "$(kv "$f" cpu_s)") |"
+}
+med_of() { kv "$T/$1.fanout.out" completion_med_ms; }
+
+TABLE="$T/table.md"
+{
+    echo "Run of $(date -u '+%Y-%m-%d %H:%M UTC') by \`$CMDLINE\` ($ELAPSED s)."
+    echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), Linux $(uname -r), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM."
+    echo "Scenario: $CONNS SSE subscribers, $ROUNDS rounds of one event (after one warm-up round); $CLOSE of them then close at once; idle RSS on a fresh server at $IDLE connections."
+    echo
+    echo "| server | fan-out to $CONNS: last delivery, ms, median (min–max) | p50 ms | p99 ms | max ms | deliveries/s | idle RSS/conn SSE, KB | idle RSS/conn WS, KB | close $CLOSE: reaped in ms | CPU s over ${WATCH} s after |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+    want floor && row floor "floor (raw epoll, 1 process)"
+    want floor2 && row floor2 "floor (raw epoll, 2 processes, SO_REUSEPORT)"
+    want nchan && row nchan "Nchan 1.3.6 (nginx-light, 2 workers, Redis)"
+    want flagcast && row flagcast "flagcast-gateway"
+    echo
+    fc=$(med_of flagcast); fl=$(med_of floor); fl2=$(med_of floor2); nc=$(med_of nchan)
+    echo "Ratios of fan-out completion (median): flagcast / floor (1 process) = $(ratio "$fc" "$fl") (target ≤ 1.15), flagcast / floor (2 processes) = $(ratio "$fc" "$fl2"), flagcast / Nchan = $(ratio "$fc" "$nc") (target ≤ 1.0, aim 0.8), Nchan / floor = $(ratio "$nc" "$fl")."
+    if [ $BIG = 1 ]; then
+        echo
+        echo "Large scenario: $BIG_CONNS idle connections across $BIG_PROCS server processes, then $bigr rounds of one event to all of them."
+        echo
+        echo "| server | connected | RSS/conn, KB | fan-out to all: last delivery, ms, median | p99 ms |"
+        echo "|---|---|---|---|---|"
+        for n in floor nchan flagcast; do
+            f="$T/$n.big.out"; [ -f "$f" ] || continue
+            echo "| $n ($BIG_PROCS processes) | $(f2 "$(kv "$f" connected)") | $(kb "$(kv "$f" rss_per_conn_b)") | $(f2 "$(kv "$f" completion_med_ms)") | $(f2 "$(kv "$f" p99_ms)") |"
+        done
+    fi
+} >"$TABLE"
+cat "$TABLE"
+
+if [ $WRITE = 1 ]; then
+    if [ -f "$OUT" ] && grep -q '<!-- bench:results:begin -->' "$OUT"; then
+        awk -v tf="$TABLE" '
+            /<!-- bench:results:begin -->/ { print; while ((getline l < tf) > 0) print l; skip = 1; next }
+            /<!-- bench:results:end -->/ { skip = 0 }
+            !skip { print }' "$OUT" >"$T/perf.md" && cat "$T/perf.md" >"$OUT"
+    else
+        { echo "# Performance"; echo; echo "<!-- bench:results:begin -->"; cat "$TABLE"
+          echo "<!-- bench:results:end -->"; } >"$OUT"
+    fi
+    log "results written to $OUT"
+fi
+if [ -n "$FAILED" ]; then
+    log "failed runs:$FAILED (their cells show —)"
+    exit 1
+fi
+exit 0
