@@ -45,6 +45,9 @@ typedef struct req {
     bool                   has_if_match;
     uint64_t               if_match;
     int                    attempts;
+    int                    status;      /* of the reply, for the access log */
+    char                   qpath[256];  /* request URI, quoted for the log (the
+                                         * evhttp request may be gone at the end) */
     struct timespec        t0;
     flag_t                 next;        /* the record being written */
     uint64_t               id;
@@ -96,6 +99,22 @@ static void req_free(req_t *q)
     free(q);
 }
 
+/* Replies handed to evhttp but not yet written out; SIGTERM waits for them
+ * (briefly) so a reply is not cut off by the exit. */
+static void on_sent(struct evhttp_request *r, void *arg)
+{
+    pub_t *p = arg;
+    p->sending--;
+}
+
+static void send_reply(pub_t *p, struct evhttp_request *r, int status, const char *reason,
+                       struct evbuffer *eb)
+{
+    p->sending++;
+    evhttp_request_set_on_complete_cb(r, on_sent, p);
+    evhttp_send_reply(r, status, reason, eb);
+}
+
 static void count_status(pub_t *p, int status)
 {
     if (status < 400)
@@ -118,7 +137,7 @@ static void send_json(pub_t *p, struct evhttp_request *r, int status, const buf_
     if (eb)
         evbuffer_add(eb, "\n", 1);
     count_status(p, status);
-    evhttp_send_reply(r, status, NULL, eb);
+    send_reply(p, r, status, NULL, eb);
     if (eb)
         evbuffer_free(eb);
 }
@@ -173,8 +192,14 @@ static void req_end(req_t *q)
     struct timespec t1;
     pub_t *p = q->p;
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    metric_observe(p->m.latency, (double)(t1.tv_sec - q->t0.tv_sec) +
-                                     (double)(t1.tv_nsec - q->t0.tv_nsec) / 1e9);
+    double secs = (double)(t1.tv_sec - q->t0.tv_sec) + (double)(t1.tv_nsec - q->t0.tv_nsec) / 1e9;
+    metric_observe(p->m.latency, secs);
+    log_debug("request", "method=%s path=%s status=%d actor=%s ms=%.2f",
+              q->method == EVHTTP_REQ_GET ? "GET" : q->method == EVHTTP_REQ_POST ? "POST"
+              : q->method == EVHTTP_REQ_PUT ? "PUT" : q->method == EVHTTP_REQ_DELETE ? "DELETE"
+              : "OTHER",
+              q->qpath, q->status,
+              q->who.name[0] ? q->who.name : "-", secs * 1000);
     p->inflight--;
     metric_set(p->m.inflight, p->inflight);
     req_free(q);
@@ -185,6 +210,7 @@ static void req_error(req_t *q, int status, const char *code, const char *fmt, .
 static void req_error(req_t *q, int status, const char *code, const char *fmt, ...)
 {
     va_list ap;
+    q->status = status;
     va_start(ap, fmt);
     send_error_r(q->p, q->r, status, code, NULL, fmt, ap);
     va_end(ap);
@@ -198,6 +224,7 @@ static void req_unavailable(req_t *q)
 
 static void req_reply(req_t *q, int status, buf_t *b)
 {
+    q->status = status;
     send_json(q->p, q->r, status, b);
     req_end(q);
 }
@@ -741,7 +768,7 @@ static void reply_metrics(pub_t *p, struct evhttp_request *r)
     evhttp_add_header(evhttp_request_get_output_headers(r), "Content-Type",
                       "text/plain; version=0.0.4");
     count_status(p, 200);
-    evhttp_send_reply(r, 200, "OK", eb);
+    send_reply(p, r, 200, "OK", eb);
     if (eb)
         evbuffer_free(eb);
     buf_free(&b);
@@ -811,6 +838,7 @@ static void on_request(struct evhttp_request *r, void *arg)
     q->r = r;
     q->rt = rt;
     q->method = m;
+    log_q(q->qpath, sizeof(q->qpath), evhttp_request_get_uri(r));
     clock_gettime(CLOCK_MONOTONIC, &q->t0);
     flag_init(&q->next);
     p->inflight++;

@@ -56,20 +56,30 @@ static void on_redis_state(rconn_t *rc, int connected, void *arg)
 
 static struct event *drain_timer;
 static struct timeval drain_started;
+static long long idle_since_ms = -1;   /* when in-flight requests reached 0 */
 
+#define DRAIN_FLUSH_MS 500   /* at most this long for the last replies to go out */
+
+/* Drain: wait for requests waiting on Redis, then (briefly) for their
+ * replies to be written, then leave the loop. */
 static void drain_check(evutil_socket_t fd, short what, void *arg)
 {
     pub_t *p = arg;
     struct timeval now;
+    long long now_ms;
     event_base_gettimeofday_cached(p->base, &now);
-    if (p->inflight <= 0 || now.tv_sec - drain_started.tv_sec >= p->cfg.drain_timeout) {
+    now_ms = (long long)now.tv_sec * 1000 + now.tv_usec / 1000;
+    if (p->inflight <= 0 && idle_since_ms < 0)
+        idle_since_ms = now_ms;
+    if ((p->inflight <= 0 && (p->sending <= 0 || now_ms - idle_since_ms >= DRAIN_FLUSH_MS)) ||
+        now.tv_sec - drain_started.tv_sec >= p->cfg.drain_timeout) {
         if (p->inflight > 0)
             log_warn("drain timeout, exiting with requests in flight", "inflight=%ld",
                      p->inflight);
         event_base_loopexit(p->base, NULL);
         return;
     }
-    struct timeval tv = { 0, 20000 };
+    struct timeval tv = { 0, 10000 };
     evtimer_add(drain_timer, &tv);
 }
 

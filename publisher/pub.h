@@ -42,6 +42,8 @@ typedef struct pub {
     char                        sha[41];     /* "" until SCRIPT LOAD answered */
     bool                        draining;
     long                        inflight;    /* requests waiting on Redis */
+    long                        sending;     /* replies not yet fully written (approx.:
+                                              * a client that left is never counted down) */
 
     /* Redis key names (prefix applied). */
     char k_flags[PUB_KEY_MAX], k_ids[PUB_KEY_MAX], k_seq[PUB_KEY_MAX];
