@@ -107,7 +107,7 @@ $(BIN)/bench-%: bench/%.c $(LIB)
 unit: all $(UNIT_BIN)
 	@sh scripts/run-tests.sh unit $(UNIT_BIN)
 
-integration: all $(IT_BIN)
+integration: all $(IT_BIN) $(BENCH_BIN)
 	@FLAGCAST_BIN=$(abspath $(BIN)) sh scripts/run-tests.sh integration $(IT_BIN) $(wildcard tests/integration/*.sh)
 
 check: unit integration
