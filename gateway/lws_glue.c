@@ -1082,9 +1082,12 @@ static void worker_tick(lws_sorted_usec_list_t *sul)
             conn_kill(c, "idle timeout");
         } else if (idle >= (uint64_t)gw_cfg.ws_ping * 1000000000ull && !c->ping_out &&
                    !lws_partial_buffered(c->wsi) && outq_empty(&c->q)) {
-            unsigned char pb[LWS_PRE + 4];
+            /* lws 4.1.6 does not report a pong with an empty payload
+             * (ops-ws.c skips the callback), so the ping carries one. */
+            unsigned char pb[LWS_PRE + 8];
+            memcpy(pb + LWS_PRE, "flagcast", 8);
             c->ping_out = 1;
-            if (lws_write(c->wsi, pb + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+            if (lws_write(c->wsi, pb + LWS_PRE, 8, LWS_WRITE_PING) < 0)
                 conn_kill(c, "write failed");
         }
     }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Settings and limits: --help lists every setting with its env var, a bad
 # value exits 2 with a message, FLAGCAST_MAX_CONNECTIONS answers 503 (SSE
-# and WS) above the cap and admits again once a client leaves.
+# and WS) above the cap and admits again once a client leaves; WS ping/pong
+# keep-alive and idle timeout; a second gateway process on the same port.
 . "$(dirname "$0")/gw/lib.sh"
 
 node_deps
@@ -21,7 +22,8 @@ done
 ok "--help lists the settings; bad values exit 2 with a message"
 
 start_redis
-start_gateway FLAGCAST_MAX_CONNECTIONS=2 FLAGCAST_CORS_ORIGINS=https://a.example,https://b.example
+start_gateway FLAGCAST_MAX_CONNECTIONS=2 FLAGCAST_CORS_ORIGINS=https://a.example,https://b.example \
+    FLAGCAST_WS_PING=1 FLAGCAST_WS_IDLE_TIMEOUT=3
 sse A "/api/v1/realtime/sse"
 sse B "/api/v1/realtime/sse"
 wait_until 10 "A snapshot" sse_has A '^snapshot'
@@ -45,4 +47,37 @@ grep -qi '^access-control-allow-origin: https://b.example' "$TMP/h1" || fail "al
 curl -s -D "$TMP/h2" -o /dev/null -H 'Origin: https://evil.example' "$GW/healthz"
 grep -qi '^access-control-allow-origin' "$TMP/h2" && fail "CORS header for a foreign origin"
 ok "CORS origin list"
+
+# ---- WS keep-alive: a client that answers pings stays, one that does not is
+# closed after FLAGCAST_WS_IDLE_TIMEOUT (one SSE slot is free again: A left,
+# so first make room for two WS clients)
+kill "$SSE_PID_B" "$SSE_PID_C"
+wait_until 5 "B and C reaped" sse_gauge_is 0
+mkfifo "$TMP/P.in" "$TMP/N.in"
+node "$GW_DIR/ws_client.js" "$WSURL/ws" <"$TMP/P.in" >"$TMP/P.out" 2>&1 &
+track $!
+NOPONG=1 node "$GW_DIR/ws_client.js" "$WSURL/ws" <"$TMP/N.in" >"$TMP/N.out" 2>&1 &
+track $!
+exec 4>"$TMP/P.in" 5>"$TMP/N.in"
+has() { grep -q -- "$2" "$TMP/$1.out"; }
+wait_until 10 "P connected" has P '^connected'
+wait_until 10 "N connected" has N '^connected'
+start=$(date +%s)
+wait_until 10 "silent client closed by the idle timeout" has N '^close'
+took=$(( $(date +%s) - start ))
+[ "$took" -ge 1 ] || fail "silent client closed too early (${took}s)"
+has N '^ping' || fail "silent client was never pinged"
+has P "^close" && fail "client answering pings was closed: $(cat "$TMP/P.out" | tr "\n" " ")"
+pings=$(grep -c '^ping' "$TMP/P.out")
+[ "$pings" -ge 2 ] || fail "answering client saw $pings pings"
+ok "WS ping keep-alive; silent client closed after the idle timeout"
+
+# ---- a second gateway process shares the port (SO_REUSEPORT)
+env FLAGCAST_LISTEN=127.0.0.1:$GW_PORT FLAGCAST_REDIS_URL=$REDIS_URL \
+    "$BIN/flagcast-gateway" >"$TMP/gateway2.log" 2>&1 &
+GW2_PID=$!; track $GW2_PID
+has_ready2() { grep -q 'gateway ready' "$TMP/gateway2.log"; }
+wait_until 10 "second gateway ready on the same port" has_ready2
+kill -0 "$GW2_PID" || fail "second gateway on the same port exited: $(cat "$TMP/gateway2.log")"
+ok "two gateway processes on one port"
 exit 0

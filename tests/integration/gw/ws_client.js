@@ -4,7 +4,9 @@
 // "RAW " sends the rest as a text frame unchanged, "BIN " as a binary frame,
 // "BIG n" sends a text frame of n bytes). Prints one summary line per
 // received message (summary.js), "open <protocol>" once connected, and
-// "close <code>" when the server closes; exits on close or stdin EOF.
+// "close <code>" when the server closes, "ping" for each ping the server
+// sends; exits on close or stdin EOF. With NOPONG=1 in the environment it
+// does not answer pings (a dead-but-connected client).
 'use strict';
 const WebSocket = require('ws');
 const readline = require('readline');
@@ -13,7 +15,8 @@ const { encode, decode } = require('@msgpack/msgpack');
 
 const url = process.argv[2];
 const proto = process.argv[3];
-const ws = proto ? new WebSocket(url, proto) : new WebSocket(url);
+const opts = process.env.NOPONG === '1' ? { autoPong: false } : {};
+const ws = proto ? new WebSocket(url, proto, opts) : new WebSocket(url, opts);
 const pending = [];
 let open = false;
 
@@ -43,6 +46,7 @@ ws.on('message', (data, isBinary) => {
   if (proto !== 'flagcast.msgpack' && isBinary) return say('BAD binary frame on json');
   say(summarize(o));
 });
+ws.on('ping', () => say('ping'));
 ws.on('close', (code) => { say('close ' + code); process.exit(0); });
 ws.on('error', (e) => { say('error-event ' + e.message); });
 ws.on('unexpected-response', (req, res) => { say('http ' + res.statusCode); process.exit(0); });
