@@ -15,7 +15,8 @@
 #   close    [BENCH_CLOSE=1000 of them close at once; the server's fds must drop
 #            by as many (reap time) and its CPU is summed over BENCH_CLOSE_WATCH=10 s]
 #   idle     [BENCH_IDLE_CONNS=19000 SSE, then as many WS, on a fresh server:
-#            server RSS per connection]
+#            server RSS per connection; then BENCH_IDLE_ROUNDS=3 rounds of one
+#            event to all of them]
 # Options:
 #   --100k        also 100k idle connections (+ one fan-out) across several
 #                 server processes [BENCH_BIG_CONNS=100000, BENCH_BIG_PROCS=6]
@@ -30,6 +31,7 @@ OUT=${BENCH_OUT:-docs/PERFORMANCE.md}
 CONNS=${BENCH_CONNS:-10000}
 ROUNDS=${BENCH_ROUNDS:-7}
 IDLE=${BENCH_IDLE_CONNS:-19000}
+IDLE_ROUNDS=${BENCH_IDLE_ROUNDS:-3}
 CLOSE=${BENCH_CLOSE:-1000}
 WATCH=${BENCH_CLOSE_WATCH:-10}
 BIG_CONNS=${BENCH_BIG_CONNS:-100000}
@@ -232,12 +234,15 @@ scenario() {
     name=$1; shift
     $@; lg "$name.fanout" --url "$SUB" --publish "$PUB" $LGEXTRA --connections "$CONNS" \
         --rounds "$ROUNDS" --close "$CLOSE" --close-watch "$WATCH"; stop_server
-    $@; lg "$name.idle-sse" --url "$SUB" --connections "$IDLE" --rounds 0 --warmup 0; stop_server
+    # RSS is read before the first publish; the rounds after it also show the
+    # fan-out at this size (and that every connection was really subscribed).
+    $@; lg "$name.idle-sse" --url "$SUB" --publish "$PUB" $LGEXTRA --connections "$IDLE" \
+        --rounds "$IDLE_ROUNDS"; stop_server
     if [ -n "$WSURL" ]; then
         $@; ws_sub=""
         [ "$name" = flagcast ] && ws_sub='{"type":"subscribe","channels":["bench"]}'
         lg "$name.idle-ws" --url "$WSURL" --ws ${ws_sub:+--ws-subscribe "$ws_sub"} \
-            --connections "$IDLE" --rounds 0 --warmup 0
+            --publish "$PUB" $LGEXTRA --connections "$IDLE" --rounds "$IDLE_ROUNDS"
         stop_server
     fi
 }
@@ -291,7 +296,16 @@ row() {   # row NAME TITLE
         echo "| $2 | pending: gateway not built in this run | | | | | | | | |"; return
     fi
     med=$(kv "$f" completion_med_ms); mn=$(kv "$f" completion_min_ms); mx=$(kv "$f" completion_max_ms)
-    echo "| $2 | $(f2 "$med") ($(f2 "$mn")–$(f2 "$mx")) | $(f2 "$(kv "$f" p50_ms)") | $(f2 "$(kv "$f" p99_ms)") | $(f2 "$(kv "$f" max_ms)") | $(f2 "$(kv "$f" deliveries_per_s)") | $(kb "$(kv "$T/$n.idle-sse.out" rss_per_conn_b)") | $(kb "$(kv "$T/$n.idle-ws.out" rss_per_conn_b)") | $(f2 "$(kv "$f" reap_ms)") | $(f2 "$(kv "$f" cpu_s)") |"
+    echo "| $2 | $(f2 "$med") ($(f2 "$mn")–$(f2 "$mx")) | $(f2 "$(kv "$f" p50_ms)") | $(f2 "$(kv "$f" p99_ms)") | $(f2 "$(kv "$f" max_ms)") | $(f2 "$(kv "$f" deliveries_per_s)") | $(f2 "$(kv "$f" reap_ms)") | $(f2 "$(kv "$f" cpu_s)") |"
+}
+row2() {   # row2 NAME TITLE: the idle runs
+    n=$1; s="$T/$n.idle-sse.out"; w="$T/$n.idle-ws.out"
+    if [ ! -f "$s" ] && [ "$n" = flagcast ]; then
+        echo "| $2 | pending | | | |"; return
+    fi
+    ws_rss=$(kb "$(kv "$w" rss_per_conn_b)"); ws_med=$(f2 "$(kv "$w" completion_med_ms)")
+    [ -f "$w" ] || { ws_rss="n/a (SSE only)"; ws_med="n/a"; }
+    echo "| $2 | $(kb "$(kv "$s" rss_per_conn_b)") | $(f2 "$(kv "$s" completion_med_ms)") | $ws_rss | $ws_med |"
 }
 med_of() { kv "$T/$1.fanout.out" completion_med_ms; }
 
@@ -301,12 +315,21 @@ TABLE="$T/table.md"
     echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), Linux $(uname -r), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM."
     echo "Scenario: $CONNS SSE subscribers, $ROUNDS rounds of one event (after one warm-up round); $CLOSE of them then close at once; idle RSS on a fresh server at $IDLE connections."
     echo
-    echo "| server | fan-out to $CONNS: last delivery, ms, median (min–max) | p50 ms | p99 ms | max ms | deliveries/s | idle RSS/conn SSE, KB | idle RSS/conn WS, KB | close $CLOSE: reaped in ms | CPU s over ${WATCH} s after |"
-    echo "|---|---|---|---|---|---|---|---|---|---|"
+    echo "| server | fan-out to $CONNS SSE: last delivery, ms, median (min–max) | p50 ms | p99 ms | max ms | deliveries/s | close $CLOSE: reaped in ms | CPU s over ${WATCH} s after |"
+    echo "|---|---|---|---|---|---|---|---|"
     want floor && row floor "floor (raw epoll, 1 process)"
     want floor2 && row floor2 "floor (raw epoll, 2 processes, SO_REUSEPORT)"
     want nchan && row nchan "Nchan 1.3.6 (nginx-light, 2 workers, Redis)"
-    want flagcast && row flagcast "flagcast-gateway"
+    want flagcast && row flagcast "flagcast-gateway (1 process, $(nproc) threads)"
+    echo
+    echo "Each at $IDLE connections on a fresh server: RSS growth per idle connection (read before any publish), then fan-out of one event to all $IDLE ($IDLE_ROUNDS rounds, median)."
+    echo
+    echo "| server | SSE: RSS/conn, KB | SSE: fan-out to $IDLE, ms | WS: RSS/conn, KB | WS: fan-out to $IDLE, ms |"
+    echo "|---|---|---|---|---|"
+    want floor && row2 floor "floor (raw epoll, 1 process)"
+    want floor2 && row2 floor2 "floor (raw epoll, 2 processes, SO_REUSEPORT)"
+    want nchan && row2 nchan "Nchan 1.3.6 (nginx-light, 2 workers, Redis)"
+    want flagcast && row2 flagcast "flagcast-gateway (1 process, $(nproc) threads)"
     echo
     fc=$(med_of flagcast); fl=$(med_of floor); fl2=$(med_of floor2); nc=$(med_of nchan)
     echo "Ratios of fan-out completion (median): flagcast / floor (1 process) = $(ratio "$fc" "$fl") (target ≤ 1.15), flagcast / floor (2 processes) = $(ratio "$fc" "$fl2"), flagcast / Nchan = $(ratio "$fc" "$nc") (target ≤ 1.0, aim 0.8), Nchan / floor = $(ratio "$nc" "$fl")."
