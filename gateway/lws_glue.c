@@ -38,6 +38,7 @@
 #include "gateway/wsmsg.h"
 #include "common/log.h"
 #include "proto/json.h"
+#include "proto/names.h"
 #include "proto/sse.h"
 
 #include <libwebsockets.h>
@@ -258,6 +259,18 @@ static int conn_send_ctl(gw_conn_t *c, buf_t *b)
 
     if (b->err) {
         buf_free(b);
+        return -1;
+    }
+    /* Replies are outside the queue limits (a snapshot may be larger), so
+     * bound them here: a client that keeps asking without reading is cut. */
+    if (outq_count(&c->q) > GW_CTL_QUEUE_MAX ||
+        outq_bytes(&c->q) > 2 * (size_t)gw_cfg.queue_max_bytes) {
+        buf_free(b);
+        metric_inc(gw_m.slow_disconnects);
+        log_warn("slow consumer disconnected",
+                 "conn=%u transport=%s reason=\"replies not read\" queued=%zu queued_bytes=%zu",
+                 c->serial, conn_kind_name(c), outq_count(&c->q), outq_bytes(&c->q));
+        conn_kill(c, "replies not read");
         return -1;
     }
     p = buf_steal(b, &len);
@@ -580,6 +593,22 @@ static bool is_ws_path(const char *path)
     return strcmp(path, "/ws") == 0 || strcmp(path, "/api/v1/realtime/ws") == 0;
 }
 
+/* user:<id> and role:<name> inboxes are only for connections with that
+ * identity (DESIGN.md, "Logical channels"). Identity is not implemented yet,
+ * so no connection may ask for them. @return the first such channel, or NULL. */
+static const char *private_channel(const filter_t *f)
+{
+    uint32_t i;
+
+    for (i = 0; i < f->nchannels; i++) {
+        const char *err;
+        chan_kind_t k = name_channel_kind(f->channels[i], strlen(f->channels[i]), &err);
+        if (k == CHAN_USER || k == CHAN_ROLE)
+            return f->channels[i];
+    }
+    return NULL;
+}
+
 static bool over_capacity(void)
 {
     return atomic_load(&gw_conns) >= gw_cfg.max_conns;
@@ -614,6 +643,12 @@ static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
     }
     if (filter_from_req(&f, &q.req, true, FILTER_MAX_ITEMS, &ferr) != 0) {
         rc = http_reply_json_error(wsi, 400, ferr ? ferr : "bad filter");
+        goto out;
+    }
+    if (private_channel(&f)) {
+        snprintf(err, sizeof(err), "channels: %s is a private inbox and needs an authenticated identity",
+                 private_channel(&f));
+        rc = http_reply_json_error(wsi, 403, err);
         goto out;
     }
 
@@ -682,8 +717,11 @@ static int http_route(gw_worker_t *w, gw_conn_t *c, struct lws *wsi, const char 
 {
     if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0)
         return http_preflight(wsi);
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)
-        return http_reply_json_error(wsi, 405, "method not allowed");
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0) {
+        /* a body may follow that we will not read: answer, then close */
+        http_reply_json_error(wsi, 405, "method not allowed");
+        return -1;
+    }
 
     if (is_sse_path(path))
         return sse_start(w, c, wsi);
@@ -779,6 +817,11 @@ static int ws_apply(gw_conn_t *c, const filter_req_t *req, bool subscribe, const
             filter_free(&f);
             return -1;
         }
+        if (private_channel(&f)) {
+            *err = "user: and role: channels need an authenticated identity";
+            filter_free(&f);
+            return -1;
+        }
     } else {
         filter_unsubscribe(&f, req);
     }
@@ -823,7 +866,8 @@ static int ws_message(gw_conn_t *c, const char *p, size_t n, bool binary)
     case WSMSG_SUBSCRIBE:
     case WSMSG_UNSUBSCRIBE:
         if (ws_apply(c, &m.req, m.type == WSMSG_SUBSCRIBE, &err) != 0) {
-            ws_send_error(c, "bad_message", err ? err : "subscription failed");
+            ws_send_error(c, err && strstr(err, "identity") ? "forbidden" : "bad_message",
+                          err ? err : "subscription failed");
             c->errors++;
         }
         break;
@@ -929,7 +973,8 @@ static int ws_established(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
         } else if (q.channels_given || q.req.subscribe_all || q.req.items.nkeys ||
                    q.req.items.nids || q.req.items.ntags) {
             if (ws_apply(c, &q.req, true, &ferr) != 0)
-                ws_send_error(c, "bad_message", ferr ? ferr : "subscription failed");
+                ws_send_error(c, ferr && strstr(ferr, "identity") ? "forbidden" : "bad_message",
+                              ferr ? ferr : "subscription failed");
         }
         query_free(&q);
     }

@@ -25,7 +25,9 @@ code=$(curl -s -o "$TMP/bad.out" -w '%{http_code}' "$GW/api/v1/realtime/sse?flag
 grep -q 'flagID' "$TMP/bad.out" || fail "400 body does not name the parameter: $(cat "$TMP/bad.out")"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$GW/api/v1/realtime/sse?channels=bad%20name")
 [ "$code" = 400 ] || fail "bad channel answered $code"
-ok "400 on invalid parameters"
+code=$(curl -s -o "$TMP/priv.out" -w '%{http_code}' "$GW/api/v1/realtime/sse?channels=user:alice")
+[ "$code" = 403 ] || fail "private inbox without identity answered $code"
+ok "400 on invalid parameters, 403 on private inboxes"
 
 # ---- CORS
 curl -s -D "$TMP/cors.h" -o /dev/null -H 'Origin: https://app.example' "$GW/healthz"

@@ -61,6 +61,8 @@ ws_start M /api/v1/realtime/ws flagcast.msgpack
 wait_until 10 "M connected" ws_has M '^connected'
 echo '{"type":"subscribe","subscribeAll":true}' >&5
 wait_until 5 "M snapshot" ws_has M '^snapshot'
+echo '{"type":"subscribe","channels":["role:admin"]}' >&5
+wait_until 5 "M forbidden" ws_has M '^error forbidden'
 
 # ---- filters in the upgrade URL (like SSE's)
 ws_start Q "/ws?tags=mobile"
@@ -102,6 +104,7 @@ grep -v '^open' "$TMP/M.out" >"$TMP/M.got"
 expect M "$TMP/M.got" 'connected
 subscribed channels=flags all=true
 snapshot k1,k2
+error forbidden
 flag.toggled flags k1 3 enabled=false
 flag.toggled flags k2 4 enabled=false
 flag.toggled flags k1 5 enabled=true'
