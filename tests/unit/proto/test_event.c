@@ -634,6 +634,31 @@ START_TEST(test_size_limit)
 }
 END_TEST
 
+START_TEST(test_actor_limit)
+{
+    ev_t ev, back;
+    buf_t b;
+    char err[256];
+    sample_event(&ev, EV_MESSAGE);
+    free(ev.actor);
+    ev.actor = malloc(EV_MAX_ACTOR + 2);
+    memset(ev.actor, 'a', EV_MAX_ACTOR + 1);
+    ev.actor[EV_MAX_ACTOR] = 0;                   /* exactly the limit */
+    buf_init(&b);
+    ck_assert_int_eq(ev_encode(&ev, &b), 0);
+    ck_assert_msg(ev_decode(b.data, b.len, &back, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_uint_eq(strlen(back.actor), EV_MAX_ACTOR);
+    ev_free(&back);
+    ev.actor[EV_MAX_ACTOR] = 'a';                 /* one more */
+    ev.actor[EV_MAX_ACTOR + 1] = 0;
+    buf_reset(&b);
+    ck_assert_int_eq(ev_encode(&ev, &b), -1);
+    ck_assert_uint_eq(b.len, 0);
+    buf_free(&b);
+    ev_free(&ev);
+}
+END_TEST
+
 START_TEST(test_value_check)
 {
     msgpack_zone z;
@@ -708,6 +733,7 @@ static Suite *event_suite(void)
     tcase_add_test(tc, test_deep_nesting);
     tcase_add_test(tc, test_huge_counts);
     tcase_add_test(tc, test_size_limit);
+    tcase_add_test(tc, test_actor_limit);
     tcase_add_test(tc, test_value_check);
     tcase_add_test(tc, test_mp_scan);
     suite_add_tcase(s, tc);
