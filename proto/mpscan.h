@@ -2,7 +2,7 @@
  * mpscan — a bounds-checked, non-recursive walk over msgpack bytes.
  *
  * msgpack-c's unpacker allocates every array and map up front from the
- * count in its header (an 5-byte "array32 of 4e9 elements" asks for ~96 GB),
+ * count in its header (a 5-byte "array32 of 4e9 elements" asks for ~96 GB),
  * and gives up at 32 levels of nesting with a bare NOMEM error. The decoders
  * in proto/ therefore walk untrusted bytes with mp_scan first: it finds where
  * one object ends, refuses nesting beyond a limit and any container that
