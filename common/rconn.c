@@ -23,9 +23,16 @@
 #include <strings.h>
 #include <time.h>
 
+/* Tests may #include this file with shorter values. */
+#ifndef RCONN_BACKOFF_MIN_MS
 #define RCONN_BACKOFF_MIN_MS     100
+#endif
+#ifndef RCONN_BACKOFF_MAX_MS
 #define RCONN_BACKOFF_MAX_MS     5000
-#define RCONN_CONNECT_TIMEOUT_MS 3000
+#endif
+#ifndef RCONN_CONNECT_TIMEOUT_MS
+#define RCONN_CONNECT_TIMEOUT_MS 3000   /* TCP connect + AUTH/SELECT/PING */
+#endif
 
 typedef enum { RC_IDLE, RC_CONNECTING, RC_HANDSHAKE, RC_READY, RC_WAIT } rc_state_t;
 
@@ -145,6 +152,7 @@ int redis_url_parse(const char *s, redis_url_t *u, const char **err)
 /* ==== connection ==== */
 
 static void rconn_connect(rconn_t *rc);
+static void went_down(rconn_t *rc, const char *why);
 
 static unsigned rand_jitter(unsigned max)
 {
@@ -160,9 +168,13 @@ static void timer_fire(evutil_socket_t fd, short what, void *arg)
     if (rc->state == RC_WAIT) {
         rconn_connect(rc);
     } else if ((rc->state == RC_CONNECTING || rc->state == RC_HANDSHAKE) && rc->ac) {
-        log_warn("redis connect timed out", "conn=%s addr=%s:%d", rc->name, rc->url.host,
-                 rc->url.port);
-        redisAsyncFree(rc->ac); /* → disconnect callback → schedule_retry */
+        /* hiredis calls the disconnect callback only for a connected
+         * context, so detach it and go down ourselves; its pending
+         * callbacks then see ac->data == NULL and return. */
+        redisAsyncContext *ac = rc->ac;
+        ac->data = NULL;
+        went_down(rc, "connect or handshake timed out");
+        redisAsyncFree(ac);
     }
 }
 

@@ -1,9 +1,17 @@
-/* Unit tests for common/rconn: Redis URL parsing, and a connection that
- * keeps retrying against a closed port without ever becoming ready. */
-#include "common/rconn.h"
+/* Unit tests for common/rconn: Redis URL parsing, a connection that keeps
+ * retrying against a closed port without ever becoming ready, and one that
+ * gives up on a server that accepts but never answers. The .c is included
+ * to shorten its timeouts. */
+#define RCONN_CONNECT_TIMEOUT_MS 200
+#define RCONN_BACKOFF_MIN_MS 20
+#include "common/rconn.c"
 
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 START_TEST(test_url)
 {
@@ -85,6 +93,56 @@ START_TEST(test_not_ready_while_down)
 }
 END_TEST
 
+static int accepted;
+static int held[16];
+
+static void on_accept(evutil_socket_t fd, short w, void *arg)
+{
+    int c = accept(fd, NULL, NULL);
+    if (c >= 0 && accepted < 16)
+        held[accepted++] = c; /* kept open, never answered */
+    else if (c >= 0)
+        close(c);
+}
+
+START_TEST(test_silent_server_times_out_and_retries)
+{
+    struct event_base *base = event_base_new();
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    socklen_t al = sizeof(a);
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(ls, (struct sockaddr *)&a, sizeof(a)), 0);
+    ck_assert_int_eq(listen(ls, 16), 0);
+    ck_assert_int_eq(getsockname(ls, (struct sockaddr *)&a, &al), 0);
+    struct event *ev = event_new(base, ls, EV_READ | EV_PERSIST, on_accept, NULL);
+    event_add(ev, NULL);
+
+    char url[64];
+    redis_url_t u;
+    const char *err;
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", ntohs(a.sin_port));
+    ck_assert_int_eq(redis_url_parse(url, &u, &err), 0);
+    states = 0;
+    rconn_t *rc = rconn_new(base, &u, "test", on_state, NULL);
+    ck_assert_int_eq(rconn_start(rc), 0);
+    struct event *t = evtimer_new(base, stop, base);
+    struct timeval tv = { 0, 700000 }; /* 200 ms timeout, ~20-30 ms backoff, again */
+    evtimer_add(t, &tv);
+    event_base_dispatch(base);
+    ck_assert(!rconn_ready(rc));
+    ck_assert_int_eq(states, 0);
+    ck_assert_int_ge(accepted, 2); /* it gave up on the first and tried again */
+    rconn_free(rc);
+    for (int i = 0; i < accepted; i++)
+        close(held[i]);
+    event_free(t);
+    event_free(ev);
+    close(ls);
+    event_base_free(base);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("rconn");
@@ -92,6 +150,7 @@ int main(void)
     tcase_add_test(tc, test_url);
     tcase_add_test(tc, test_url_bad);
     tcase_add_test(tc, test_not_ready_while_down);
+    tcase_add_test(tc, test_silent_server_times_out_and_retries);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
