@@ -84,6 +84,32 @@ extern atomic_long gw_conns;       /* streaming connections, all threads */
 extern mirror_t        *gw_mirror;
 extern pthread_rwlock_t gw_mirror_lock;
 
+/* ==== resuming from history ==== */
+
+#define GW_RESUME_MAX_EVENTS 1000  /* a client further behind starts live */
+#define GW_RESUME_MAX_CHANNELS 16
+
+/* One connection's request to replay what it missed (SSE Last-Event-ID,
+ * WS subscribe "since"), and the answer. Created by a service thread, filled
+ * by the Redis thread (XRANGE P:hist:<ch> after checking P:meta:<ch> epoch),
+ * handed back to the same service thread. Whoever holds it owns it. */
+typedef struct gw_resume {
+    int         worker;
+    uint32_t    serial;          /* the connection, as the worker knows it */
+    int         fd;
+    size_t      nch;
+    char       *channels[GW_RESUME_MAX_CHANNELS];   /* owned */
+    char       *epochs[GW_RESUME_MAX_CHANNELS];     /* owned */
+    uint64_t    offsets[GW_RESUME_MAX_CHANNELS];    /* the client's position */
+    /* answer */
+    bool        ok[GW_RESUME_MAX_CHANNELS];         /* history covered the gap */
+    uint64_t    last[GW_RESUME_MAX_CHANNELS];       /* last offset replayed, or the cursor */
+    outq_ev_t **evs;             /* replayed events, channel by channel, in order */
+    size_t      nevs, cap;
+} gw_resume_t;
+
+void gw_resume_free(gw_resume_t *r);
+
 /* ==== lws side (lws_glue.c) ==== */
 
 /* Starts gw_cfg.threads service threads. @return 0 on success, -1 on failure. */
@@ -92,6 +118,8 @@ int  gw_lws_start(void);
  * format, refcounted) to every service thread; each takes its own
  * reference, the caller keeps its own. Thread-safe. */
 void gw_lws_dispatch(outq_ev_t *oev);
+/* Hands a filled resume request back to its service thread (takes it). */
+void gw_lws_resume_done(gw_resume_t *r);
 /* Asks every service thread to close its clients and stop; joins them. */
 void gw_lws_stop(void);
 
@@ -102,6 +130,10 @@ int  gw_redis_start(void);
 /* Channel refcounts from a service thread: called when its own index gains
  * the first / loses the last local subscriber of ch. Thread-safe. */
 void gw_redis_want(const char *ch, bool want);
+/* Queues a resume request (takes it); the answer comes back through
+ * gw_lws_resume_done. @return 0, or -1 if the Redis side is stopped (r is
+ * then still the caller's). Thread-safe. */
+int  gw_redis_resume(gw_resume_t *r);
 void gw_redis_stop(void);
 
 /* monotonic clock in ns */

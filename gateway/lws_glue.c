@@ -93,12 +93,14 @@ typedef struct gw_conn {
     uint8_t           ping_out;      /* WS: ping sent, nothing heard since */
     uint8_t           closing;       /* being closed; ignore it */
     uint8_t           rx_too_big;    /* WS: discarding an oversized message */
+    uint8_t           resuming;      /* history replay under way: queue, don't write */
 } gw_conn_t;
 
 typedef struct gw_item {
     struct gw_item *next;
-    outq_ev_t      *ev;              /* NULL: a stop request */
-    uint64_t        t_ns;
+    outq_ev_t      *ev;              /* an event to fan out, or */
+    gw_resume_t    *res;             /* a history replay for one connection, */
+    uint64_t        t_ns;            /* (neither: a stop request) */
 } gw_item_t;
 
 typedef struct gw_worker {
@@ -152,6 +154,10 @@ static const struct lws_protocols gw_protocols[] = {
 };
 
 static void conn_kill(gw_conn_t *c, const char *reason);
+static gw_resume_t *resume_new(void);
+static int  resume_add(gw_resume_t *r, const filter_t *f, const char *ch, size_t chlen,
+                       const char *epoch, size_t elen, uint64_t offset);
+static void resume_start(gw_worker_t *w, gw_conn_t *c, gw_resume_t *r);
 
 /* ==== small helpers ==== */
 
@@ -215,6 +221,8 @@ static int conn_flush(gw_conn_t *c)
         ? (c->fmt == OUTQ_FMT_MSGPACK ? LWS_WRITE_BINARY : LWS_WRITE_TEXT)
         : LWS_WRITE_HTTP;
 
+    if (c->resuming)
+        return 0;   /* the replay goes first; worker_resume flushes */
     while (!outq_empty(&c->q) && !lws_partial_buffered(c->wsi)) {
         const char *p;
         size_t n;
@@ -366,7 +374,7 @@ static void fan_visit(void *arg, void *owner)
     if (c->closing)
         return;
     /* Fast path: nothing queued and lws holds nothing: write now. */
-    if (outq_empty(&c->q) && !lws_partial_buffered(c->wsi)) {
+    if (!c->resuming && outq_empty(&c->q) && !lws_partial_buffered(c->wsi)) {
         unsigned fmt = c->fmt;
         enum lws_write_protocol wp = c->kind == CK_WS
             ? (fmt == OUTQ_FMT_MSGPACK ? LWS_WRITE_BINARY : LWS_WRITE_TEXT)
@@ -391,7 +399,8 @@ static void fan_visit(void *arg, void *owner)
     case OUTQ_CONFLATED:
         f->delivered++;
         f->conflated += (int64_t)nrem;
-        lws_callback_on_writable(c->wsi);
+        if (!c->resuming)
+            lws_callback_on_writable(c->wsi);
         break;
     case OUTQ_OVERFLOW: {
         char peer[80];
@@ -693,6 +702,30 @@ static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
         }
     }
 
+    /* Resume from history: the Last-Event-ID header (browsers) or the
+     * lastEventId parameter. A cursor that does not parse, or names a channel
+     * this stream does not want, is ignored: the stream just starts live. */
+    {
+        char cur[QUERY_MAX_CURSOR + 1];
+        const char *cs = NULL, *ch, *ep;
+        size_t chlen, eplen;
+        uint64_t off;
+        int cl = lws_hdr_custom_copy(wsi, cur, sizeof(cur), "last-event-id:", 14);
+
+        if (cl > 0)
+            cs = cur;
+        else if (q.last_event_id)
+            cs = q.last_event_id;
+        if (cs && c->sub &&
+            query_parse_cursor(cs, strlen(cs), &ch, &chlen, &ep, &eplen, &off) == 0) {
+            gw_resume_t *r = resume_new();
+            if (r) {
+                resume_add(r, subidx_filter(c->sub), ch, chlen, ep, eplen, off);
+                resume_start(w, c, r);
+            }
+        }
+    }
+
     /* Keep ~1 KB per idle stream: drop the header table, no timeout. */
     lws_http_headers_detach(wsi);
     lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
@@ -869,6 +902,14 @@ static int ws_message(gw_conn_t *c, const char *p, size_t n, bool binary)
             ws_send_error(c, err && strstr(err, "identity") ? "forbidden" : "bad_message",
                           err ? err : "subscription failed");
             c->errors++;
+        } else if (m.type == WSMSG_SUBSCRIBE && m.nsince > 0 && c->sub) {
+            gw_resume_t *r = resume_new();
+            size_t i;
+            for (i = 0; r && i < m.nsince; i++)
+                resume_add(r, subidx_filter(c->sub), m.since[i].channel, strlen(m.since[i].channel),
+                           m.since[i].epoch, strlen(m.since[i].epoch), m.since[i].offset);
+            if (r)
+                resume_start(c->w, c, r);
         }
         break;
     case WSMSG_PING: {
@@ -1139,6 +1180,116 @@ static void worker_tick(lws_sorted_usec_list_t *sul)
     lws_sul_schedule(w->ctx, 0, &w->tick, worker_tick, LWS_US_PER_SEC);
 }
 
+/* ==== resuming from history ==== */
+
+/* True if a live event was already replayed from history. */
+static bool resume_dup(const gw_resume_t *r, const ev_t *ev)
+{
+    size_t i;
+
+    for (i = 0; i < r->nch; i++)
+        if (r->ok[i] && strcmp(ev->channel, r->channels[i]) == 0 && ev->offset <= r->last[i])
+            return true;
+    return false;
+}
+
+/* The Redis thread's answer for c: the replayed events that c's filter
+ * selects go first, then what was queued live meanwhile, minus what the
+ * replay already covered. */
+static void worker_resume(gw_worker_t *w, gw_resume_t *r)
+{
+    gw_conn_t *c = r->fd >= 0 && (size_t)r->fd < w->nfd ? w->by_fd[r->fd] : NULL;
+    const filter_t *f;
+    outq_t nq;
+    outq_ev_t *e;
+    size_t i, replayed = 0;
+    bool overflow = false;
+
+    if (c == NULL || c->serial != r->serial || !c->resuming || c->closing) {
+        gw_resume_free(r);
+        return;
+    }
+    f = c->sub ? subidx_filter(c->sub) : NULL;
+    outq_init(&nq, (outq_fmt_t)c->fmt);
+    for (i = 0; i < r->nevs; i++) {
+        const ev_t *dev = outq_ev_event(r->evs[i]);
+        if (f && dev && filter_match_event(f, dev) &&
+            outq_ev_data(r->evs[i], (outq_fmt_t)c->fmt, NULL) != NULL &&
+            outq_push_ctl(&nq, r->evs[i]) == OUTQ_OK)
+            replayed++;
+    }
+    while ((e = outq_peek(&c->q, NULL, NULL)) != NULL) {
+        const ev_t *dev = outq_ev_event(e);
+        if (dev == NULL)
+            outq_push_ctl(&nq, e);
+        else if (!resume_dup(r, dev) && outq_push(&nq, e, &w->lim, NULL) == OUTQ_OVERFLOW)
+            overflow = true;
+        outq_pop(&c->q);
+    }
+    outq_clear(&c->q);
+    c->q = nq;
+    c->resuming = 0;
+    metric_add(gw_m.deliveries, (int64_t)replayed);
+    for (i = 0; i < r->nch; i++)
+        log_debug("resumed", "conn=%u channel=%s from=%llu recovered=%s to=%llu", c->serial,
+                  r->channels[i], (unsigned long long)r->offsets[i], r->ok[i] ? "true" : "false",
+                  (unsigned long long)r->last[i]);
+    gw_resume_free(r);
+    if (overflow) {
+        metric_inc(gw_m.slow_disconnects);
+        log_warn("slow consumer disconnected", "conn=%u transport=%s reason=\"queue over limit during replay\"",
+                 c->serial, conn_kind_name(c));
+        conn_kill(c, "slow consumer");
+        return;
+    }
+    conn_flush(c);
+}
+
+static gw_resume_t *resume_new(void)
+{
+    return calloc(1, sizeof(gw_resume_t));
+}
+
+/* Adds a channel position to r if c's filter wants the channel.
+ * @return 0, or -1 if it was skipped. */
+static int resume_add(gw_resume_t *r, const filter_t *f, const char *ch, size_t chlen,
+                      const char *epoch, size_t elen, uint64_t offset)
+{
+    size_t i;
+
+    if (r->nch >= GW_RESUME_MAX_CHANNELS || !filter_wants_channel(f, ch, chlen))
+        return -1;
+    for (i = 0; i < r->nch; i++)
+        if (strlen(r->channels[i]) == chlen && memcmp(r->channels[i], ch, chlen) == 0)
+            return -1;
+    r->channels[r->nch] = strndup(ch, chlen);
+    r->epochs[r->nch] = strndup(epoch, elen);
+    if (r->channels[r->nch] == NULL || r->epochs[r->nch] == NULL) {
+        free(r->channels[r->nch]);
+        free(r->epochs[r->nch]);
+        return -1;
+    }
+    r->offsets[r->nch++] = offset;
+    return 0;
+}
+
+/* Sends r for c (takes r): c queues live events until the answer. */
+static void resume_start(gw_worker_t *w, gw_conn_t *c, gw_resume_t *r)
+{
+    if (r->nch == 0 || c->resuming) {
+        gw_resume_free(r);
+        return;
+    }
+    r->worker = w->id;
+    r->serial = c->serial;
+    r->fd = c->fd;
+    c->resuming = 1;
+    if (gw_redis_resume(r) != 0) {
+        c->resuming = 0;
+        gw_resume_free(r);
+    }
+}
+
 /* ==== the inbox ==== */
 
 static void worker_drain(gw_worker_t *w)
@@ -1155,7 +1306,9 @@ static void worker_drain(gw_worker_t *w)
 
     for (; it; it = next) {
         next = it->next;
-        if (it->ev == NULL) {
+        if (it->res) {
+            worker_resume(w, it->res);
+        } else if (it->ev == NULL) {
             stop = true;
         } else {
             if (!w->stopping)
@@ -1170,7 +1323,7 @@ static void worker_drain(gw_worker_t *w)
     }
 }
 
-static int worker_post(gw_worker_t *w, outq_ev_t *ev, uint64_t t_ns)
+static int worker_post(gw_worker_t *w, outq_ev_t *ev, gw_resume_t *res, uint64_t t_ns)
 {
     gw_item_t *it = malloc(sizeof(*it));
 
@@ -1178,6 +1331,7 @@ static int worker_post(gw_worker_t *w, outq_ev_t *ev, uint64_t t_ns)
         return -1;
     it->next = NULL;
     it->ev = ev;
+    it->res = res;
     it->t_ns = t_ns;
     pthread_mutex_lock(&w->mu);
     if (ev && w->in_count >= GW_INBOX_MAX) {
@@ -1194,6 +1348,13 @@ static int worker_post(gw_worker_t *w, outq_ev_t *ev, uint64_t t_ns)
     return 0;
 }
 
+void gw_lws_resume_done(gw_resume_t *r)
+{
+    if (r->worker < 0 || r->worker >= nworkers ||
+        worker_post(&workers[r->worker], NULL, r, gw_now_ns()) != 0)
+        gw_resume_free(r);
+}
+
 void gw_lws_dispatch(outq_ev_t *oev)
 {
     uint64_t t = gw_now_ns();
@@ -1201,7 +1362,7 @@ void gw_lws_dispatch(outq_ev_t *oev)
 
     for (i = 0; i < nworkers; i++) {
         outq_ev_ref(oev);
-        if (worker_post(&workers[i], oev, t) != 0) {
+        if (worker_post(&workers[i], oev, NULL, t) != 0) {
             outq_ev_unref(oev);
             metric_inc(gw_m.drops);
             log_warn("service thread inbox full, event dropped", "thread=%ld", i);
@@ -1477,6 +1638,7 @@ static void worker_cleanup(gw_worker_t *w)
     for (it = w->in_head; it; it = next) {
         next = it->next;
         outq_ev_unref(it->ev);
+        gw_resume_free(it->res);
         free(it);
     }
     w->in_head = NULL;
@@ -1533,7 +1695,7 @@ void gw_lws_stop(void)
     for (i = 0; i < nworkers; i++) {
         gw_worker_t *w = &workers[i];
         if (w->start_rc == 0 && w->ctx)
-            worker_post(w, NULL, 0);
+            worker_post(w, NULL, NULL, 0);
     }
     for (i = 0; i < nworkers; i++) {
         gw_worker_t *w = &workers[i];

@@ -62,8 +62,18 @@ static rg_chan_t         *chans[RG_BUCKETS];
 static char               flags_chan[NAME_CHANNEL_MAX + 80];
 static size_t             prefix_len;        /* strlen("P:ch:") */
 
+/* A resume request in flight on the Redis thread: two replies per channel
+ * (HGET epoch, XRANGE) come back in order on the cmd connection. */
+typedef struct rg_resume {
+    struct rg_resume *next;
+    gw_resume_t      *r;
+    size_t            pending;
+    struct rg_resume_cb { struct rg_resume *rr; size_t i; } cb[GW_RESUME_MAX_CHANNELS];
+} rg_resume_t;
+
 static pthread_mutex_t    req_mu = PTHREAD_MUTEX_INITIALIZER;
 static rg_req_t          *req_head, **req_tail = &req_head;
+static rg_resume_t       *res_head, **res_tail = &res_head;
 static bool               req_closed;        /* set by gw_redis_stop */
 
 static bool flags_subscribed, mirror_loaded, load_pending, sub_seen_once;
@@ -257,9 +267,160 @@ static void send_sub(rg_chan_t *c, bool on)
         c->subscribed = on;
 }
 
+/* ==== resume from history ==== */
+
+void gw_resume_free(gw_resume_t *r)
+{
+    size_t i;
+
+    if (r == NULL)
+        return;
+    for (i = 0; i < r->nch; i++) {
+        free(r->channels[i]);
+        free(r->epochs[i]);
+    }
+    for (i = 0; i < r->nevs; i++)
+        outq_ev_unref(r->evs[i]);
+    free(r->evs);
+    free(r);
+}
+
+static void resume_step_done(rg_resume_t *rr)
+{
+    if (--rr->pending > 0)
+        return;
+    gw_lws_resume_done(rr->r);
+    free(rr);
+}
+
+static void on_resume_meta(redisAsyncContext *ac, void *rep, void *priv)
+{
+    struct rg_resume_cb *cb = priv;
+    gw_resume_t *r = cb->rr->r;
+    redisReply *reply = rep;
+
+    (void)ac;
+    /* the epoch must be the one the client's cursor was made under */
+    r->ok[cb->i] = reply && reply->type == REDIS_REPLY_STRING &&
+                   strcmp(reply->str, r->epochs[cb->i]) == 0;
+    resume_step_done(cb->rr);
+}
+
+static int resume_push(gw_resume_t *r, outq_ev_t *e)
+{
+    if (r->nevs == r->cap) {
+        size_t nc = r->cap ? r->cap * 2 : 16;
+        outq_ev_t **ne = realloc(r->evs, nc * sizeof(*ne));
+        if (ne == NULL)
+            return -1;
+        r->evs = ne;
+        r->cap = nc;
+    }
+    r->evs[r->nevs++] = e;
+    return 0;
+}
+
+static void on_resume_hist(redisAsyncContext *ac, void *rep, void *priv)
+{
+    struct rg_resume_cb *cb = priv;
+    gw_resume_t *r = cb->rr->r;
+    redisReply *reply = rep;
+    size_t i, first = r->nevs;
+
+    (void)ac;
+    if (!r->ok[cb->i] || reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
+        reply->elements > GW_RESUME_MAX_EVENTS) {
+        r->ok[cb->i] = false;   /* unknown epoch, or too far behind: go live */
+        goto done;
+    }
+    for (i = 0; i < reply->elements; i++) {
+        redisReply *ent = reply->element[i], *fv;
+        char err[160];
+        ev_t ev;
+        outq_ev_t *oev;
+
+        if (ent->type != REDIS_REPLY_ARRAY || ent->elements != 2)
+            continue;
+        fv = ent->element[1];
+        if (fv->type != REDIS_REPLY_ARRAY || fv->elements != 2 ||
+            fv->element[1]->type != REDIS_REPLY_STRING)
+            continue;
+        ev_init(&ev);
+        if (ev_decode(fv->element[1]->str, fv->element[1]->len, &ev, err, sizeof(err)) != 0 ||
+            strcmp(ev.channel, r->channels[cb->i]) != 0 || ev.offset <= r->offsets[cb->i]) {
+            metric_inc(gw_m.events_malformed);
+            ev_free(&ev);
+            continue;
+        }
+        r->last[cb->i] = ev.offset;
+        oev = outq_ev_new(&ev, LWS_PRE);
+        if (oev == NULL || resume_push(r, oev) != 0) {
+            outq_ev_unref(oev);
+            r->ok[cb->i] = false;
+            break;
+        }
+        outq_ev_prepare(oev, (1u << OUTQ_FMT_SSE) | (1u << OUTQ_FMT_JSON) | (1u << OUTQ_FMT_MSGPACK));
+    }
+    if (!r->ok[cb->i]) {
+        /* nothing half-replayed */
+        for (i = first; i < r->nevs; i++)
+            outq_ev_unref(r->evs[i]);
+        r->nevs = first;
+        r->last[cb->i] = r->offsets[cb->i];
+    }
+done:
+    resume_step_done(cb->rr);
+}
+
+static void start_resume(rg_resume_t *rr)
+{
+    gw_resume_t *r = rr->r;
+    size_t i;
+
+    rr->pending = 1;   /* held until every command is sent */
+    for (i = 0; i < r->nch; i++) {
+        r->ok[i] = false;
+        r->last[i] = r->offsets[i];
+        rr->cb[i].rr = rr;
+        rr->cb[i].i = i;
+        if (!rconn_ready(cmd_rc))
+            continue;
+        if (rconn_command(cmd_rc, on_resume_meta, &rr->cb[i], "HGET %s:meta:%s epoch",
+                          gw_cfg.prefix, r->channels[i]) != 0)
+            continue;
+        rr->pending++;
+        if (rconn_command(cmd_rc, on_resume_hist, &rr->cb[i], "XRANGE %s:hist:%s %llu-0 + COUNT %d",
+                          gw_cfg.prefix, r->channels[i],
+                          (unsigned long long)r->offsets[i] + 1, GW_RESUME_MAX_EVENTS + 1) == 0)
+            rr->pending++;
+    }
+    resume_step_done(rr);
+}
+
+int gw_redis_resume(gw_resume_t *r)
+{
+    rg_resume_t *rr = calloc(1, sizeof(*rr));
+
+    if (rr == NULL)
+        return -1;
+    rr->r = r;
+    pthread_mutex_lock(&req_mu);
+    if (req_closed) {
+        pthread_mutex_unlock(&req_mu);
+        free(rr);
+        return -1;
+    }
+    *res_tail = rr;
+    res_tail = &rr->next;
+    event_active(wake_ev, EV_READ, 0);
+    pthread_mutex_unlock(&req_mu);
+    return 0;
+}
+
 static void apply_requests(evutil_socket_t fd, short what, void *arg)
 {
     rg_req_t *r, *next;
+    rg_resume_t *rr, *rnext;
 
     (void)fd;
     (void)what;
@@ -268,7 +429,15 @@ static void apply_requests(evutil_socket_t fd, short what, void *arg)
     r = req_head;
     req_head = NULL;
     req_tail = &req_head;
+    rr = res_head;
+    res_head = NULL;
+    res_tail = &res_head;
     pthread_mutex_unlock(&req_mu);
+
+    for (; rr; rr = rnext) {
+        rnext = rr->next;
+        start_resume(rr);
+    }
 
     for (; r; r = next) {
         rg_chan_t *c;
@@ -410,6 +579,12 @@ void gw_redis_stop(void)
         rg_req_t *r = req_head;
         req_head = r->next;
         free(r);
+    }
+    while (res_head) {
+        rg_resume_t *rr = res_head;
+        res_head = rr->next;
+        gw_resume_free(rr->r);
+        free(rr);
     }
     for (i = 0; i < RG_BUCKETS; i++)
         while (chans[i]) {
