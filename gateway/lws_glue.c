@@ -134,7 +134,8 @@ typedef struct gw_worker {
 } gw_worker_t;
 
 static gw_worker_t     *workers;
-static long             nworkers;
+static long             nworkers;      /* threads started (main thread only) */
+static atomic_long      nlive;         /* fully set up: what other threads may post to */
 static pthread_mutex_t  start_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t   start_cv = PTHREAD_COND_INITIALIZER;
 static pthread_mutex_t  ctx_create_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -1350,7 +1351,7 @@ static int worker_post(gw_worker_t *w, outq_ev_t *ev, gw_resume_t *res, uint64_t
 
 void gw_lws_resume_done(gw_resume_t *r)
 {
-    if (r->worker < 0 || r->worker >= nworkers ||
+    if (r->worker < 0 || r->worker >= atomic_load(&nlive) ||
         worker_post(&workers[r->worker], NULL, r, gw_now_ns()) != 0)
         gw_resume_free(r);
 }
@@ -1358,9 +1359,9 @@ void gw_lws_resume_done(gw_resume_t *r)
 void gw_lws_dispatch(outq_ev_t *oev)
 {
     uint64_t t = gw_now_ns();
-    long i;
+    long i, n = atomic_load(&nlive);
 
-    for (i = 0; i < nworkers; i++) {
+    for (i = 0; i < n; i++) {
         outq_ev_ref(oev);
         if (worker_post(&workers[i], oev, NULL, t) != 0) {
             outq_ev_unref(oev);
@@ -1683,6 +1684,7 @@ int gw_lws_start(void)
             gw_lws_stop();
             return -1;
         }
+        atomic_store(&nlive, i + 1);
     }
     log_info("gateway listening", "listen=%s threads=%ld", gw_cfg.listen, nworkers);
     return 0;
@@ -1692,6 +1694,7 @@ void gw_lws_stop(void)
 {
     long i;
 
+    atomic_store(&nlive, 0);
     for (i = 0; i < nworkers; i++) {
         gw_worker_t *w = &workers[i];
         if (w->start_rc == 0 && w->ctx)
@@ -1702,7 +1705,7 @@ void gw_lws_stop(void)
         pthread_join(w->tid, NULL);
         worker_cleanup(w);
     }
-    free(workers);
-    workers = NULL;
+    /* The array itself stays: another thread may still hold its address
+     * for a moment after nlive went to 0. */
     nworkers = 0;
 }

@@ -178,6 +178,9 @@ int main(int argc, char **argv)
         gw_cfg.threads = n < 1 ? 1 : n > 16 ? 16 : n;
     }
     gw_cfg.max_conns = max_conns > 0 ? max_conns : default_max_conns();
+    if (strcmp(gw_cfg.auth, "required") == 0)
+        log_warn("client tokens are not checked yet: FLAGCAST_AUTH is accepted but not enforced; "
+                 "user: and role: inboxes are refused", "auth=%s", gw_cfg.auth);
 
     /* Block the stop signals in every thread we start; main waits for them.
      * SIGPIPE is ignored: a write to a closed client is an error return. */
