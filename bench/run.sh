@@ -10,8 +10,9 @@
 # it ends, also on failure or Ctrl-C.
 #
 # Scenario (defaults; env overrides in brackets):
-#   fan-out  [BENCH_CONNS=10000 SSE subscribers, BENCH_ROUNDS=7 rounds of one
-#            event, after one warm-up event that must reach everyone]
+#   fan-out  [BENCH_CONNS=10000 SSE subscribers, BENCH_ROUNDS=5 rounds of one
+#            event, after one warm-up event that must reach everyone; repeated
+#            in BENCH_CYCLES=3 cycles, every server once per cycle, fresh]
 #   close    [BENCH_CLOSE=1000 of them close at once; the server's fds must drop
 #            by as many (reap time) and its CPU is summed over BENCH_CLOSE_WATCH=10 s]
 #   idle     [BENCH_IDLE_CONNS=19000 SSE, then as many WS, on a fresh server:
@@ -29,7 +30,8 @@ set -u
 BIN=${FLAGCAST_BIN:-$(pwd)/bin}
 OUT=${BENCH_OUT:-docs/PERFORMANCE.md}
 CONNS=${BENCH_CONNS:-10000}
-ROUNDS=${BENCH_ROUNDS:-7}
+ROUNDS=${BENCH_ROUNDS:-5}
+CYCLES=${BENCH_CYCLES:-3}
 IDLE=${BENCH_IDLE_CONNS:-19000}
 IDLE_ROUNDS=${BENCH_IDLE_ROUNDS:-3}
 CLOSE=${BENCH_CLOSE:-1000}
@@ -116,8 +118,8 @@ free_port() {
 wait_http() {
     i=0
     while [ $i -lt $(($2 * 10)) ]; do
-        c=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "$1" 2>/dev/null)
-        case "$c" in 2??) return 0 ;; esac
+        code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "$1" 2>/dev/null)
+        case "$code" in 2??) return 0 ;; esac
         sleep 0.1; i=$((i + 1))
     done
     return 1
@@ -166,9 +168,9 @@ start_nchan() {   # $1: worker processes
     # answers in a row means every worker is ready.
     ok=0; i=0
     while [ $ok -lt 40 ]; do
-        c=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "$PUB" 2>/dev/null)
-        case "$c" in 000|503) ok=0 ;; *) ok=$((ok + 1)) ;; esac
-        i=$((i + 1)); [ $i -gt 600 ] && die "nchan not ready (last $c): $(tail -3 "$d/error.log")"
+        code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "$PUB" 2>/dev/null)
+        case "$code" in 000|503) ok=0 ;; *) ok=$((ok + 1)) ;; esac
+        i=$((i + 1)); [ $i -gt 600 ] && die "nchan not ready (last $code): $(tail -3 "$d/error.log")"
         [ $ok = 0 ] && sleep 0.1
     done
     [ "$(pgrep -P $SPID | wc -l)" -ge "$1" ] || die "nginx workers missing: $(tail -3 "$d/error.log")"
@@ -229,13 +231,21 @@ lg() {
     return $rc
 }
 
-# scenario NAME START_CMD: fan-out + close, idle SSE, idle WS; each on a fresh server.
-scenario() {
+# fanout NAME CYCLE START_CMD: fan-out to $CONNS on a fresh server; in the
+# first cycle also the close test.
+fanout() {
+    name=$1; fcy=$2; shift 2
+    closeargs=""
+    [ "$fcy" = 1 ] && [ "$CLOSE" -gt 0 ] && closeargs="--close $CLOSE --close-watch $WATCH"
+    $@; lg "$name.fanout.$fcy" --url "$SUB" --publish "$PUB" $LGEXTRA --connections "$CONNS" \
+        --rounds "$ROUNDS" $closeargs; stop_server
+}
+
+# idle NAME START_CMD: idle SSE, then idle WS, each on a fresh server. RSS is
+# read before the first publish; the rounds after it also show the fan-out at
+# this size (and that every connection was really subscribed).
+idle() {
     name=$1; shift
-    $@; lg "$name.fanout" --url "$SUB" --publish "$PUB" $LGEXTRA --connections "$CONNS" \
-        --rounds "$ROUNDS" --close "$CLOSE" --close-watch "$WATCH"; stop_server
-    # RSS is read before the first publish; the rounds after it also show the
-    # fan-out at this size (and that every connection was really subscribed).
     $@; lg "$name.idle-sse" --url "$SUB" --publish "$PUB" $LGEXTRA --connections "$IDLE" \
         --rounds "$IDLE_ROUNDS"; stop_server
     if [ -n "$WSURL" ]; then
@@ -257,10 +267,20 @@ if want flagcast; then
     fi
 fi
 
-want floor && scenario floor start_floor 1
-want floor2 && scenario floor2 start_floor 2
-want nchan && scenario nchan start_nchan 2
-[ $HAVE_FC = 1 ] && scenario flagcast start_flagcast 1
+# The fan-out runs go in cycles, every server once per cycle, so that load
+# from elsewhere on the machine falls on all of them alike.
+cycle=1
+while [ $cycle -le "$CYCLES" ]; do
+    want floor && fanout floor $cycle start_floor 1
+    want floor2 && fanout floor2 $cycle start_floor 2
+    want nchan && fanout nchan $cycle start_nchan 2
+    [ $HAVE_FC = 1 ] && fanout flagcast $cycle start_flagcast 1
+    cycle=$((cycle + 1))
+done
+want floor && idle floor start_floor 1
+want floor2 && idle floor2 start_floor 2
+want nchan && idle nchan start_nchan 2
+[ $HAVE_FC = 1 ] && idle flagcast start_flagcast 1
 
 if [ $BIG = 1 ]; then
     bigr=3
@@ -290,13 +310,42 @@ ratio() {   # ratio A B: A/B with 2 decimals, or —
 }
 kb() { [ -n "$1" ] && awk -v b="$1" 'BEGIN { printf "%.2f", b / 1024 }' || printf '—'; }
 
+# All measured rounds of NAME's fan-out runs (complete rounds only), one a line.
+rounds_of() {
+    cat "$T/$1".fanout.*.out 2>/dev/null |
+        awk '/^round=/ && !/warmup/ { d = e = m = ""
+            for (i = 1; i <= NF; i++) { split($i, kv, "=")
+                if (kv[1] == "delivered") d = kv[2]; if (kv[1] == "expected") e = kv[2]
+                if (kv[1] == "completion_ms") m = kv[2] }
+            if (d == e && m != "") print m }'
+}
+# stat: median, min, max of numbers on stdin ("" if none).
+stat_med() { sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+stat_min() { sort -n | head -1; }
+stat_max() { sort -n | tail -1; }
+# cyc NAME KEY: KEY from each cycle's file, one a line.
+cyc() { for f in "$T/$1".fanout.*.out; do [ -f "$f" ] && kv "$f" "$2"; done; }
+med_of() { rounds_of "$1" | stat_med; }
+
 row() {   # row NAME TITLE
-    n=$1; f="$T/$n.fanout.out"
+    n=$1; f="$T/$n.fanout.1.out"
     if [ ! -f "$f" ] && [ "$n" = flagcast ]; then
-        echo "| $2 | pending: gateway not built in this run | | | | | | | | |"; return
+        echo "| $2 | pending: gateway not built in this run | | | | | | | |"; return
     fi
-    med=$(kv "$f" completion_med_ms); mn=$(kv "$f" completion_min_ms); mx=$(kv "$f" completion_max_ms)
-    echo "| $2 | $(f2 "$med") ($(f2 "$mn")–$(f2 "$mx")) | $(f2 "$(kv "$f" p50_ms)") | $(f2 "$(kv "$f" p99_ms)") | $(f2 "$(kv "$f" max_ms)") | $(f2 "$(kv "$f" deliveries_per_s)") | $(f2 "$(kv "$f" reap_ms)") | $(f2 "$(kv "$f" cpu_s)") |"
+    med=$(med_of "$n"); mn=$(rounds_of "$n" | stat_min); mx=$(rounds_of "$n" | stat_max)
+    nr=$(rounds_of "$n" | wc -l)
+    per=$(cyc "$n" completion_med_ms | paste -sd/ - | sed 's#/# / #g')
+    dps=$([ -n "$med" ] && awk -v n="$CONNS" -v m="$med" 'BEGIN { if (m > 0) printf "%.0f", n / (m / 1000) }')
+    echo "| $2 | $(f2 "$med") ($(f2 "$mn")–$(f2 "$mx"), $nr rounds) | $(f2 "$per") | $(f2 "$(cyc "$n" p50_ms | stat_med)") | $(f2 "$(cyc "$n" p99_ms | stat_med)") | $(f2 "$(cyc "$n" max_ms | stat_max)") | $(f2 "$dps") | $(f2 "$(kv "$f" reap_ms)") | $(f2 "$(kv "$f" cpu_s)") |"
+}
+# cycle_ratios A B: A/B of each cycle's median, "r1 / r2 / ...".
+cycle_ratios() {
+    out=""; rci=1
+    while [ $rci -le "$CYCLES" ]; do
+        out="$out${out:+ / }$(ratio "$(kv "$T/$1.fanout.$rci.out" completion_med_ms)" "$(kv "$T/$2.fanout.$rci.out" completion_med_ms)")"
+        rci=$((rci + 1))
+    done
+    printf '%s' "$out"
 }
 row2() {   # row2 NAME TITLE: the idle runs
     n=$1; s="$T/$n.idle-sse.out"; w="$T/$n.idle-ws.out"
@@ -307,16 +356,15 @@ row2() {   # row2 NAME TITLE: the idle runs
     [ -f "$w" ] || { ws_rss="n/a (SSE only)"; ws_med="n/a"; }
     echo "| $2 | $(kb "$(kv "$s" rss_per_conn_b)") | $(f2 "$(kv "$s" completion_med_ms)") | $ws_rss | $ws_med |"
 }
-med_of() { kv "$T/$1.fanout.out" completion_med_ms; }
 
 TABLE="$T/table.md"
 {
     echo "Run of $(date -u '+%Y-%m-%d %H:%M UTC') by \`$CMDLINE\` ($ELAPSED s)."
     echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), Linux $(uname -r), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM."
-    echo "Scenario: $CONNS SSE subscribers, $ROUNDS rounds of one event (after one warm-up round); $CLOSE of them then close at once; idle RSS on a fresh server at $IDLE connections."
+    echo "Fan-out: $CONNS SSE subscribers on a fresh server, one warm-up event then $ROUNDS measured events, in $CYCLES cycles (every server once per cycle). Completion = publish → last delivery; median, min–max over all measured rounds, and each cycle's median. p50/p99 of per-delivery latency: median over cycles; max: over all. Close: in cycle 1, $CLOSE of the $CONNS close at once."
     echo
-    echo "| server | fan-out to $CONNS SSE: last delivery, ms, median (min–max) | p50 ms | p99 ms | max ms | deliveries/s | close $CLOSE: reaped in ms | CPU s over ${WATCH} s after |"
-    echo "|---|---|---|---|---|---|---|---|"
+    echo "| server | fan-out to $CONNS SSE, ms: median (min–max) | per-cycle medians, ms | p50 ms | p99 ms | max ms | deliveries/s | close $CLOSE: reaped in ms | server CPU s over ${WATCH} s after |"
+    echo "|---|---|---|---|---|---|---|---|---|"
     want floor && row floor "floor (raw epoll, 1 process)"
     want floor2 && row floor2 "floor (raw epoll, 2 processes, SO_REUSEPORT)"
     want nchan && row nchan "Nchan 1.3.6 (nginx-light, 2 workers, Redis)"
@@ -332,7 +380,12 @@ TABLE="$T/table.md"
     want flagcast && row2 flagcast "flagcast-gateway (1 process, $(nproc) threads)"
     echo
     fc=$(med_of flagcast); fl=$(med_of floor); fl2=$(med_of floor2); nc=$(med_of nchan)
-    echo "Ratios of fan-out completion (median): flagcast / floor (1 process) = $(ratio "$fc" "$fl") (target ≤ 1.15), flagcast / floor (2 processes) = $(ratio "$fc" "$fl2"), flagcast / Nchan = $(ratio "$fc" "$nc") (target ≤ 1.0, aim 0.8), Nchan / floor = $(ratio "$nc" "$fl")."
+    echo "Ratios of fan-out completion, overall median (each cycle's in brackets):"
+    echo
+    echo "- flagcast / floor (1 process): **$(ratio "$fc" "$fl")** ($(cycle_ratios flagcast floor)); target ≤ 1.15"
+    echo "- flagcast / Nchan: **$(ratio "$fc" "$nc")** ($(cycle_ratios flagcast nchan)); target ≤ 1.0, aim 0.8"
+    echo "- flagcast / floor (2 processes): $(ratio "$fc" "$fl2") ($(cycle_ratios flagcast floor2))"
+    echo "- Nchan / floor (1 process): $(ratio "$nc" "$fl") ($(cycle_ratios nchan floor))"
     if [ $BIG = 1 ]; then
         echo
         echo "Large scenario: $BIG_CONNS idle connections across $BIG_PROCS server processes, then $bigr rounds of one event to all of them."
