@@ -76,6 +76,7 @@ void gw_metrics_init(void);
 /* ==== process state shared by all threads ==== */
 
 extern atomic_bool gw_ready;       /* Redis subscribed + mirror loaded */
+extern atomic_bool gw_mirror_ever; /* the mirror was loaded once: snapshots are real */
 extern atomic_bool gw_stopping;    /* SIGTERM seen */
 extern atomic_long gw_conns;       /* streaming connections, all threads */
 

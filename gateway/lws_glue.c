@@ -624,6 +624,13 @@ static bool over_capacity(void)
     return atomic_load(&gw_conns) >= gw_cfg.max_conns;
 }
 
+/* Before the flags were loaded once, a snapshot would claim there are none:
+ * streams wait for that (503). Later outages keep serving the last state. */
+static bool not_started(void)
+{
+    return !atomic_load(&gw_mirror_ever);
+}
+
 /* Starts an SSE stream: headers, retry hint, connection event, snapshot. */
 static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
 {
@@ -638,6 +645,8 @@ static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
 
     if (atomic_load(&gw_stopping))
         return http_reply_json_error(wsi, 503, "gateway is shutting down");
+    if (not_started())
+        return http_reply_json_error(wsi, 503, "gateway is starting: flags not loaded yet");
     if (over_capacity()) {
         metric_inc(gw_m.conns_rejected);
         return http_reply_json_error(wsi, 503, "too many connections");
@@ -1438,6 +1447,10 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
         /* Refuse with a status the client can act on, then drop it. */
         if (atomic_load(&gw_stopping)) {
             http_reply_json_error(wsi, 503, "gateway is shutting down");
+            return 1;
+        }
+        if (not_started()) {
+            http_reply_json_error(wsi, 503, "gateway is starting: flags not loaded yet");
             return 1;
         }
         if (over_capacity()) {

@@ -26,6 +26,7 @@
 gw_config_t gw_cfg;
 gw_metrics_t gw_m;
 atomic_bool gw_ready;
+atomic_bool gw_mirror_ever;
 atomic_bool gw_stopping;
 atomic_long gw_conns;
 

@@ -166,8 +166,10 @@ static void on_hgetall(redisAsyncContext *ac, void *r, void *priv)
         lens[i] = v->type == REDIS_REPLY_STRING ? v->len : 0;
     }
     pthread_rwlock_wrlock(&gw_mirror_lock);
-    if (mirror_load(gw_mirror, vals, lens, n, &nbad, err, sizeof(err)) == 0)
+    if (mirror_load(gw_mirror, vals, lens, n, &nbad, err, sizeof(err)) == 0) {
         mirror_loaded = true;
+        atomic_store(&gw_mirror_ever, true);
+    }
     pthread_rwlock_unlock(&gw_mirror_lock);
     free(vals);
     free(lens);

@@ -80,4 +80,26 @@ has_ready2() { grep -q 'gateway ready' "$TMP/gateway2.log"; }
 wait_until 10 "second gateway ready on the same port" has_ready2
 kill -0 "$GW2_PID" || fail "second gateway on the same port exited: $(cat "$TMP/gateway2.log")"
 ok "two gateway processes on one port"
+
+# ---- started before Redis: not ready, streams refused (no empty snapshot),
+# then served once Redis is there and the flags are loaded
+R2_PORT=$(free_port)
+G3_PORT=$(free_port)
+env FLAGCAST_LISTEN=127.0.0.1:$G3_PORT FLAGCAST_REDIS_URL=redis://127.0.0.1:$R2_PORT \
+    "$BIN/flagcast-gateway" >"$TMP/gateway3.log" 2>&1 &
+track $!
+G3=http://127.0.0.1:$G3_PORT
+wait_until 10 "third gateway answering" is_code 503 "$G3/readyz"
+code=$(curl -s -o "$TMP/g3.out" -w '%{http_code}' "$G3/api/v1/realtime/sse")
+[ "$code" = 503 ] || fail "SSE before the first flags load answered $code"
+grep -q 'not loaded' "$TMP/g3.out" || fail "503 body: $(cat "$TMP/g3.out")"
+redis-server --port "$R2_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    --dir "$TMP" --daemonize no >"$TMP/redis3.log" 2>&1 &
+track $!
+wait_until 15 "third gateway ready once Redis is up" is_code 200 "$G3/readyz"
+curl -sN "$G3/api/v1/realtime/sse" >"$TMP/G3.sse" 2>/dev/null &
+track $!
+g3_snap() { node "$GW_DIR/sse_parse.js" "$TMP/G3.sse" | grep -q '^snapshot'; }
+wait_until 10 "snapshot from the third gateway" g3_snap
+ok "streams wait for the first flags load (503), then are served"
 exit 0
