@@ -15,6 +15,7 @@
  * (evhttp_send_reply then just frees it), so a req_t never dangles.
  */
 #include "publisher/pub.h"
+#include "publisher/ab.h"
 #include "publisher/route.h"
 #include "publisher/store.h"
 #include "common/jsonin.h"
@@ -29,9 +30,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
+
+typedef struct ab_variant {
+    char     *name;
+    char     *data;      /* msgpack of {"variant": name, "data": payload} */
+    size_t    len;
+    uint64_t  weight;
+} ab_variant_t;
 
 typedef struct req {
     pub_t                 *p;
@@ -51,11 +60,18 @@ typedef struct req {
     struct timespec        t0;
     flag_t                 next;        /* the record being written */
     uint64_t               id;
-    /* messages */
-    char                 **channels;
+    /* messages, and the inboxes of a flag change addressed with "to" */
+    char                 **channels;    /* "user:<id>" / "role:<name>" */
     size_t                 nch;
+    size_t                 nroles;      /* how many of channels are roles */
     char                  *data;        /* msgpack of "data" */
     size_t                 data_len;
+    /* per-user A/B: variants sorted by name */
+    char                  *ab_key;
+    ab_variant_t          *vars;
+    size_t                 nvars;
+    uint64_t               var_total;
+    size_t                *picks;       /* variant index per channel */
 } req_t;
 
 /* ==== helpers ==== */
@@ -96,6 +112,13 @@ static void req_free(req_t *q)
         free(q->channels[i]);
     free(q->channels);
     free(q->data);
+    free(q->ab_key);
+    for (size_t i = 0; i < q->nvars; i++) {
+        free(q->vars[i].name);
+        free(q->vars[i].data);
+    }
+    free(q->vars);
+    free(q->picks);
     free(q);
 }
 
@@ -147,6 +170,7 @@ static const char *reason_code(int status)
     switch (status) {
     case 400: return "bad_request";
     case 401: return "unauthorized";
+    case 403: return "forbidden";
     case 404: return "not_found";
     case 405: return "method_not_allowed";
     case 409: return "conflict";
@@ -286,6 +310,57 @@ static int script_reply_ok(const redisReply *r, size_t min)
     return 1;
 }
 
+/* ==== authentication ==== */
+
+/* Who is calling: a static admin token (FLAGCAST_ADMIN_TOKENS), else an API
+ * key or a JWT (common/token.h) whose identity holds the role "admin". The
+ * token itself is never logged or echoed; token_verify's messages are static
+ * and safe to send back.
+ * @return 0 with q->who set, or -1 after answering 401 / 403. */
+static int authenticate(req_t *q, const char *header)
+{
+    pub_t *p = q->p;
+    const char *tok, *err = NULL;
+    size_t len;
+    token_identity_t *id = NULL;
+
+    if (auth_count(p->auth) == 0 && !token_verifier_enabled(p->tv)) {
+        req_error(q, 401, "unauthorized", "no admin credentials are configured (set "
+                  "FLAGCAST_ADMIN_TOKENS, FLAGCAST_API_KEYS or FLAGCAST_JWT_SECRET)");
+        return -1;
+    }
+    if (header == NULL) {
+        req_error(q, 401, "unauthorized", "missing Authorization: Bearer <token>");
+        return -1;
+    }
+    if (token_bearer(header, &tok, &len) < 0 || len == 0) {
+        req_error(q, 401, "unauthorized", "the Authorization header must be Bearer <token>");
+        return -1;
+    }
+    if (auth_check_token(p->auth, tok, len, &q->who) == 0)
+        return 0;
+    if (!token_verifier_enabled(p->tv) ||
+        token_verify(p->tv, tok, len, &id, &err) < 0) {
+        if (err && token_verifier_enabled(p->tv))
+            req_error(q, 401, "unauthorized", "invalid token: %s", err);
+        else
+            req_error(q, 401, "unauthorized", "invalid admin token");
+        return -1;
+    }
+    if (token_identity_admin(id, &q->who) < 0) {
+        bool admin = token_identity_has_role(id, "admin");
+        token_identity_free(id);
+        if (admin)
+            req_error(q, 403, "forbidden", "an admin's user id must be at most %d bytes to "
+                      "act as an event's actor", AUTH_MAX_NAME_LEN);
+        else
+            req_error(q, 403, "forbidden", "this identity does not hold the role \"admin\"");
+        return -1;
+    }
+    token_identity_free(id);
+    return 0;
+}
+
 /* ==== reads ==== */
 
 static int cmp_flag_id(const void *a, const void *b)
@@ -407,20 +482,32 @@ static void on_flag_script(pub_t *p, redisReply *reply, void *arg)
         buf_free(&eb);
         return;
     }
-    if (st != 200 || reply->elements != 4)
+    size_t npub = q->nch ? q->nch : 1;
+    if (st != 200 || reply->elements != 1 + 3 * npub)
         return req_error(q, 500, NULL, "unexpected status from the publish script");
-    metric_inc(p->m.publications);
+    metric_add(p->m.publications, (int64_t)npub);
     log_info(q->type == EV_FLAG_CREATED ? "flag created" : q->type == EV_FLAG_DELETED
                                                              ? "flag deleted" : "flag changed",
-             "key=%s version=%llu event=%s actor=%s offset=%lld", q->next.key,
+             "key=%s version=%llu event=%s actor=%s offset=%lld to=%zu", q->next.key,
              (unsigned long long)q->next.version, ev_type_name(q->type), q->who.name,
-             reply->element[3]->integer);
+             reply->element[3]->integer, q->nch);
     buf_init(&b);
     buf_puts(&b, "{\"flag\":");
     flag_to_json(&q->next, &b);
-    buf_printf(&b, ",\"version\":%llu,\"event\":\"%s\",\"publication\":",
+    buf_printf(&b, ",\"version\":%llu,\"event\":\"%s\",",
                (unsigned long long)q->next.version, ev_type_name(q->type));
-    put_publication(&b, &reply->element[1]);
+    if (q->nch == 0) {
+        buf_puts(&b, "\"publication\":");
+        put_publication(&b, &reply->element[1]);
+    } else {
+        buf_puts(&b, "\"publications\":[");
+        for (size_t i = 0; i < q->nch; i++) {
+            if (i)
+                buf_putc(&b, ',');
+            put_publication(&b, &reply->element[1 + 3 * i]);
+        }
+        buf_putc(&b, ']');
+    }
     buf_putc(&b, '}');
     {
         char etag[32];
@@ -438,7 +525,7 @@ static void flag_step_publish(req_t *q, const char *mode, uint64_t expected)
     pub_t *p = q->p;
     buf_t rec, body;
     ev_t ev;
-    char idbuf[24], expbuf[24], histbuf[24], cand[17];
+    char idbuf[24], expbuf[24], histbuf[24], ttlbuf[24];
     const char *err;
 
     if (flag_validate(&q->next, &err) < 0)
@@ -458,18 +545,61 @@ static void flag_step_publish(req_t *q, const char *mode, uint64_t expected)
     snprintf(idbuf, sizeof(idbuf), "%llu", (unsigned long long)q->next.id);
     snprintf(expbuf, sizeof(expbuf), "%llu", (unsigned long long)expected);
     snprintf(histbuf, sizeof(histbuf), "%ld", p->cfg.history_size);
-    epoch_candidate(cand);
-    const char *argv[] = { p->k_flags, p->k_ids, p->k_meta_flags, p->k_hist_flags,
-                           "flag", mode, q->next.key, expbuf, rec.data ? rec.data : "",
-                           body.data, idbuf, cand, histbuf, p->k_pub_flags };
-    size_t lens[14];
-    for (int i = 0; i < 14; i++)
-        lens[i] = strlen(argv[i]);
-    lens[8] = rec.len;
-    lens[9] = body.len;
-    int rc = store_eval(p, 4, 14, argv, lens, on_flag_script, q);
+    /* Publications: "flags", or the inboxes named by "to" (which expire
+     * like any non-flag channel). */
+    size_t npub = q->nch ? q->nch : 1;
+    size_t argc = 2 + 2 * npub + 9 + 3 * npub, k = 0;
+    const char **argv = calloc(argc, sizeof(char *));
+    size_t *lens = calloc(argc, sizeof(size_t));
+    char (*keys)[PUB_KEY_MAX] = calloc(3 * npub, PUB_KEY_MAX);
+    char (*cands)[17] = calloc(npub, 17);
+    int rc = -1;
+    if (!argv || !lens || !keys || !cands)
+        goto done;
+    argv[k++] = p->k_flags;
+    argv[k++] = p->k_ids;
+    for (size_t i = 0; i < npub; i++) {
+        if (q->nch == 0) {
+            snprintf(keys[0], PUB_KEY_MAX, "%s", p->k_meta_flags);
+            snprintf(keys[1], PUB_KEY_MAX, "%s", p->k_hist_flags);
+            snprintf(keys[2], PUB_KEY_MAX, "%s", p->k_pub_flags);
+        } else if (pub_key(p, keys[3 * i], PUB_KEY_MAX, "meta", q->channels[i]) < 0 ||
+                   pub_key(p, keys[3 * i + 1], PUB_KEY_MAX, "hist", q->channels[i]) < 0 ||
+                   pub_key(p, keys[3 * i + 2], PUB_KEY_MAX, "ch", q->channels[i]) < 0) {
+            goto done;
+        }
+        argv[k++] = keys[3 * i];
+        argv[k++] = keys[3 * i + 1];
+    }
+    snprintf(ttlbuf, sizeof(ttlbuf), "%ld", q->nch ? p->cfg.history_ttl : 0L);
+    argv[k++] = "flag";
+    argv[k++] = mode;
+    argv[k++] = q->next.key;
+    argv[k++] = expbuf;
+    lens[k] = rec.len;
+    argv[k++] = rec.data ? rec.data : "";
+    lens[k] = body.len;
+    argv[k++] = body.data;
+    argv[k++] = idbuf;
+    argv[k++] = histbuf;
+    argv[k++] = ttlbuf;
+    for (size_t i = 0; i < npub; i++) {
+        epoch_candidate(cands[i]);
+        argv[k++] = q->nch ? q->channels[i] : "flags";
+        argv[k++] = keys[3 * i + 2];
+        argv[k++] = cands[i];
+    }
+    for (size_t i = 0; i < argc; i++)
+        if (argv[i] != body.data && argv[i] != rec.data)
+            lens[i] = strlen(argv[i]);
+    rc = store_eval(p, (int)(2 + 2 * npub), (int)argc, argv, lens, on_flag_script, q);
+done:
     buf_free(&rec);
     buf_free(&body);
+    free(argv);
+    free(lens);
+    free(keys);
+    free(cands);
     if (rc < 0)
         req_unavailable(q);
 }
@@ -577,38 +707,51 @@ static void on_msg_script(pub_t *p, redisReply *reply, void *arg)
             if (i)
                 buf_putc(&b, ',');
             put_publication(&b, &reply->element[1 + 3 * i]);
+            if (q->nvars) {
+                b.len--; /* reopen the object for the variant's name */
+                buf_puts(&b, ",\"variant\":");
+                json_cstr(&b, q->vars[q->picks[i]].name);
+                buf_putc(&b, '}');
+            }
         }
         buf_puts(&b, "]}");
-        log_info("targeted message published", "inboxes=%zu actor=%s", q->nch, q->who.name);
+        log_info("targeted message published", "inboxes=%zu variants=%zu actor=%s", q->nch,
+                 q->nvars, q->who.name);
     }
     req_reply(q, 200, &b);
     buf_free(&b);
 }
 
+/* One "msg" script call: the same body to every channel, or (A/B) each
+ * user's variant body, encoded once per variant. */
 static void msg_publish(req_t *q)
 {
     pub_t *p = q->p;
     ev_t ev;
-    buf_t body;
-    size_t argc = 4 + 5 * q->nch, k = 0;
+    size_t nb = q->nvars ? q->nvars : 1;
+    size_t step = q->nvars ? 4 : 3;
+    size_t argc = 4 + 2 * q->nch + step * q->nch, k = 0;
     const char **argv = calloc(argc, sizeof(char *));
     size_t *lens = calloc(argc, sizeof(size_t));
     char (*keys)[PUB_KEY_MAX] = calloc(3 * q->nch + 1, PUB_KEY_MAX);
     char (*cands)[17] = calloc(q->nch + 1, 17);
+    buf_t *bodies = calloc(nb, sizeof(buf_t));
     char histbuf[24], ttlbuf[24];
     int rc = -1;
 
-    buf_init(&body);
-    if (!argv || !lens || !keys || !cands)
+    if (!argv || !lens || !keys || !cands || !bodies)
         goto done;
-    ev_init(&ev);
-    ev.type = EV_MESSAGE;
-    ev.ts = now_ms();
-    ev.data = q->data;
-    ev.data_len = q->data_len;
-    ev.actor = q->who.name;
-    if (ev_encode_body(&ev, &body) < 0 || body.err)
-        goto done;
+    for (size_t i = 0; i < nb; i++) {
+        buf_init(&bodies[i]);
+        ev_init(&ev);
+        ev.type = EV_MESSAGE;
+        ev.ts = now_ms();
+        ev.data = q->nvars ? q->vars[i].data : q->data;
+        ev.data_len = q->nvars ? q->vars[i].len : q->data_len;
+        ev.actor = q->who.name;
+        if (ev_encode_body(&ev, &bodies[i]) < 0 || bodies[i].err)
+            goto done;
+    }
     for (size_t i = 0; i < q->nch; i++) {
         if (pub_key(p, keys[3 * i], PUB_KEY_MAX, "meta", q->channels[i]) < 0 ||
             pub_key(p, keys[3 * i + 1], PUB_KEY_MAX, "hist", q->channels[i]) < 0 ||
@@ -620,8 +763,12 @@ static void msg_publish(req_t *q)
     snprintf(histbuf, sizeof(histbuf), "%ld", p->cfg.history_size);
     snprintf(ttlbuf, sizeof(ttlbuf), "%ld", p->cfg.history_ttl);
     argv[k++] = "msg";
-    lens[k] = body.len;
-    argv[k++] = body.data;
+    if (q->nvars) {
+        argv[k++] = "";          /* bodies per channel */
+    } else {
+        lens[k] = bodies[0].len;
+        argv[k++] = bodies[0].data;
+    }
     argv[k++] = histbuf;
     argv[k++] = ttlbuf;
     for (size_t i = 0; i < q->nch; i++) {
@@ -629,13 +776,24 @@ static void msg_publish(req_t *q)
         argv[k++] = q->channels[i];
         argv[k++] = keys[3 * i + 2];
         argv[k++] = cands[i];
+        if (q->nvars) {
+            lens[k] = bodies[q->picks[i]].len;
+            argv[k++] = bodies[q->picks[i]].data;
+        }
     }
-    for (size_t i = 0; i < argc; i++)
-        if (argv[i] != body.data)
+    for (size_t i = 0; i < argc; i++) {
+        int is_body = 0;
+        for (size_t j = 0; j < nb; j++)
+            is_body |= argv[i] == bodies[j].data;
+        if (!is_body)
             lens[i] = strlen(argv[i]);
+    }
     rc = store_eval(p, (int)(2 * q->nch), (int)argc, argv, lens, on_msg_script, q);
 done:
-    buf_free(&body);
+    if (bodies)
+        for (size_t i = 0; i < nb; i++)
+            buf_free(&bodies[i]);
+    free(bodies);
     free(argv);
     free(lens);
     free(keys);
@@ -669,15 +827,227 @@ static int add_channel(req_t *q, const char *kind, const char *name, size_t len,
         return -1;
     }
     q->nch++;
+    if (*kind == 'r')
+        q->nroles++;
     return 0;
 }
 
-/* Reads "data" (required) and, for targeted messages, "users"/"roles".
+/* Adds the recipients of a JSON array of strings (field: its name in
+ * messages, e.g. "users" or "to.users"). @return 0 or -1 with err set. */
+static int add_recipients(req_t *q, const char *field, const json_t *v, char *err,
+                          size_t errlen)
+{
+    size_t i;
+    json_t *x;
+    const char *kind = strstr(field, "users") ? "user:" : "role:";
+    if (!json_is_array(v)) {
+        snprintf(err, errlen, "%s must be an array of strings", field);
+        return -1;
+    }
+    json_array_foreach(v, i, x) {
+        if (!json_is_string(x)) {
+            snprintf(err, errlen, "%s[%zu] must be a string", field, i);
+            return -1;
+        }
+        if (add_channel(q, kind, json_string_value(x), json_string_length(x), err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Adds the recipients of a comma list from the query string. */
+static int add_recipient_list(req_t *q, const char *kind, const char *list, char *err,
+                              size_t errlen)
+{
+    const char *p = list;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        if (n == 0) {
+            snprintf(err, errlen, "to.%s has an empty item", *kind == 'u' ? "users" : "roles");
+            return -1;
+        }
+        if (add_channel(q, kind, p, n, err, errlen) < 0)
+            return -1;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+/* The "to" of a flag mutation: a body field {"users": [...], "roles": [...]}
+ * (removed from the body, so jsonin_flag never sees it) and/or the query
+ * parameters to.users=a,b and to.roles=r (the form for DELETE); both forms
+ * add up. With recipients the event goes to their inboxes instead of
+ * "flags". @return 0 or -1 with err set. */
+static int take_to(req_t *q, const char *query, char *err, size_t errlen)
+{
+    int given = 0;
+    q->channels = calloc(PUB_MAX_TARGETS, sizeof(char *));
+    if (q->channels == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (q->body && q->method == EVHTTP_REQ_DELETE) {
+        const char *k;
+        json_t *v;
+        if (!json_is_object(q->body)) {
+            snprintf(err, errlen, "the body of DELETE, if any, must be {\"to\": {...}}");
+            return -1;
+        }
+        json_object_foreach(q->body, k, v) {
+            if (strcmp(k, "to") != 0) {
+                snprintf(err, errlen, "unknown field \"%.64s\" (DELETE takes only \"to\")", k);
+                return -1;
+            }
+        }
+    }
+    json_t *to = json_is_object(q->body) ? json_object_get(q->body, "to") : NULL;
+    if (to) {
+        const char *k;
+        json_t *v;
+        if (!json_is_object(to)) {
+            snprintf(err, errlen, "to must be an object {\"users\": [...], \"roles\": [...]}");
+            return -1;
+        }
+        json_object_foreach(to, k, v) {
+            if (strcmp(k, "users") && strcmp(k, "roles")) {
+                snprintf(err, errlen, "unknown field \"to.%.64s\"", k);
+                return -1;
+            }
+            char field[16];
+            snprintf(field, sizeof(field), "to.%s", k);
+            if (add_recipients(q, field, v, err, errlen) < 0)
+                return -1;
+        }
+        given = 1;
+        json_object_del(q->body, "to");
+    }
+    if (query && *query) {
+        struct evkeyvalq kv;
+        struct evkeyval *e;
+        int bad = 0;
+        TAILQ_INIT(&kv);
+        if (evhttp_parse_query_str(query, &kv) < 0) {
+            snprintf(err, errlen, "malformed query string");
+            return -1;
+        }
+        TAILQ_FOREACH(e, &kv, next) {
+            if (bad)
+                break;
+            if (!strcmp(e->key, "to.users") || !strcmp(e->key, "to.roles")) {
+                given = 1;
+                bad = add_recipient_list(q, e->key[3] == 'u' ? "user:" : "role:", e->value,
+                                         err, errlen) < 0;
+            } else {
+                snprintf(err, errlen, "unknown query parameter \"%.64s\"", e->key);
+                bad = 1;
+            }
+        }
+        evhttp_clear_headers(&kv);
+        if (bad)
+            return -1;
+    }
+    if (given && q->nch == 0) {
+        snprintf(err, errlen, "to names no user and no role");
+        return -1;
+    }
+    return 0;
+}
+
+static int cmp_variant(const void *a, const void *b)
+{
+    return strcmp(((const ab_variant_t *)a)->name, ((const ab_variant_t *)b)->name);
+}
+
+/* Reads "variants" and "weights" of an A/B message into q->vars (sorted by
+ * name), each payload packed once as {"variant": name, "data": payload}.
+ * @return 0 or -1 with err set. */
+static int parse_variants(req_t *q, json_t *variants, json_t *weights, char *err,
+                          size_t errlen)
+{
+    const char *k, *e;
+    json_t *v;
+    size_t n = json_is_object(variants) ? json_object_size(variants) : 0;
+
+    if (!json_is_object(variants) || n == 0 || n > PUB_MAX_VARIANTS) {
+        snprintf(err, errlen, "variants must be an object of 1-%d {\"name\": payload}",
+                 PUB_MAX_VARIANTS);
+        return -1;
+    }
+    if (weights && !json_is_object(weights)) {
+        snprintf(err, errlen, "weights must be an object {\"name\": integer}");
+        return -1;
+    }
+    q->vars = calloc(n, sizeof(*q->vars));
+    if (q->vars == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    json_object_foreach(variants, k, v) {
+        ab_variant_t *a = &q->vars[q->nvars];
+        size_t klen = strlen(k);
+        if (name_flag_key_valid(k, klen, &e) < 0 || klen > 64) {
+            snprintf(err, errlen, "bad variant name \"%.64s\": 1-64 bytes of [A-Za-z0-9_./:-]",
+                     k);
+            return -1;
+        }
+        if (jsonin_nesting(v, EV_MAX_DATA_DEPTH) > EV_MAX_DATA_DEPTH - 1) {
+            snprintf(err, errlen, "variants.%s nests deeper than %d levels", k,
+                     EV_MAX_DATA_DEPTH - 1);
+            return -1;
+        }
+        a->weight = 1;
+        if (weights) {
+            json_t *w = json_object_get(weights, k);
+            if (!json_is_integer(w) || json_integer_value(w) < 0 ||
+                json_integer_value(w) > PUB_MAX_WEIGHT) {
+                snprintf(err, errlen, "weights.%s must be an integer 0-%d (give every variant "
+                         "a weight, or none)", k, PUB_MAX_WEIGHT);
+                return -1;
+            }
+            a->weight = (uint64_t)json_integer_value(w);
+        }
+        a->name = strdup(k);
+        json_t *wrap = json_pack("{s:s,s:O}", "variant", k, "data", v);
+        buf_t b;
+        buf_init(&b);
+        b.limit = EV_MAX_BYTES - 4096;
+        int bad = a->name == NULL || wrap == NULL || jsonin_to_msgpack(wrap, &b, &e) < 0;
+        if (wrap)
+            json_decref(wrap);
+        q->nvars++;
+        if (bad) {
+            buf_free(&b);
+            snprintf(err, errlen, "variants.%s: %s", k, a->name && wrap ? e : "out of memory");
+            return -1;
+        }
+        a->data = buf_steal(&b, &a->len);
+        q->var_total += a->weight;
+    }
+    if (weights) {
+        json_object_foreach(weights, k, v) {
+            if (json_object_get(variants, k) == NULL) {
+                snprintf(err, errlen, "weights.%.64s names no variant", k);
+                return -1;
+            }
+        }
+    }
+    if (q->var_total == 0) {
+        snprintf(err, errlen, "the weights add up to 0");
+        return -1;
+    }
+    qsort(q->vars, q->nvars, sizeof(*q->vars), cmp_variant);
+    return 0;
+}
+
+/* Reads "data" (or, for a per-user A/B message, "key", "variants" and
+ * "weights") and, for targeted messages, "users"/"roles".
  * @return 0 or -1 with err set. */
 static int parse_message(req_t *q, char *err, size_t errlen)
 {
     const char *k;
-    json_t *v, *data = NULL;
+    json_t *v, *data = NULL, *variants = NULL, *weights = NULL, *key = NULL;
     buf_t b;
     const char *e;
 
@@ -694,32 +1064,68 @@ static int parse_message(req_t *q, char *err, size_t errlen)
         if (strcmp(k, "data") == 0) {
             data = v;
         } else if (q->rt.id == RT_MESSAGES && (!strcmp(k, "users") || !strcmp(k, "roles"))) {
-            size_t i;
-            json_t *x;
-            if (!json_is_array(v)) {
-                snprintf(err, errlen, "%s must be an array of strings", k);
+            if (add_recipients(q, k, v, err, errlen) < 0)
                 return -1;
-            }
-            json_array_foreach(v, i, x) {
-                if (!json_is_string(x)) {
-                    snprintf(err, errlen, "%s[%zu] must be a string", k, i);
-                    return -1;
-                }
-                if (add_channel(q, k[0] == 'u' ? "user:" : "role:", json_string_value(x),
-                                json_string_length(x), err, errlen) < 0)
-                    return -1;
-            }
+        } else if (q->rt.id == RT_MESSAGES && !strcmp(k, "variants")) {
+            variants = v;
+        } else if (q->rt.id == RT_MESSAGES && !strcmp(k, "weights")) {
+            weights = v;
+        } else if (q->rt.id == RT_MESSAGES && !strcmp(k, "key")) {
+            key = v;
         } else {
             snprintf(err, errlen, "unknown field \"%.64s\"", k);
             return -1;
         }
     }
-    if (data == NULL) {
-        snprintf(err, errlen, "field \"data\" is required");
-        return -1;
-    }
     if (q->rt.id == RT_MESSAGES && q->nch == 0) {
         snprintf(err, errlen, "give at least one recipient in \"users\" or \"roles\"");
+        return -1;
+    }
+    if (variants) {
+        if (data) {
+            snprintf(err, errlen, "give either \"data\" or \"variants\", not both");
+            return -1;
+        }
+        if (q->nroles) {
+            snprintf(err, errlen, "variants go to users only: a role inbox is shared by all "
+                     "its members, so it cannot carry a per-user variant");
+            return -1;
+        }
+        if (!json_is_string(key) || json_string_length(key) == 0 ||
+            json_string_length(key) > 256) {
+            snprintf(err, errlen, "an A/B message needs \"key\": a string of 1-256 bytes "
+                     "(the same key gives each user the same variant)");
+            return -1;
+        }
+        if (parse_variants(q, variants, weights, err, errlen) < 0)
+            return -1;
+        q->ab_key = strdup(json_string_value(key));
+        q->picks = calloc(q->nch, sizeof(*q->picks));
+        if (q->ab_key == NULL || q->picks == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        uint64_t *w = calloc(q->nvars, sizeof(*w));
+        if (w == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        for (size_t i = 0; i < q->nvars; i++)
+            w[i] = q->vars[i].weight;
+        for (size_t i = 0; i < q->nch; i++) {
+            const char *user = q->channels[i] + 5; /* after "user:" */
+            q->picks[i] = ab_pick(q->ab_key, strlen(q->ab_key), user, strlen(user), w,
+                                  q->nvars, q->var_total);
+        }
+        free(w);
+        return 0;
+    }
+    if (key || weights) {
+        snprintf(err, errlen, "\"%s\" is only used with \"variants\"", key ? "key" : "weights");
+        return -1;
+    }
+    if (data == NULL) {
+        snprintf(err, errlen, "field \"data\" is required");
         return -1;
     }
     if (jsonin_nesting(data, EV_MAX_DATA_DEPTH) > EV_MAX_DATA_DEPTH) {
@@ -844,14 +1250,8 @@ static void on_request(struct evhttp_request *r, void *arg)
     p->inflight++;
     metric_set(p->m.inflight, p->inflight);
 
-    if (auth_count(p->auth) == 0)
-        return req_error(q, 401, "unauthorized",
-                         "no admin tokens are configured (set FLAGCAST_ADMIN_TOKENS)");
-    h = evhttp_find_header(in, "Authorization");
-    if (h == NULL)
-        return req_error(q, 401, "unauthorized", "missing Authorization: Bearer <token>");
-    if (auth_check_bearer(p->auth, h, &q->who) < 0)
-        return req_error(q, 401, "unauthorized", "invalid admin token");
+    if (authenticate(q, evhttp_find_header(in, "Authorization")) < 0)
+        return;
     if (p->draining)
         return req_error(q, 503, "shutting_down", "the publisher is shutting down");
 
@@ -874,7 +1274,12 @@ static void on_request(struct evhttp_request *r, void *arg)
         q->body = jsonin_parse(data ? data : "", blen, err, sizeof(err));
         if (q->body == NULL)
             return req_error(q, 400, "invalid_json", "%s", err);
-    } else if (blen > 0 && m != EVHTTP_REQ_DELETE) {
+    } else if (m == EVHTTP_REQ_DELETE && blen > 0) {
+        const char *data = (const char *)evbuffer_pullup(body, -1);
+        q->body = jsonin_parse(data ? data : "", blen, err, sizeof(err));
+        if (q->body == NULL)
+            return req_error(q, 400, "invalid_json", "%s", err);
+    } else if (blen > 0) {
         return req_error(q, 400, "bad_request", "this request takes no body");
     }
 
@@ -882,6 +1287,11 @@ static void on_request(struct evhttp_request *r, void *arg)
     if (rt.id >= RT_FLAG && rt.id <= RT_FLAG_VARIANTS &&
         name_flag_key_valid(rt.arg, rt.arglen, &allow) < 0)
         return req_error(q, 400, "invalid_key", "bad flag key: %s", allow);
+
+    /* A flag mutation may be addressed to users and roles ("to"). */
+    if (rt.id >= RT_FLAGS && rt.id <= RT_FLAG_VARIANTS && m != EVHTTP_REQ_GET &&
+        take_to(q, uri ? evhttp_uri_get_query(uri) : NULL, err, sizeof(err)) < 0)
+        return req_error(q, 400, "invalid_field", "%s", err);
 
     switch (rt.id) {
     case RT_FLAGS:

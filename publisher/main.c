@@ -30,6 +30,19 @@ static const cfg_opt_t opts[] = {
     { "admin-tokens", "FLAGCAST_ADMIN_TOKENS", CFG_STR, NULL,
       "comma list of admin bearer tokens, each TOKEN or NAME:TOKEN (none: refuse all)",
       &P.cfg.admin_tokens, 0, 0 },
+    { "api-keys", "FLAGCAST_API_KEYS", CFG_STR, NULL,
+      "API keys, key=user[:role1+role2],...; keys whose identity holds role admin may "
+      "use the admin API", &P.cfg.api_keys, 0, 0 },
+    { "jwt-secret", "FLAGCAST_JWT_SECRET", CFG_STR, NULL,
+      "HS256 secret (at least 32 bytes) for admin JWTs (role admin)", &P.cfg.jwt_secret, 0, 0 },
+    { "jwt-pubkey", "FLAGCAST_JWT_PUBKEY", CFG_STR, NULL,
+      "RS256 public key file (PEM) for admin JWTs (role admin)", &P.cfg.jwt_pubkey, 0, 0 },
+    { "jwt-leeway", "FLAGCAST_JWT_LEEWAY", CFG_INT, "30",
+      "seconds of clock skew tolerated on exp and nbf", &P.cfg.jwt_leeway, 0, 3600 },
+    { "jwt-issuer", "FLAGCAST_JWT_ISSUER", CFG_STR, NULL,
+      "required iss claim of JWTs (none: not checked)", &P.cfg.jwt_issuer, 0, 0 },
+    { "jwt-audience", "FLAGCAST_JWT_AUDIENCE", CFG_STR, NULL,
+      "required aud claim of JWTs (none: not checked)", &P.cfg.jwt_audience, 0, 0 },
     { "history-size", "FLAGCAST_HISTORY_SIZE", CFG_INT, "10000",
       "entries kept in each channel's history stream", &P.cfg.history_size, 1, 100000000 },
     { "history-ttl", "FLAGCAST_HISTORY_TTL", CFG_INT, "86400",
@@ -165,6 +178,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "flagcast-publisher: --admin-tokens: %s\n", e);
         return 2;
     }
+    {
+        token_config_t tc;
+        token_config_init(&tc);
+        tc.jwt_secret = p->cfg.jwt_secret;
+        tc.jwt_pubkey_file = p->cfg.jwt_pubkey;
+        tc.leeway = p->cfg.jwt_leeway;
+        tc.issuer = p->cfg.jwt_issuer;
+        tc.audience = p->cfg.jwt_audience;
+        tc.api_keys = p->cfg.api_keys;
+        p->tv = token_verifier_new(&tc, &e);
+        if (p->tv == NULL) {
+            fprintf(stderr, "flagcast-publisher: JWT / API key settings: %s\n", e);
+            return 2;
+        }
+    }
     pub_key(p, p->k_flags, sizeof(p->k_flags), "flags", NULL);
     pub_key(p, p->k_ids, sizeof(p->k_ids), "flag-ids", NULL);
     pub_key(p, p->k_seq, sizeof(p->k_seq), "flag-seq", NULL);
@@ -202,12 +230,16 @@ int main(int argc, char **argv)
     evsignal_add(sigterm, NULL);
     evsignal_add(sigint, NULL);
 
-    if (auth_count(p->auth) == 0)
-        log_warn("no admin tokens configured: every admin API call will be refused with 401",
-                 "hint=\"set FLAGCAST_ADMIN_TOKENS\"");
+    if (auth_count(p->auth) == 0 && !token_verifier_enabled(p->tv))
+        log_warn("no admin credentials configured: every admin API call will be refused "
+                 "with 401", "hint=\"set FLAGCAST_ADMIN_TOKENS, FLAGCAST_API_KEYS or "
+                 "FLAGCAST_JWT_SECRET / FLAGCAST_JWT_PUBKEY\"");
     log_info("publisher listening", "listen=%s:%d redis=%s:%d prefix=%s admin_tokens=%zu "
-             "version=%s", host, port, url.host, url.port, p->cfg.prefix, auth_count(p->auth),
-             FLAGCAST_VERSION);
+             "jwt_hs256=%s jwt_rs256=%s api_keys=%s version=%s", host, port, url.host, url.port,
+             p->cfg.prefix, auth_count(p->auth),
+             p->cfg.jwt_secret && *p->cfg.jwt_secret ? "on" : "off",
+             p->cfg.jwt_pubkey && *p->cfg.jwt_pubkey ? "on" : "off",
+             p->cfg.api_keys && *p->cfg.api_keys ? "on" : "off", FLAGCAST_VERSION);
 
     event_base_dispatch(p->base);
 
@@ -220,6 +252,7 @@ int main(int argc, char **argv)
     evhttp_free(p->http);
     event_base_free(p->base);
     auth_free(p->auth);
+    token_verifier_free(p->tv);
     metrics_free_all();
     return 0;
 }

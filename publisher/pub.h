@@ -13,11 +13,14 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include "common/auth.h"
+#include "common/token.h"
 #include "common/metrics.h"
 #include "common/rconn.h"
 
 #define PUB_KEY_MAX 512        /* a Redis key built from prefix + channel */
 #define PUB_MAX_TARGETS 1000   /* users + roles of one targeted message */
+#define PUB_MAX_VARIANTS 64    /* variants of one A/B message */
+#define PUB_MAX_WEIGHT 1000000 /* a variant's weight */
 #define PUB_UPDATE_RETRIES 5   /* without If-Match, retries on a concurrent change */
 
 typedef struct pub_cfg {
@@ -25,6 +28,12 @@ typedef struct pub_cfg {
     const char *redis_url;
     const char *prefix;
     const char *admin_tokens;
+    const char *api_keys;        /* FLAGCAST_API_KEYS (entries with role admin) */
+    const char *jwt_secret;      /* FLAGCAST_JWT_SECRET (HS256) */
+    const char *jwt_pubkey;      /* FLAGCAST_JWT_PUBKEY (RS256 PEM file) */
+    const char *jwt_issuer;
+    const char *jwt_audience;
+    long        jwt_leeway;
     const char *log_level;
     long        history_size;
     long        history_ttl;
@@ -38,7 +47,8 @@ typedef struct pub {
     struct evhttp              *http;
     struct evhttp_bound_socket *sock;
     rconn_t                    *rc;
-    auth_t                     *auth;
+    auth_t                     *auth;        /* static admin tokens */
+    token_verifier_t           *tv;          /* API keys and JWTs (role "admin") */
     char                        sha[41];     /* "" until SCRIPT LOAD answered */
     bool                        draining;
     long                        inflight;    /* requests waiting on Redis */

@@ -2,19 +2,24 @@
 --
 -- Called with EVALSHA. ARGV[1] names the operation:
 --
---   "flag"  KEYS = { P:flags, P:flag-ids, P:meta:flags, P:hist:flags }
+--   "flag"  KEYS = { P:flags, P:flag-ids, P:meta:{ch1}, P:hist:{ch1}, ... }
 --           ARGV = { "flag", mode, key, expected_version, record, body, id,
---                    epoch_candidate, history_size, pubsub_channel }
+--                    history_size, ttl_seconds, ch1, pubsub1, epoch_candidate1,
+--                    ch2, ... }
 --           mode "create": the key must not exist (else {409});
 --           mode "update"/"delete": the key must exist (else {404}) and its
 --           stored version must equal expected_version (else {412, current}).
 --           create/update write record into P:flags (and P:flag-ids);
---           delete removes both. Then one publication on channel "flags".
+--           delete removes both. Then one publication per channel: "flags"
+--           (ttl 0) for an ordinary change, or the user:/role: inboxes of a
+--           change addressed with "to" (the state write is the same).
 --
 --   "msg"   KEYS = { P:meta:{ch1}, P:hist:{ch1}, P:meta:{ch2}, ... }
 --           ARGV = { "msg", body, history_size, ttl_seconds,
 --                    ch1, pubsub1, epoch_candidate1, ch2, ... }
 --           One publication per channel (targeted delivery is several).
+--           If ARGV[2] is "" the bodies are per channel: the triples are
+--           quadruples ch, pubsub, epoch_candidate, body (A/B variants).
 --
 -- Returns { 200, ch1, epoch1, offset1, ch2, ... } on success.
 --
@@ -53,7 +58,7 @@ local op = ARGV[1]
 if op == 'flag' then
   local mode, key, expected = ARGV[2], ARGV[3], tonumber(ARGV[4])
   local record, body, id = ARGV[5], ARGV[6], ARGV[7]
-  local cand, histsize, pubch = ARGV[8], ARGV[9], ARGV[10]
+  local histsize, ttl = ARGV[8], tonumber(ARGV[9])
   local cur = redis.call('HGET', KEYS[1], key)
   if mode == 'create' then
     if cur then return {409} end
@@ -70,15 +75,29 @@ if op == 'flag' then
     redis.call('HSET', KEYS[1], key, record)
     redis.call('HSET', KEYS[2], id, key)
   end
-  local epoch, offset = publish(KEYS[3], KEYS[4], 'flags', pubch, cand, body, histsize, 0)
-  return {200, 'flags', epoch, offset}
+  local out = {200}
+  local n = (#KEYS - 2) / 2
+  for i = 1, n do
+    local ch, pubch, cand = ARGV[7 + 3 * i], ARGV[8 + 3 * i], ARGV[9 + 3 * i]
+    local epoch, offset = publish(KEYS[2 * i + 1], KEYS[2 * i + 2], ch, pubch, cand, body,
+                                  histsize, ttl)
+    out[#out + 1] = ch
+    out[#out + 1] = epoch
+    out[#out + 1] = offset
+  end
+  return out
 elseif op == 'msg' then
   local body, histsize, ttl = ARGV[2], ARGV[3], tonumber(ARGV[4])
   local out = {200}
   local n = #KEYS / 2
+  local step = 3
+  if body == '' then step = 4 end
   for i = 1, n do
-    local ch, pubch, cand = ARGV[2 + 3 * i], ARGV[3 + 3 * i], ARGV[4 + 3 * i]
-    local epoch, offset = publish(KEYS[2 * i - 1], KEYS[2 * i], ch, pubch, cand, body,
+    local j = 5 + step * (i - 1)
+    local ch, pubch, cand = ARGV[j], ARGV[j + 1], ARGV[j + 2]
+    local b = body
+    if step == 4 then b = ARGV[j + 3] end
+    local epoch, offset = publish(KEYS[2 * i - 1], KEYS[2 * i], ch, pubch, cand, b,
                                   histsize, ttl)
     out[#out + 1] = ch
     out[#out + 1] = epoch

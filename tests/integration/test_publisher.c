@@ -650,7 +650,7 @@ START_TEST(test_no_tokens_refuses_everything)
     size_t n = fread(buf, 1, sizeof(buf) - 1, f);
     buf[n] = '\0';
     fclose(f);
-    ck_assert_ptr_nonnull(strstr(buf, "no admin tokens configured"));
+    ck_assert_ptr_nonnull(strstr(buf, "no admin credentials configured"));
     snprintf(path, sizeof(path), "%s/publisher.log", h_tmpdir());
     f = fopen(path, "r");
     ck_assert_ptr_nonnull(f);
