@@ -624,6 +624,13 @@ static bool over_capacity(void)
     return atomic_load(&gw_conns) >= gw_cfg.max_conns;
 }
 
+/* FLAGCAST_AUTH=required cannot be honoured before identity exists: fail
+ * closed rather than serve anonymous clients. */
+static bool auth_unavailable(void)
+{
+    return strcmp(gw_cfg.auth, "required") == 0;
+}
+
 /* Before the flags were loaded once, a snapshot would claim there are none:
  * streams wait for that (503). Later outages keep serving the last state. */
 static bool not_started(void)
@@ -647,6 +654,8 @@ static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
         return http_reply_json_error(wsi, 503, "gateway is shutting down");
     if (not_started())
         return http_reply_json_error(wsi, 503, "gateway is starting: flags not loaded yet");
+    if (auth_unavailable())
+        return http_reply_json_error(wsi, 401, "authentication is required but token checking is not available yet");
     if (over_capacity()) {
         metric_inc(gw_m.conns_rejected);
         return http_reply_json_error(wsi, 503, "too many connections");
@@ -1451,6 +1460,10 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
         }
         if (not_started()) {
             http_reply_json_error(wsi, 503, "gateway is starting: flags not loaded yet");
+            return 1;
+        }
+        if (auth_unavailable()) {
+            http_reply_json_error(wsi, 401, "authentication is required but token checking is not available yet");
             return 1;
         }
         if (over_capacity()) {

@@ -105,7 +105,8 @@ int main(int argc, char **argv)
         { "redis-prefix", "FLAGCAST_REDIS_PREFIX", CFG_STR, "flagcast",
           "Redis key prefix", &gw_cfg.prefix, 0, 0 },
         { "auth", "FLAGCAST_AUTH", CFG_STR, "optional",
-          "required, optional or off (tokens are not checked yet)", &gw_cfg.auth, 0, 0 },
+          "required, optional or off (tokens are not checked yet: required refuses every stream)",
+          &gw_cfg.auth, 0, 0 },
         { "max-connections", "FLAGCAST_MAX_CONNECTIONS", CFG_INT, "0",
           "streaming connection cap, 503 above it (0: open-file limit minus a reserve)",
           &max_conns, 0, 10000000 },
@@ -180,8 +181,8 @@ int main(int argc, char **argv)
     }
     gw_cfg.max_conns = max_conns > 0 ? max_conns : default_max_conns();
     if (strcmp(gw_cfg.auth, "required") == 0)
-        log_warn("client tokens are not checked yet: FLAGCAST_AUTH is accepted but not enforced; "
-                 "user: and role: inboxes are refused", "auth=%s", gw_cfg.auth);
+        log_warn("client tokens cannot be checked yet: with FLAGCAST_AUTH=required every "
+                 "stream is refused (401)", "auth=%s", gw_cfg.auth);
 
     /* Block the stop signals in every thread we start; main waits for them.
      * SIGPIPE is ignored: a write to a closed client is an error return. */
