@@ -55,7 +55,7 @@ typedef struct req {
     uint64_t               if_match;
     int                    attempts;
     int                    status;      /* of the reply, for the access log */
-    char                   qpath[256];  /* request URI, quoted for the log (the
+    char                   qpath[256];  /* request path, quoted for the log (the
                                          * evhttp request may be gone at the end) */
     struct timespec        t0;
     flag_t                 next;        /* the record being written */
@@ -1244,7 +1244,9 @@ static void on_request(struct evhttp_request *r, void *arg)
     q->r = r;
     q->rt = rt;
     q->method = m;
-    log_q(q->qpath, sizeof(q->qpath), evhttp_request_get_uri(r));
+    /* The path only: a query string could carry a credential by mistake
+     * (?token=...), and tokens never reach the logs. */
+    log_q(q->qpath, sizeof(q->qpath), path);
     clock_gettime(CLOCK_MONOTONIC, &q->t0);
     flag_init(&q->next);
     p->inflight++;

@@ -36,6 +36,9 @@ typedef struct cli {
     const char *tags[MAX_LIST];   size_t ntags;
     const char *users[MAX_LIST];  size_t nusers;
     const char *roles[MAX_LIST];  size_t nroles;
+    const char *variants[MAX_LIST]; size_t nvariants;  /* "name=JSON" */
+    const char *weights[MAX_LIST];  size_t nweights;   /* "name=N" */
+    const char *key;                                   /* A/B message key */
     bool        enabled;
     bool        help;
     const char *pos[8];           size_t npos;
@@ -64,6 +67,8 @@ static const char usage_main[] =
     "  publish CHANNEL JSON           publish JSON as a message on CHANNEL\n"
     "  send [--user U]... [--role R]... JSON\n"
     "                                 send JSON to users' and roles' inboxes\n"
+    "  send --key K --user U... --variant NAME=JSON... [--weight NAME=N]...\n"
+    "                                 per-user A/B: each user gets one variant\n"
     "\n"
     "Options:\n"
     "  --url URL        publisher URL (env FLAGCAST_URL, default http://127.0.0.1:8081)\n"
@@ -97,9 +102,17 @@ static const char usage_publish[] =
 
 static const char usage_send[] =
     "Usage: flagcast send [--user USER]... [--role ROLE]... JSON\n"
+    "       flagcast send --key KEY --user USER... --variant NAME=JSON...\n"
+    "                     [--weight NAME=N]...\n"
     "\n"
     "Sends JSON (any value) to the inboxes user:USER and role:ROLE, atomically:\n"
-    "one publication per inbox. At least one --user or --role.\n";
+    "one publication per inbox. At least one --user or --role.\n"
+    "\n"
+    "Per-user A/B: with --variant (repeated, one per variant) each user gets the\n"
+    "variant chosen by a stable hash of KEY and the user id, weighted by --weight\n"
+    "(all variants weighted 1 when no --weight is given; otherwise give every\n"
+    "variant one). The message's data is {\"variant\": NAME, \"data\": JSON}.\n"
+    "Users only: a role inbox is shared, so it cannot carry a per-user variant.\n";
 
 static int usage_error(const char *fmt, ...)
 {
@@ -339,7 +352,12 @@ static void human_send(json_t *j)
 {
     json_t *p;
     size_t i;
-    json_array_foreach(json_object_get(j, "publications"), i, p) print_publication(p);
+    json_array_foreach(json_object_get(j, "publications"), i, p) {
+        const char *v = json_string_value(json_object_get(p, "variant"));
+        if (v)
+            printf("variant %s: ", v);
+        print_publication(p);
+    }
 }
 
 /* ==== commands ==== */
@@ -468,9 +486,57 @@ static int cmd_publish(cli_t *c)
     return rc ? rc : finish(c, &r, human_publish);
 }
 
+/* Builds {"key", "variants", "weights"?} of an A/B send into body.
+ * @return 0, or 2 after a usage message. */
+static int ab_fields(const cli_t *c, json_t *body)
+{
+    json_t *variants = json_object(), *weights = NULL;
+    int rc;
+    json_object_set_new(body, "key", json_string(c->key));
+    json_object_set_new(body, "variants", variants);
+    for (size_t i = 0; i < c->nvariants; i++) {
+        const char *eq = strchr(c->variants[i], '=');
+        char name[128];
+        json_t *v;
+        if (eq == NULL || eq == c->variants[i] || (size_t)(eq - c->variants[i]) >= sizeof(name))
+            return usage_error("--variant takes NAME=JSON, got \"%s\"", c->variants[i]);
+        snprintf(name, sizeof(name), "%.*s", (int)(eq - c->variants[i]), c->variants[i]);
+        if (json_object_get(variants, name))
+            return usage_error("variant \"%s\" given twice", name);
+        if ((rc = parse_json_arg(eq + 1, &v)))
+            return rc;
+        json_object_set_new(variants, name, v);
+    }
+    if (c->nweights)
+        weights = json_object();
+    for (size_t i = 0; i < c->nweights; i++) {
+        const char *eq = strchr(c->weights[i], '=');
+        char name[128], *end;
+        long long w;
+        if (eq == NULL || eq == c->weights[i] || (size_t)(eq - c->weights[i]) >= sizeof(name)) {
+            json_decref(weights);
+            return usage_error("--weight takes NAME=N, got \"%s\"", c->weights[i]);
+        }
+        snprintf(name, sizeof(name), "%.*s", (int)(eq - c->weights[i]), c->weights[i]);
+        w = strtoll(eq + 1, &end, 10);
+        if (!eq[1] || *end || w < 0) {
+            json_decref(weights);
+            return usage_error("--weight %s: N must be a non-negative integer", name);
+        }
+        if (json_object_get(variants, name) == NULL) {
+            json_decref(weights);
+            return usage_error("--weight %s: no --variant %s=...", name, name);
+        }
+        json_object_set_new(weights, name, json_integer(w));
+    }
+    if (weights)
+        json_object_set_new(body, "weights", weights);
+    return 0;
+}
+
 static int cmd_send(cli_t *c)
 {
-    json_t *data, *body, *users, *roles;
+    json_t *data = NULL, *body, *users, *roles;
     resp_t r;
     int rc;
 
@@ -478,11 +544,22 @@ static int cmd_send(cli_t *c)
         fputs(usage_send, stdout);
         return 0;
     }
-    if (c->npos != 2)
-        return usage_error("send needs one JSON argument");
+    if (c->nvariants) {
+        if (c->npos != 1)
+            return usage_error("send with --variant takes no JSON argument");
+        if (c->key == NULL || *c->key == '\0')
+            return usage_error("send with --variant needs --key");
+        if (c->nroles)
+            return usage_error("--variant goes to users only (a role inbox is shared)");
+    } else {
+        if (c->key || c->nweights)
+            return usage_error("--key and --weight need --variant");
+        if (c->npos != 2)
+            return usage_error("send needs one JSON argument");
+    }
     if (c->nusers + c->nroles == 0)
         return usage_error("send needs at least one --user or --role");
-    if ((rc = parse_json_arg(c->pos[1], &data)))
+    if (!c->nvariants && (rc = parse_json_arg(c->pos[1], &data)))
         return rc;
     users = json_array();
     roles = json_array();
@@ -490,7 +567,13 @@ static int cmd_send(cli_t *c)
         json_array_append_new(users, json_string(c->users[i]));
     for (size_t i = 0; i < c->nroles; i++)
         json_array_append_new(roles, json_string(c->roles[i]));
-    body = json_pack("{s:o,s:o,s:o}", "users", users, "roles", roles, "data", data);
+    body = json_pack("{s:o,s:o}", "users", users, "roles", roles);
+    if (data)
+        json_object_set_new(body, "data", data);
+    else if ((rc = ab_fields(c, body))) {
+        json_decref(body);
+        return rc;
+    }
     char *s = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     rc = request(c, EVHTTP_REQ_POST, "/api/v1/messages", s, &r);
@@ -575,6 +658,9 @@ int main(int argc, char **argv)
         OPT("--tag", if (push(c.tags, &c.ntags, v, "tags")) return 2)
         OPT("--user", if (push(c.users, &c.nusers, v, "users")) return 2)
         OPT("--role", if (push(c.roles, &c.nroles, v, "roles")) return 2)
+        OPT("--variant", if (push(c.variants, &c.nvariants, v, "variants")) return 2)
+        OPT("--weight", if (push(c.weights, &c.nweights, v, "weights")) return 2)
+        OPT("--key", c.key = v)
 #undef OPT
         return usage_error("unknown option \"%s\"", a);
     }
