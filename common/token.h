@@ -57,6 +57,7 @@
 #include <time.h>
 
 #include "common/auth.h"
+#include "common/config.h"
 
 #define TOKEN_MAX_BYTES        8192   /* a token, bytes */
 #define TOKEN_MAX_USER         128    /* sub, bytes */
@@ -97,6 +98,25 @@ typedef struct token_config {
     const char *audience;         /* FLAGCAST_JWT_AUDIENCE; NULL/"": not checked */
     const char *api_keys;         /* FLAGCAST_API_KEYS; NULL/"": none */
 } token_config_t;
+
+/* The settings as cfg_opt_t entries (common/config.h) pointing into a
+ * token_config_t, for a daemon's option table: call token_config_init(&c)
+ * first, then list TOKEN_CFG_OPTS(c) among the daemon's entries. Leaves
+ * FLAGCAST_AUTH and FLAGCAST_PRIVATE_CHANNELS (gateway only) to the daemon. */
+#define TOKEN_CFG_OPTS(c)                                                          \
+    { "jwt-secret", "FLAGCAST_JWT_SECRET", CFG_STR, NULL,                          \
+      "HS256 shared secret for client JWTs (at least 32 bytes)",                   \
+      &(c).jwt_secret, 0, 0 },                                                     \
+    { "jwt-pubkey", "FLAGCAST_JWT_PUBKEY", CFG_STR, NULL,                          \
+      "PEM public key file for RS256 client JWTs", &(c).jwt_pubkey_file, 0, 0 },   \
+    { "jwt-leeway", "FLAGCAST_JWT_LEEWAY", CFG_INT, "30",                          \
+      "seconds of clock skew allowed on exp and nbf", &(c).leeway, 0, 3600 },      \
+    { "jwt-issuer", "FLAGCAST_JWT_ISSUER", CFG_STR, NULL,                          \
+      "required JWT iss (unset: not checked)", &(c).issuer, 0, 0 },                \
+    { "jwt-audience", "FLAGCAST_JWT_AUDIENCE", CFG_STR, NULL,                      \
+      "required JWT aud (unset: not checked)", &(c).audience, 0, 0 },              \
+    { "api-keys", "FLAGCAST_API_KEYS", CFG_STR, NULL,                              \
+      "static API keys: key=user[:role1+role2],...", &(c).api_keys, 0, 0 }
 
 typedef struct token_verifier token_verifier_t;
 

@@ -770,6 +770,34 @@ START_TEST(test_patterns)
 }
 END_TEST
 
+/* The option table macro works with common/config: env, then argv. */
+START_TEST(test_cfg_opts)
+{
+    token_config_t c;
+    token_config_init(&c);
+    const cfg_opt_t opts[] = { TOKEN_CFG_OPTS(c), { 0 } };
+    char errbuf[256];
+    char *argv[] = { "prog", "--jwt-secret=" SECRET, "--api-keys", "k1=u1", NULL };
+    setenv("FLAGCAST_JWT_LEEWAY", "5", 1);
+    setenv("FLAGCAST_JWT_AUDIENCE", "aud1", 1);
+    ck_assert_int_eq(cfg_parse(opts, 4, argv, "prog", "test", errbuf, sizeof errbuf), 0);
+    ck_assert_str_eq(c.jwt_secret, SECRET);
+    ck_assert_str_eq(c.api_keys, "k1=u1");
+    ck_assert_str_eq(c.audience, "aud1");
+    ck_assert_ptr_null(c.issuer);
+    ck_assert_int_eq(c.leeway, 5);
+    const char *err;
+    token_verifier_t *v = token_verifier_new(&c, &err);
+    ck_assert_ptr_nonnull(v);
+    token_identity_free(accepted(v, "k1", NOW));
+    token_verifier_free(v);
+    setenv("FLAGCAST_JWT_LEEWAY", "3601", 1);
+    ck_assert_int_eq(cfg_parse(opts, 1, argv, "prog", "test", errbuf, sizeof errbuf), -1);
+    unsetenv("FLAGCAST_JWT_LEEWAY");
+    unsetenv("FLAGCAST_JWT_AUDIENCE");
+}
+END_TEST
+
 int main(void)
 {
     keys_setup();
@@ -789,6 +817,7 @@ int main(void)
     tcase_add_test(tc, test_bearer);
     tcase_add_test(tc, test_admin_adapter);
     tcase_add_test(tc, test_patterns);
+    tcase_add_test(tc, test_cfg_opts);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
