@@ -1046,7 +1046,7 @@ static int ws_established(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
 static void reap_ready(gw_worker_t *w)
 {
     struct epoll_event evs[GW_EPOLL_BATCH];
-    static char scratch[4096];
+    char scratch[4096];   /* per call: workers run in parallel */
     int n, i;
 
     for (;;) {
