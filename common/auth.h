@@ -1,13 +1,14 @@
 /*
- * auth — who is calling. For now: static admin bearer tokens from a comma
+ * auth — who is calling: static admin bearer tokens from a comma
  * list (FLAGCAST_ADMIN_TOKENS), each either "token" or "name:token". A token
  * given without a name is known as "admin#<n>" (1-based position). The
  * identity, never the token, is what callers log and put into events.
  *
  * Comparisons are constant-time in the token's content: every configured
  * token is compared in full whatever matches, so timing does not reveal a
- * prefix. JWT validation (libjwt) will come as another auth_check_* function
- * filling the same auth_identity_t.
+ * prefix. API keys and JWTs are verified by common/token.h, whose
+ * token_identity_admin() fills the same auth_identity_t for an identity
+ * holding the role "admin" (the publisher tries these tokens first).
  *
  * Ownership: auth_t owns copies of the tokens and wipes them on free.
  */
