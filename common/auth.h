@@ -8,7 +8,7 @@
  * token is compared in full whatever matches, so timing does not reveal a
  * prefix. API keys and JWTs are verified by common/token.h, whose
  * token_identity_admin() fills the same auth_identity_t for an identity
- * holding the role "admin" (the publisher tries these tokens first).
+ * holding the role "admin" (the publisher tries the static tokens first).
  *
  * Ownership: auth_t owns copies of the tokens and wipes them on free.
  */
