@@ -20,7 +20,10 @@
 #            event to all of them]
 # Options:
 #   --100k        also 100k idle connections (+ one fan-out) across several
-#                 server processes [BENCH_BIG_CONNS=100000, BENCH_BIG_PROCS=6]
+#                 server processes sharing one port by SO_REUSEPORT (floor
+#                 copies, nginx workers, gateway processes)
+#                 [BENCH_BIG_CONNS=100000, BENCH_BIG_PROCS=6]
+#   --100k-only   only that (writes only its own section of PERFORMANCE.md)
 #   --only LIST   comma list of floor,floor2,nchan,flagcast (default all)
 #   --no-write    print the table, leave docs/PERFORMANCE.md alone
 #   --help
@@ -40,6 +43,7 @@ BIG_CONNS=${BENCH_BIG_CONNS:-100000}
 BIG_PROCS=${BENCH_BIG_PROCS:-6}
 TOKEN=bench-admin-token
 BIG=0
+DEFAULT=1
 ONLY=floor,floor2,nchan,flagcast
 WRITE=1
 CMDLINE="make bench${*:+ ARGS=\"$*\"}"
@@ -47,6 +51,7 @@ CMDLINE="make bench${*:+ ARGS=\"$*\"}"
 while [ $# -gt 0 ]; do
     case "$1" in
         --100k) BIG=1 ;;
+        --100k-only) BIG=1; DEFAULT=0 ;;
         --only) shift; ONLY=${1:?--only needs a list} ;;
         --no-write) WRITE=0 ;;
         --help|-h) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -187,23 +192,32 @@ start_publisher() {
         die "publisher not healthy: $(tail -3 "$T/publisher.log")"
 }
 
-start_flagcast() {   # $1: gateway processes (one port each)
+start_flagcast() {   # $1: gateway processes, all on one port (SO_REUSEPORT)
     start_publisher
-    SPID=""; SUB=""; WSURL=""; GPIDS=""
+    SPID=""; GPIDS=""
+    port=$(free_port)
+    # One process: its default threads (one per CPU). Several: one thread each.
+    thr=""; [ "$1" -gt 1 ] && thr=1
     n=0
     while [ $n -lt "$1" ]; do
-        port=$(free_port)
-        FLAGCAST_LISTEN="127.0.0.1:$port" FLAGCAST_REDIS_URL="redis://127.0.0.1:$RPORT" \
-        FLAGCAST_AUTH=off FLAGCAST_LOG_LEVEL=${BENCH_GW_LOG_LEVEL:-warn} \
-            "$BIN/flagcast-gateway" 2>>"$T/gateway.$port.log" &
+        env FLAGCAST_LISTEN="127.0.0.1:$port" FLAGCAST_REDIS_URL="redis://127.0.0.1:$RPORT" \
+            FLAGCAST_AUTH=off FLAGCAST_LOG_LEVEL=${BENCH_GW_LOG_LEVEL:-warn} \
+            ${thr:+FLAGCAST_THREADS=$thr} "$BIN/flagcast-gateway" 2>>"$T/gateway.$port.$n.log" &
         p=$!; track $p
         GPIDS="$GPIDS $p"; [ -z "$SPID" ] && SPID=$p
-        wait_http "http://127.0.0.1:$port/readyz" 30 ||
-            die "gateway not ready: $(tail -3 "$T/gateway.$port.log")"
-        SUB="$SUB${SUB:+,}http://127.0.0.1:$port/api/v1/realtime/sse?channels=bench"
-        WSURL="$WSURL${WSURL:+,}ws://127.0.0.1:$port/ws"
         n=$((n + 1))
     done
+    # A new connection may reach any of the processes: 40 ready answers in a row.
+    ok=0; i=0
+    while [ $ok -lt 40 ]; do
+        code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "http://127.0.0.1:$port/readyz" 2>/dev/null)
+        case "$code" in 200) ok=$((ok + 1)) ;; *) ok=0 ;; esac
+        i=$((i + 1)); [ $i -gt 600 ] && die "gateway not ready (last $code): $(tail -3 "$T/gateway.$port.0.log")"
+        [ $ok = 0 ] && sleep 0.1
+    done
+    for p in $GPIDS; do kill -0 "$p" 2>/dev/null || die "a gateway process exited: $(tail -3 "$T"/gateway.$port.*.log)"; done
+    SUB="http://127.0.0.1:$port/api/v1/realtime/sse?channels=bench"
+    WSURL="ws://127.0.0.1:$port/ws"
     PUB="http://127.0.0.1:$PPORT/api/v1/channels/bench/messages"
     LGEXTRA="--token $TOKEN"
 }
@@ -270,6 +284,7 @@ fi
 # The fan-out runs go in cycles, every server once per cycle, so that load
 # from elsewhere on the machine falls on all of them alike.
 cycle=1
+[ $DEFAULT = 1 ] || cycle=$((CYCLES + 1))
 while [ $cycle -le "$CYCLES" ]; do
     want floor && fanout floor $cycle start_floor 1
     want floor2 && fanout floor2 $cycle start_floor 2
@@ -277,10 +292,12 @@ while [ $cycle -le "$CYCLES" ]; do
     [ $HAVE_FC = 1 ] && fanout flagcast $cycle start_flagcast 1
     cycle=$((cycle + 1))
 done
-want floor && idle floor start_floor 1
-want floor2 && idle floor2 start_floor 2
-want nchan && idle nchan start_nchan 2
-[ $HAVE_FC = 1 ] && idle flagcast start_flagcast 1
+if [ $DEFAULT = 1 ]; then
+    want floor && idle floor start_floor 1
+    want floor2 && idle floor2 start_floor 2
+    want nchan && idle nchan start_nchan 2
+    [ $HAVE_FC = 1 ] && idle flagcast start_flagcast 1
+fi
 
 if [ $BIG = 1 ]; then
     bigr=3
@@ -357,61 +374,80 @@ row2() {   # row2 NAME TITLE: the idle runs
     echo "| $2 | $(kb "$(kv "$s" rss_per_conn_b)") | $(f2 "$(kv "$s" completion_med_ms)") | $ws_rss | $ws_med |"
 }
 
-TABLE="$T/table.md"
-{
-    echo "Run of $(date -u '+%Y-%m-%d %H:%M UTC') by \`$CMDLINE\` ($ELAPSED s)."
-    echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), Linux $(uname -r), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM."
-    echo "Fan-out: $CONNS SSE subscribers on a fresh server, one warm-up event then $ROUNDS measured events, in $CYCLES cycles (every server once per cycle). Completion = publish → last delivery; median, min–max over all measured rounds, and each cycle's median. p50/p99 of per-delivery latency: median over cycles; max: over all. Close: in cycle 1, $CLOSE of the $CONNS close at once."
-    echo
-    echo "| server | fan-out to $CONNS SSE, ms: median (min–max) | per-cycle medians, ms | p50 ms | p99 ms | max ms | deliveries/s | close $CLOSE: reaped in ms | server CPU s over ${WATCH} s after |"
-    echo "|---|---|---|---|---|---|---|---|---|"
-    want floor && row floor "floor (raw epoll, 1 process)"
-    want floor2 && row floor2 "floor (raw epoll, 2 processes, SO_REUSEPORT)"
-    want nchan && row nchan "Nchan 1.3.6 (nginx-light, 2 workers, Redis)"
-    want flagcast && row flagcast "flagcast-gateway (1 process, $(nproc) threads)"
-    echo
-    echo "Each at $IDLE connections on a fresh server: RSS growth per idle connection (read before any publish), then fan-out of one event to all $IDLE ($IDLE_ROUNDS rounds, median)."
-    echo
-    echo "| server | SSE: RSS/conn, KB | SSE: fan-out to $IDLE, ms | WS: RSS/conn, KB | WS: fan-out to $IDLE, ms |"
-    echo "|---|---|---|---|---|"
-    want floor && row2 floor "floor (raw epoll, 1 process)"
-    want floor2 && row2 floor2 "floor (raw epoll, 2 processes, SO_REUSEPORT)"
-    want nchan && row2 nchan "Nchan 1.3.6 (nginx-light, 2 workers, Redis)"
-    want flagcast && row2 flagcast "flagcast-gateway (1 process, $(nproc) threads)"
-    echo
-    fc=$(med_of flagcast); fl=$(med_of floor); fl2=$(med_of floor2); nc=$(med_of nchan)
-    echo "Ratios of fan-out completion, overall median (each cycle's in brackets):"
-    echo
-    echo "- flagcast / floor (1 process): **$(ratio "$fc" "$fl")** ($(cycle_ratios flagcast floor)); target ≤ 1.15"
-    echo "- flagcast / Nchan: **$(ratio "$fc" "$nc")** ($(cycle_ratios flagcast nchan)); target ≤ 1.0, aim 0.8"
-    echo "- flagcast / floor (2 processes): $(ratio "$fc" "$fl2") ($(cycle_ratios flagcast floor2))"
-    echo "- Nchan / floor (1 process): $(ratio "$nc" "$fl") ($(cycle_ratios nchan floor))"
-    if [ $BIG = 1 ]; then
-        echo
-        echo "Large scenario: $BIG_CONNS idle connections across $BIG_PROCS server processes, then $bigr rounds of one event to all of them."
-        echo
-        echo "| server | connected | RSS/conn, KB | fan-out to all: last delivery, ms, median | p99 ms |"
-        echo "|---|---|---|---|---|"
-        for n in floor nchan flagcast; do
-            f="$T/$n.big.out"; [ -f "$f" ] || continue
-            echo "| $n ($BIG_PROCS processes) | $(f2 "$(kv "$f" connected)") | $(kb "$(kv "$f" rss_per_conn_b)") | $(f2 "$(kv "$f" completion_med_ms)") | $(f2 "$(kv "$f" p99_ms)") |"
-        done
-    fi
-} >"$TABLE"
-cat "$TABLE"
+MACHINE="Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), Linux $(uname -r), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM."
+RUNLINE="Run of $(date -u '+%Y-%m-%d %H:%M UTC') by \`$CMDLINE\` ($ELAPSED s)."
 
-if [ $WRITE = 1 ]; then
-    if [ -f "$OUT" ] && grep -q '<!-- bench:results:begin -->' "$OUT"; then
-        awk -v tf="$TABLE" '
-            /<!-- bench:results:begin -->/ { print; while ((getline l < tf) > 0) print l; skip = 1; next }
-            /<!-- bench:results:end -->/ { skip = 0 }
+# replace_block NAME FILE: puts FILE between NAME's begin/end markers in $OUT.
+replace_block() {
+    if [ -f "$OUT" ] && grep -q "<!-- bench:$1:begin -->" "$OUT"; then
+        awk -v tf="$2" -v b="<!-- bench:$1:begin -->" -v e="<!-- bench:$1:end -->" '
+            $0 == b { print; while ((getline l < tf) > 0) print l; skip = 1; next }
+            $0 == e { skip = 0 }
             !skip { print }' "$OUT" >"$T/perf.md" && cat "$T/perf.md" >"$OUT"
     else
-        { echo "# Performance"; echo; echo "<!-- bench:results:begin -->"; cat "$TABLE"
-          echo "<!-- bench:results:end -->"; } >"$OUT"
+        { [ -f "$OUT" ] || { echo "# Performance"; echo; }
+          echo "<!-- bench:$1:begin -->"; cat "$2"; echo "<!-- bench:$1:end -->"; } >>"$OUT"
     fi
-    log "results written to $OUT"
+}
+
+if [ $DEFAULT = 1 ]; then
+    TABLE="$T/table.md"
+    {
+        echo "$RUNLINE"
+        echo "$MACHINE"
+        echo "Fan-out: $CONNS SSE subscribers on a fresh server, one warm-up event then $ROUNDS measured events, in $CYCLES cycles (every server once per cycle). Completion = publish → last delivery; median, min–max over all measured rounds, and each cycle's median. p50/p99 of per-delivery latency: median over cycles; max: over all. Close: in cycle 1, $CLOSE of the $CONNS close at once."
+        echo
+        echo "| server | fan-out to $CONNS SSE, ms: median (min–max) | per-cycle medians, ms | p50 ms | p99 ms | max ms | deliveries/s | close $CLOSE: reaped in ms | server CPU s over ${WATCH} s after |"
+        echo "|---|---|---|---|---|---|---|---|---|"
+        want floor && row floor "floor (raw epoll, 1 process)"
+        want floor2 && row floor2 "floor (raw epoll, 2 processes, SO_REUSEPORT)"
+        want nchan && row nchan "Nchan 1.3.6 (nginx-light, 2 workers, Redis)"
+        want flagcast && row flagcast "flagcast-gateway (1 process, $(nproc) threads)"
+        echo
+        echo "Each at $IDLE connections on a fresh server: RSS growth per idle connection (read before any publish), then fan-out of one event to all $IDLE ($IDLE_ROUNDS rounds, median)."
+        echo
+        echo "| server | SSE: RSS/conn, KB | SSE: fan-out to $IDLE, ms | WS: RSS/conn, KB | WS: fan-out to $IDLE, ms |"
+        echo "|---|---|---|---|---|"
+        want floor && row2 floor "floor (raw epoll, 1 process)"
+        want floor2 && row2 floor2 "floor (raw epoll, 2 processes, SO_REUSEPORT)"
+        want nchan && row2 nchan "Nchan 1.3.6 (nginx-light, 2 workers, Redis)"
+        want flagcast && row2 flagcast "flagcast-gateway (1 process, $(nproc) threads)"
+        echo
+        fc=$(med_of flagcast); fl=$(med_of floor); fl2=$(med_of floor2); nc=$(med_of nchan)
+        echo "Ratios of fan-out completion, overall median (each cycle's in brackets):"
+        echo
+        echo "- flagcast / floor (1 process): **$(ratio "$fc" "$fl")** ($(cycle_ratios flagcast floor)); target ≤ 1.15"
+        echo "- flagcast / Nchan: **$(ratio "$fc" "$nc")** ($(cycle_ratios flagcast nchan)); target ≤ 1.0, aim 0.8"
+        echo "- flagcast / floor (2 processes): $(ratio "$fc" "$fl2") ($(cycle_ratios flagcast floor2))"
+        echo "- Nchan / floor (1 process): $(ratio "$nc" "$fl") ($(cycle_ratios nchan floor))"
+    } >"$TABLE"
+    cat "$TABLE"
+    [ $WRITE = 1 ] && replace_block results "$TABLE"
 fi
+
+if [ $BIG = 1 ]; then
+    BIGT="$T/big.md"
+    {
+        echo "$RUNLINE"
+        echo "$MACHINE"
+        echo "$BIG_CONNS SSE connections over $BIG_PROCS server processes sharing one port (SO_REUSEPORT), held by $(( (BIG_CONNS + 17999) / 18000 )) load processes; RSS per connection summed over all server processes, read before any publish; then $bigr rounds of one event to all of them (median)."
+        echo
+        echo "| server | connected | RSS/conn, KB | fan-out to all, ms: median | p50 ms | p99 ms |"
+        echo "|---|---|---|---|---|---|"
+        for n in floor nchan flagcast; do
+            f="$T/$n.big.out"; [ -f "$f" ] || continue
+            case $n in
+                floor) t="floor ($BIG_PROCS processes)" ;;
+                nchan) t="Nchan ($BIG_PROCS workers)" ;;
+                flagcast) t="flagcast-gateway ($BIG_PROCS processes, 1 thread each)" ;;
+            esac
+            echo "| $t | $(f2 "$(kv "$f" connected)") | $(kb "$(kv "$f" rss_per_conn_b)") | $(f2 "$(kv "$f" completion_med_ms)") | $(f2 "$(kv "$f" p50_ms)") | $(f2 "$(kv "$f" p99_ms)") |"
+        done
+    } >"$BIGT"
+    cat "$BIGT"
+    [ $WRITE = 1 ] && replace_block big "$BIGT"
+fi
+[ $WRITE = 1 ] && log "results written to $OUT"
 if [ -n "$FAILED" ]; then
     log "failed runs:$FAILED (their cells show —)"
     exit 1
