@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #define PREFIX "fcid"
@@ -179,6 +180,19 @@ static long long redis_int(const char *cmd)
     return v;
 }
 
+/* Stops the publisher with SIGTERM: it must exit 0, and a sanitizer build
+ * (make SAN=1) must have reported nothing, leaks included, in its log. */
+static void stop_clean(void)
+{
+    int st = h_stop(pub_pid, SIGTERM, 5000);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "publisher did not exit cleanly (status %d)", st);
+    char *log = read_file("publisher.log");
+    ck_assert_msg(strstr(log, "Sanitizer") == NULL && strstr(log, "runtime error") == NULL,
+                  "sanitizer report in the publisher log:\n%s", log);
+    free(log);
+}
+
 /* ==== admin auth ==== */
 
 START_TEST(test_admin_auth)
@@ -259,6 +273,7 @@ START_TEST(test_admin_auth)
     free(jwt_badsig);
     free(jwt_expired);
     free(jwt_none);
+    stop_clean();
 }
 END_TEST
 
@@ -386,6 +401,7 @@ START_TEST(test_flag_to_inboxes)
     ev_free(&ev);
     no_more_pubs();
     stored_enabled("gone", -1);
+    stop_clean();
 }
 END_TEST
 
@@ -518,6 +534,7 @@ START_TEST(test_ab_split)
     }
     /* Three sends, three entries in each inbox's history. */
     ck_assert_int_eq(redis_int("XLEN " PREFIX ":hist:user:user-9999"), 3);
+    stop_clean();
 }
 END_TEST
 
@@ -575,6 +592,7 @@ START_TEST(test_ab_rules)
     free(before);
     free(after);
     no_more_pubs();
+    stop_clean();
 }
 END_TEST
 
@@ -664,6 +682,7 @@ START_TEST(test_cli_ab)
     free(out);
     free(err);
     no_more_pubs();
+    stop_clean();
 }
 END_TEST
 
