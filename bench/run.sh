@@ -12,7 +12,7 @@
 # Scenario (defaults; env overrides in brackets):
 #   fan-out  [BENCH_CONNS=10000 SSE subscribers, BENCH_ROUNDS=5 rounds of one
 #            event, after one warm-up event that must reach everyone; repeated
-#            in BENCH_CYCLES=3 cycles, every server once per cycle, fresh]
+#            in BENCH_CYCLES=5 cycles, every server once per cycle, fresh]
 #   close    [BENCH_CLOSE=1000 of them close at once; the server's fds must drop
 #            by as many (reap time) and its CPU is summed over BENCH_CLOSE_WATCH=10 s]
 #   idle     [BENCH_IDLE_CONNS=19000 SSE, then as many WS, on a fresh server:
@@ -34,7 +34,7 @@ BIN=${FLAGCAST_BIN:-$(pwd)/bin}
 OUT=${BENCH_OUT:-docs/PERFORMANCE.md}
 CONNS=${BENCH_CONNS:-10000}
 ROUNDS=${BENCH_ROUNDS:-5}
-CYCLES=${BENCH_CYCLES:-3}
+CYCLES=${BENCH_CYCLES:-5}
 IDLE=${BENCH_IDLE_CONNS:-19000}
 IDLE_ROUNDS=${BENCH_IDLE_ROUNDS:-3}
 CLOSE=${BENCH_CLOSE:-1000}
