@@ -64,6 +64,7 @@ static const char usage_main[] =
     "  flags enable KEY               turn a flag on\n"
     "  flags disable KEY              turn a flag off\n"
     "  flags delete KEY               delete a flag\n"
+    "  flags ... --user U --role R    address a change to inboxes instead of \"flags\"\n"
     "  publish CHANNEL JSON           publish JSON as a message on CHANNEL\n"
     "  send [--user U]... [--role R]... JSON\n"
     "                                 send JSON to users' and roles' inboxes\n"
@@ -87,12 +88,17 @@ static const char usage_flags[] =
     "       flagcast flags update KEY [--if-match VERSION] JSON\n"
     "       flagcast flags enable|disable KEY [--if-match VERSION]\n"
     "       flagcast flags delete KEY [--if-match VERSION]\n"
+    "       (each change also takes [--user USER]... [--role ROLE]...)\n"
     "\n"
     "JSON for create/update is an object with any of: description (string), enabled\n"
     "(bool), tags ([string]), variants ([{key, attachment}]), segments ([{rank,\n"
     "rolloutPercent, description, constraints [{property, operator, value}],\n"
     "distributions [{variantKey, percent}]}]). --if-match makes the change only if\n"
-    "the flag is still at VERSION (else the call fails with 412).\n";
+    "the flag is still at VERSION (else the call fails with 412).\n"
+    "\n"
+    "--user USER and --role ROLE (repeatable) on create/update/enable/disable/delete\n"
+    "address the change: its event goes to those users' and roles' inboxes instead\n"
+    "of the \"flags\" channel (a preview for them); the flag is stored as usual.\n";
 
 static const char usage_publish[] =
     "Usage: flagcast publish CHANNEL JSON\n"
@@ -340,7 +346,13 @@ static void human_change(json_t *j)
            json_string_value(json_object_get(f, "key")),
            (long long)json_integer_value(json_object_get(j, "version")),
            json_is_true(json_object_get(f, "enabled")) ? "true" : "false");
-    print_publication(json_object_get(j, "publication"));
+    if (json_object_get(j, "publications")) {
+        json_t *p;
+        size_t i;
+        json_array_foreach(json_object_get(j, "publications"), i, p) print_publication(p);
+    } else {
+        print_publication(json_object_get(j, "publication"));
+    }
 }
 
 static void human_publish(json_t *j)
@@ -373,9 +385,33 @@ static int parse_json_arg(const char *s, json_t **out)
     return 0;
 }
 
+/* Appends ?to.users=a,b&to.roles=r for --user/--role on a flag change.
+ * @return 0, or 2 after a usage message if it does not fit. */
+static int add_to_query(const cli_t *c, char *path, size_t len)
+{
+    if (c->nusers + c->nroles == 0)
+        return 0;
+    for (int k = 0; k < 2; k++) {
+        const char *const *list = k ? c->roles : c->users;
+        size_t n = k ? c->nroles : c->nusers;
+        if (n == 0)
+            continue;
+        strncat(path, strchr(path, '?') ? "&" : "?", len - strlen(path) - 1);
+        strncat(path, k ? "to.roles=" : "to.users=", len - strlen(path) - 1);
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                strncat(path, ",", len - strlen(path) - 1);
+            pct(path, len, list[i]);
+        }
+    }
+    if (strlen(path) + 8 >= len)
+        return usage_error("too many --user/--role for one request");
+    return 0;
+}
+
 static int cmd_flags(cli_t *c)
 {
-    char path[1024] = "/api/v1/flags";
+    char path[16384] = "/api/v1/flags";
     resp_t r;
     int rc;
     const char *sub = c->npos > 1 ? c->pos[1] : NULL;
@@ -401,6 +437,8 @@ static int cmd_flags(cli_t *c)
     if (strcmp(sub, "get") == 0) {
         if (c->npos != 3)
             return usage_error("flags get takes one KEY");
+        if (c->nusers + c->nroles)
+            return usage_error("--user/--role address a change, not flags get");
         if ((rc = request(c, EVHTTP_REQ_GET, path, NULL, &r)))
             return rc;
         return finish(c, &r, human_get);
@@ -409,6 +447,8 @@ static int cmd_flags(cli_t *c)
         if (c->npos != 3)
             return usage_error("flags %s takes one KEY", sub);
         strcat(path, "/enabled");
+        if ((rc = add_to_query(c, path, sizeof(path))))
+            return rc;
         if ((rc = request(c, EVHTTP_REQ_PUT, path,
                           sub[0] == 'e' ? "{\"enabled\":true}" : "{\"enabled\":false}", &r)))
             return rc;
@@ -417,6 +457,8 @@ static int cmd_flags(cli_t *c)
     if (strcmp(sub, "delete") == 0) {
         if (c->npos != 3)
             return usage_error("flags delete takes one KEY");
+        if ((rc = add_to_query(c, path, sizeof(path))))
+            return rc;
         if ((rc = request(c, EVHTTP_REQ_DELETE, path, NULL, &r)))
             return rc;
         return finish(c, &r, human_change);
@@ -450,6 +492,10 @@ static int cmd_flags(cli_t *c)
         }
         if (c->enabled)
             json_object_set_new(body, "enabled", json_true());
+        if ((rc = add_to_query(c, path, sizeof(path)))) {
+            json_decref(body);
+            return rc;
+        }
         char *s = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
         json_decref(body);
         rc = request(c, create ? EVHTTP_REQ_POST : EVHTTP_REQ_PUT, path, s, &r);

@@ -686,6 +686,55 @@ START_TEST(test_cli_ab)
 }
 END_TEST
 
+START_TEST(test_cli_flags_to)
+{
+    char *out = NULL, *err = NULL;
+    ev_t ev;
+
+    const char *create[] = { "flags", "create", "beta-ui", "--user", "u1", "--role", "qa",
+                             NULL };
+    ck_assert_msg(cli(&out, &err, create) == 0, "cli failed: %s", err);
+    ck_assert_ptr_nonnull(strstr(out, "published on user:u1"));
+    ck_assert_ptr_nonnull(strstr(out, "published on role:qa"));
+    free(out);
+    free(err);
+    next_pub("user:u1", EV_FLAG_CREATED, &ev);
+    ck_assert_str_eq(ev.actor, "alice");
+    ev_free(&ev);
+    next_pub("role:qa", EV_FLAG_CREATED, &ev);
+    ev_free(&ev);
+    no_more_pubs();
+    stored_enabled("beta-ui", 0);
+
+    const char *enable[] = { "flags", "enable", "beta-ui", "--user", "u1", "--user", "u:2",
+                             NULL };
+    ck_assert_msg(cli(&out, &err, enable) == 0, "cli failed: %s", err);
+    free(out);
+    free(err);
+    next_pub("user:u1", EV_FLAG_TOGGLED, &ev);
+    ev_free(&ev);
+    next_pub("user:u:2", EV_FLAG_TOGGLED, &ev);
+    ev_free(&ev);
+    no_more_pubs();
+    stored_enabled("beta-ui", 1);
+
+    const char *del[] = { "flags", "delete", "beta-ui", "--role", "qa", NULL };
+    ck_assert_msg(cli(&out, &err, del) == 0, "cli failed: %s", err);
+    free(out);
+    free(err);
+    next_pub("role:qa", EV_FLAG_DELETED, &ev);
+    ev_free(&ev);
+    no_more_pubs();
+    stored_enabled("beta-ui", -1);
+
+    const char *get[] = { "flags", "get", "beta-ui", "--user", "u1", NULL };
+    ck_assert_int_eq(cli(&out, &err, get), 2);
+    free(out);
+    free(err);
+    stop_clean();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("publisher-ident");
@@ -697,6 +746,7 @@ int main(void)
     tcase_add_test(tc, test_ab_split);
     tcase_add_test(tc, test_ab_rules);
     tcase_add_test(tc, test_cli_ab);
+    tcase_add_test(tc, test_cli_flags_to);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
