@@ -735,6 +735,29 @@ START_TEST(test_cli_flags_to)
 }
 END_TEST
 
+START_TEST(test_bad_identity_settings)
+{
+    /* Bad identity settings stop the start with status 2 and a message,
+     * without echoing the secret. */
+    const char *argv[] = { h_bin("flagcast-publisher"), NULL };
+    const char *cases[][2] = {
+        { "FLAGCAST_JWT_SECRET=short-secret-xyz", "at least 32 bytes" },
+        { "FLAGCAST_API_KEYS=lonely-key-xyz", "key=user" },
+        { "FLAGCAST_JWT_PUBKEY=/nonexistent/key.pem", "JWT" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *out = NULL, *err = NULL;
+        const char *env[] = { cases[i][0], NULL };
+        ck_assert_int_eq(h_run(argv, env, &out, &err, 5000), 2);
+        ck_assert_msg(err && strstr(err, cases[i][1]), "case %zu: %s", i, err ? err : "");
+        ck_assert_ptr_null(strstr(err, "xyz"));
+        free(out);
+        free(err);
+    }
+    stop_clean();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("publisher-ident");
@@ -747,6 +770,7 @@ int main(void)
     tcase_add_test(tc, test_ab_rules);
     tcase_add_test(tc, test_cli_ab);
     tcase_add_test(tc, test_cli_flags_to);
+    tcase_add_test(tc, test_bad_identity_settings);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
