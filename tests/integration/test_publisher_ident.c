@@ -735,6 +735,82 @@ START_TEST(test_cli_flags_to)
 }
 END_TEST
 
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char *buf = calloc(1, 16384);
+    size_t n = fread(buf, 1, 16383, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* A JWT signed with alg (RS256 with a private key PEM, or HS256). */
+static char *sign(jwt_alg_t alg, const char *key, const char *sub_, long nbf)
+{
+    jwt_t *j = NULL;
+    ck_assert_int_eq(jwt_new(&j), 0);
+    ck_assert_int_eq(jwt_add_grant(j, "sub", sub_), 0);
+    ck_assert_int_eq(jwt_add_grants_json(j, "{\"roles\":[\"admin\"]}"), 0);
+    if (nbf)
+        ck_assert_int_eq(jwt_add_grant_int(j, "nbf", nbf), 0);
+    ck_assert_int_eq(jwt_set_alg(j, alg, (const unsigned char *)key, (int)strlen(key)), 0);
+    char *s = jwt_encode_str(j);
+    ck_assert_ptr_nonnull(s);
+    jwt_free(j);
+    return s;
+}
+
+START_TEST(test_admin_rs256)
+{
+    char priv[512], pub[512], env_listen[64], env_redis[200], env_key[600];
+    ev_t ev;
+    snprintf(priv, sizeof(priv), "%s/admin.key", h_tmpdir());
+    snprintf(pub, sizeof(pub), "%s/admin.pub", h_tmpdir());
+    const char *gen[] = { "/usr/bin/openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
+                          "rsa_keygen_bits:2048", "-out", priv, NULL };
+    const char *exp[] = { "/usr/bin/openssl", "pkey", "-in", priv, "-pubout", "-out", pub, NULL };
+    ck_assert_int_eq(h_run(gen, NULL, NULL, NULL, 30000), 0);
+    ck_assert_int_eq(h_run(exp, NULL, NULL, NULL, 10000), 0);
+
+    h_stop(pub_pid, SIGTERM, 5000);
+    snprintf(env_listen, sizeof(env_listen), "FLAGCAST_LISTEN=127.0.0.1:%d", pub_port);
+    snprintf(env_redis, sizeof(env_redis), "FLAGCAST_REDIS_URL=%s", redis.url);
+    snprintf(env_key, sizeof(env_key), "FLAGCAST_JWT_PUBKEY=%s", pub);
+    const char *env[] = { env_listen, env_redis, env_key, "FLAGCAST_REDIS_PREFIX=" PREFIX,
+                          "FLAGCAST_LOG_LEVEL=debug", NULL };
+    pub_pid = h_daemon_start(h_bin("flagcast-publisher"), env, "publisher.log", pub_port,
+                             "/readyz", 5000);
+    ck_assert_int_gt(pub_pid, 0);
+
+    char *priv_pem = slurp(priv), *pub_pem = slurp(pub);
+    char *good = sign(JWT_ALG_RS256, priv_pem, "rsa-admin", 0);
+    char *confused = sign(JWT_ALG_HS256, pub_pem, "rsa-admin", 0); /* public key as HMAC key */
+    char *early = sign(JWT_ALG_RS256, priv_pem, "rsa-admin", (long)time(NULL) + 3600);
+
+    expect(confused, "GET", "/api/v1/flags", NULL, 401, "unauthorized");
+    expect(early, "GET", "/api/v1/flags", NULL, 401, "unauthorized");
+    expect(TOKEN, "GET", "/api/v1/flags", NULL, 401, "unauthorized"); /* not configured here */
+    no_more_pubs();
+    expect(good, "POST", "/api/v1/flags", "{\"key\":\"rsa\"}", 201, NULL);
+    next_pub("flags", EV_FLAG_CREATED, &ev);
+    ck_assert_str_eq(ev.actor, "rsa-admin");
+    ev_free(&ev);
+
+    char *log = read_file("publisher.log");
+    ck_assert_ptr_null(strstr(log, strrchr(good, '.')));
+    ck_assert_ptr_null(strstr(log, strrchr(confused, '.')));
+    free(log);
+    free(good);
+    free(confused);
+    free(early);
+    free(priv_pem);
+    free(pub_pem);
+    stop_clean();
+}
+END_TEST
+
 START_TEST(test_bad_identity_settings)
 {
     /* Bad identity settings stop the start with status 2 and a message,
@@ -771,6 +847,7 @@ int main(void)
     tcase_add_test(tc, test_cli_ab);
     tcase_add_test(tc, test_cli_flags_to);
     tcase_add_test(tc, test_bad_identity_settings);
+    tcase_add_test(tc, test_admin_rs256);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
