@@ -63,6 +63,8 @@ want() { case ",$ONLY," in *",$1,"*) return 0 ;; esac; return 1; }
 
 log() { echo "bench: $*" >&2; }
 die() { echo "bench: ERROR: $*" >&2; exit 1; }
+# A server that does not come up fails its runs, not the whole benchmark.
+start_failed() { echo "bench: ERROR: $*" >&2; START_FAILED=1; return 1; }
 
 for p in bench-loadgen bench-floor; do
     [ -x "$BIN/$p" ] || die "$BIN/$p is missing: run 'make bench' (or make O=DIR bench)"
@@ -155,7 +157,7 @@ start_floor() {   # $1: processes
     SPID=$!; track $SPID
     SUB="http://127.0.0.1:$port/sub"; WSURL=""; PUB="http://127.0.0.1:$port/pub"; LGEXTRA=""
     i=0; until [ "$(pgrep -P $SPID | wc -l)" -ge $(($1 - 1)) ] && curl -s -o /dev/null -m 1 -X OPTIONS "http://127.0.0.1:$port/"; do
-        i=$((i + 1)); [ $i -gt 50 ] && die "floor did not start: $(tail -3 "$T/floor.log")"; sleep 0.1
+        i=$((i + 1)); [ $i -gt 50 ] && { start_failed "floor did not start: $(tail -3 "$T/floor.log")"; return 1; }; sleep 0.1
     done
 }
 
@@ -175,25 +177,29 @@ start_nchan() {   # $1: worker processes
     while [ $ok -lt 40 ]; do
         code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "$PUB" 2>/dev/null)
         case "$code" in 000|503) ok=0 ;; *) ok=$((ok + 1)) ;; esac
-        i=$((i + 1)); [ $i -gt 600 ] && die "nchan not ready (last $code): $(tail -3 "$d/error.log")"
+        kill -0 "$SPID" 2>/dev/null || { start_failed "nginx exited: $(tail -3 "$d/error.log" "$d/stderr.log")"; return 1; }
+        i=$((i + 1)); [ $i -gt 600 ] && { start_failed "nchan not ready (last $code): $(tail -3 "$d/error.log")"; return 1; }
         [ $ok = 0 ] && sleep 0.1
     done
-    [ "$(pgrep -P $SPID | wc -l)" -ge "$1" ] || die "nginx workers missing: $(tail -3 "$d/error.log")"
+    [ "$(pgrep -P $SPID | wc -l)" -ge "$1" ] || { start_failed "nginx workers missing: $(tail -3 "$d/error.log")"; return 1; }
 }
 
 PUBPID=""
+PUB_BROKEN=0
 start_publisher() {
+    [ $PUB_BROKEN = 1 ] && return 1
     [ -n "$PUBPID" ] && return 0
     PPORT=$(free_port)
     FLAGCAST_LISTEN="127.0.0.1:$PPORT" FLAGCAST_REDIS_URL="redis://127.0.0.1:$RPORT" \
     FLAGCAST_ADMIN_TOKENS=$TOKEN "$BIN/flagcast-publisher" 2>>"$T/publisher.log" &
     PUBPID=$!; track $PUBPID
     wait_http "http://127.0.0.1:$PPORT/healthz" 20 ||
-        die "publisher not healthy: $(tail -3 "$T/publisher.log")"
+        { PUB_BROKEN=1; start_failed "publisher not healthy: $(tail -3 "$T/publisher.log")"; return 1; }
 }
 
 start_flagcast() {   # $1: gateway processes, all on one port (SO_REUSEPORT)
-    start_publisher
+    WSURL="ws://"   # flagcast has a WS run even when this start fails
+    start_publisher || return 1
     SPID=""; GPIDS=""
     port=$(free_port)
     # One process: its default threads (one per CPU). Several: one thread each.
@@ -207,17 +213,19 @@ start_flagcast() {   # $1: gateway processes, all on one port (SO_REUSEPORT)
         GPIDS="$GPIDS $p"; [ -z "$SPID" ] && SPID=$p
         n=$((n + 1))
     done
+    SUB="http://127.0.0.1:$port/api/v1/realtime/sse?channels=bench"
+    WSURL="ws://127.0.0.1:$port/ws"
     # A new connection may reach any of the processes: 40 ready answers in a row.
     ok=0; i=0
     while [ $ok -lt 40 ]; do
         code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "http://127.0.0.1:$port/readyz" 2>/dev/null)
         case "$code" in 200) ok=$((ok + 1)) ;; *) ok=0 ;; esac
-        i=$((i + 1)); [ $i -gt 600 ] && die "gateway not ready (last $code): $(tail -3 "$T/gateway.$port.0.log")"
+        kill -0 "$SPID" 2>/dev/null || { start_failed "gateway exited: $(tail -3 "$T/gateway.$port.0.log")"; return 1; }
+        i=$((i + 1)); [ $i -gt 600 ] && { start_failed "gateway not ready (last $code): $(tail -3 "$T/gateway.$port.0.log")"; return 1; }
         [ $ok = 0 ] && sleep 0.1
     done
-    for p in $GPIDS; do kill -0 "$p" 2>/dev/null || die "a gateway process exited: $(tail -3 "$T"/gateway.$port.*.log)"; done
-    SUB="http://127.0.0.1:$port/api/v1/realtime/sse?channels=bench"
-    WSURL="ws://127.0.0.1:$port/ws"
+    for p in $GPIDS; do kill -0 "$p" 2>/dev/null || { start_failed "a gateway process exited: $(tail -3 "$T"/gateway.$port.*.log)"; return 1; }; done
+
     PUB="http://127.0.0.1:$PPORT/api/v1/channels/bench/messages"
     LGEXTRA="--token $TOKEN"
 }
@@ -251,8 +259,13 @@ fanout() {
     name=$1; fcy=$2; shift 2
     closeargs=""
     [ "$fcy" = 1 ] && [ "$CLOSE" -gt 0 ] && closeargs="--close $CLOSE --close-watch $WATCH"
-    $@; lg "$name.fanout.$fcy" --url "$SUB" --publish "$PUB" $LGEXTRA --connections "$CONNS" \
-        --rounds "$ROUNDS" $closeargs; stop_server
+    if $@; then
+        lg "$name.fanout.$fcy" --url "$SUB" --publish "$PUB" $LGEXTRA --connections "$CONNS" \
+            --rounds "$ROUNDS" $closeargs
+    else
+        FAILED="$FAILED $name.fanout.$fcy(start)"
+    fi
+    stop_server
 }
 
 # idle NAME START_CMD: idle SSE, then idle WS, each on a fresh server. RSS is
@@ -260,13 +273,22 @@ fanout() {
 # this size (and that every connection was really subscribed).
 idle() {
     name=$1; shift
-    $@; lg "$name.idle-sse" --url "$SUB" --publish "$PUB" $LGEXTRA --connections "$IDLE" \
-        --rounds "$IDLE_ROUNDS"; stop_server
+    if $@; then
+        lg "$name.idle-sse" --url "$SUB" --publish "$PUB" $LGEXTRA --connections "$IDLE" \
+            --rounds "$IDLE_ROUNDS"
+    else
+        FAILED="$FAILED $name.idle-sse(start)"
+    fi
+    stop_server
     if [ -n "$WSURL" ]; then
-        $@; ws_sub=""
+        ws_sub=""
         [ "$name" = flagcast ] && ws_sub='{"type":"subscribe","channels":["bench"]}'
-        lg "$name.idle-ws" --url "$WSURL" --ws ${ws_sub:+--ws-subscribe "$ws_sub"} \
-            --publish "$PUB" $LGEXTRA --connections "$IDLE" --rounds "$IDLE_ROUNDS"
+        if $@; then
+            lg "$name.idle-ws" --url "$WSURL" --ws ${ws_sub:+--ws-subscribe "$ws_sub"} \
+                --publish "$PUB" $LGEXTRA --connections "$IDLE" --rounds "$IDLE_ROUNDS"
+        else
+            FAILED="$FAILED $name.idle-ws(start)"
+        fi
         stop_server
     fi
 }
@@ -301,21 +323,19 @@ fi
 
 if [ $BIG = 1 ]; then
     bigr=3
-    if want floor; then
-        start_floor "$BIG_PROCS"
-        lg floor.big --url "$SUB" --publish "$PUB" --connections "$BIG_CONNS" --rounds $bigr \
-            --connect-timeout 300000; stop_server
-    fi
-    if want nchan; then
-        start_nchan "$BIG_PROCS"
-        lg nchan.big --url "$SUB" --publish "$PUB" --connections "$BIG_CONNS" --rounds $bigr \
-            --connect-timeout 300000; stop_server
-    fi
-    if [ $HAVE_FC = 1 ]; then
-        start_flagcast "$BIG_PROCS"
-        lg flagcast.big --url "$SUB" --publish "$PUB" $LGEXTRA --connections "$BIG_CONNS" \
-            --rounds $bigr --connect-timeout 300000; stop_server
-    fi
+    big() {   # big NAME START...
+        name=$1; shift
+        if $@; then
+            lg "$name.big" --url "$SUB" --publish "$PUB" $LGEXTRA --connections "$BIG_CONNS" \
+                --rounds $bigr --connect-timeout 300000
+        else
+            FAILED="$FAILED $name.big(start)"
+        fi
+        stop_server
+    }
+    want floor && big floor start_floor "$BIG_PROCS"
+    want nchan && big nchan start_nchan "$BIG_PROCS"
+    [ $HAVE_FC = 1 ] && big flagcast start_flagcast "$BIG_PROCS"
 fi
 ELAPSED=$(( $(date +%s) - T0 ))
 
@@ -346,7 +366,7 @@ med_of() { rounds_of "$1" | stat_med; }
 
 row() {   # row NAME TITLE
     n=$1; f="$T/$n.fanout.1.out"
-    if [ ! -f "$f" ] && [ "$n" = flagcast ]; then
+    if [ ! -f "$f" ] && [ "$n" = flagcast ] && [ $HAVE_FC = 0 ]; then
         echo "| $2 | pending: gateway not built in this run | | | | | | | |"; return
     fi
     med=$(med_of "$n"); mn=$(rounds_of "$n" | stat_min); mx=$(rounds_of "$n" | stat_max)
@@ -366,11 +386,11 @@ cycle_ratios() {
 }
 row2() {   # row2 NAME TITLE: the idle runs
     n=$1; s="$T/$n.idle-sse.out"; w="$T/$n.idle-ws.out"
-    if [ ! -f "$s" ] && [ "$n" = flagcast ]; then
-        echo "| $2 | pending | | | |"; return
+    if [ ! -f "$s" ] && [ "$n" = flagcast ] && [ $HAVE_FC = 0 ]; then
+        echo "| $2 | pending: gateway not built in this run | | | |"; return
     fi
     ws_rss=$(kb "$(kv "$w" rss_per_conn_b)"); ws_med=$(f2 "$(kv "$w" completion_med_ms)")
-    [ -f "$w" ] || { ws_rss="n/a (SSE only)"; ws_med="n/a"; }
+    case $n in floor*) ws_rss="n/a (SSE only)"; ws_med="n/a" ;; esac
     echo "| $2 | $(kb "$(kv "$s" rss_per_conn_b)") | $(f2 "$(kv "$s" completion_med_ms)") | $ws_rss | $ws_med |"
 }
 
@@ -420,6 +440,7 @@ if [ $DEFAULT = 1 ]; then
         echo "- flagcast / Nchan: **$(ratio "$fc" "$nc")** ($(cycle_ratios flagcast nchan)); target ≤ 1.0, aim 0.8"
         echo "- flagcast / floor (2 processes): $(ratio "$fc" "$fl2") ($(cycle_ratios flagcast floor2))"
         echo "- Nchan / floor (1 process): $(ratio "$nc" "$fl") ($(cycle_ratios nchan floor))"
+        [ -n "$FAILED" ] && { echo; echo "Failed runs (their cells show —; logs were in the run's work dir):$FAILED"; }
     } >"$TABLE"
     cat "$TABLE"
     [ $WRITE = 1 ] && replace_block results "$TABLE"
