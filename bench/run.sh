@@ -28,6 +28,7 @@
 #   --no-write    print the table, leave docs/PERFORMANCE.md alone
 #   --help
 # Programs come from $FLAGCAST_BIN (make passes its bin dir), else ./bin.
+# KEEP_TMP=1 keeps the work dir (server and load logs) after the run.
 set -u
 
 BIN=${FLAGCAST_BIN:-$(pwd)/bin}
@@ -54,7 +55,7 @@ while [ $# -gt 0 ]; do
         --100k-only) BIG=1; DEFAULT=0 ;;
         --only) shift; ONLY=${1:?--only needs a list} ;;
         --no-write) WRITE=0 ;;
-        --help|-h) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --help|-h) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "bench: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
