@@ -51,6 +51,9 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
 IT_BIN   := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IT_SRC))
 BENCH_BIN:= $(patsubst bench/%.c,$(BIN)/bench-%,$(BENCH_SRC))
 
+# Keep intermediate objects (harness.o) so tests do not relink every run.
+.SECONDARY:
+
 .PHONY: all deps test check unit integration asan fuzz fuzz-build run bench install clean
 .DEFAULT_GOAL := all
 
