@@ -130,7 +130,7 @@ test: check
 	@echo "make test: all suites passed"
 
 run: all
-	@sh scripts/run.sh
+	@BIN=$(abspath $(BIN)) sh scripts/run.sh
 
 bench: all $(BENCH_BIN)
 	@FLAGCAST_BIN=$(abspath $(BIN)) sh bench/run.sh $(ARGS)
