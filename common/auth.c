@@ -7,6 +7,7 @@
  * guess is right.
  */
 #include "common/auth.h"
+#include "common/textlist.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -54,18 +55,11 @@ auth_t *auth_new(const char *list, const char **err)
         *err = "out of memory";
         return NULL;
     }
-    while (*p) {
-        const char *start, *end, *colon;
+    const char *start;
+    size_t ilen;
+    while (textlist_next(&p, &start, &ilen)) {
+        const char *end = start + ilen, *colon;
         size_t len;
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        if (*p == '\0')
-            break;
-        start = p;
-        end = p + strcspn(p, ",");
-        p = end;
-        while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
-            end--;
         if (a->n == AUTH_MAX_TOKENS) {
             *err = "too many admin tokens (at most 256)";
             auth_free(a);
@@ -125,13 +119,8 @@ int auth_check_token(const auth_t *a, const char *tok, size_t len, auth_identity
         return -1;
     for (size_t i = 0; i < a->n; i++) {
         const auth_token_t *t = &a->tokens[i];
-        unsigned diff = (unsigned)(t->len ^ len);
-        for (size_t j = 0; j < AUTH_MAX_TOKEN_LEN; j++) {
-            unsigned char c = j < len ? (unsigned char)tok[j] : 0;
-            diff |= (unsigned)(c ^ (unsigned char)t->tok[j]);
-        }
+        int match = textlist_secret_equal(tok, len, t->tok, t->len, AUTH_MAX_TOKEN_LEN);
         /* Branch-free select of the first match. */
-        int match = diff == 0;
         found = (found < 0 && match) ? (int)i : found;
     }
     if (found < 0)

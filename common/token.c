@@ -13,6 +13,7 @@
  * in full, zero-padded to TOKEN_MAX_API_KEY, differences OR-ed together.
  */
 #include "common/token.h"
+#include "common/textlist.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -379,17 +380,10 @@ static int parse_api_keys(token_verifier_t *v, const char *list, const char **er
         *err = "out of memory";
         return -1;
     }
-    while (*p) {
-        const char *start, *end, *eq;
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        if (*p == '\0')
-            break;
-        start = p;
-        end = p + strcspn(p, ",");
-        p = end;
-        while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
-            end--;
+    const char *start;
+    size_t ilen;
+    while (textlist_next(&p, &start, &ilen)) {
+        const char *end = start + ilen, *eq;
         if (v->nkeys == TOKEN_MAX_API_KEYS) {
             *err = "too many API keys (at most 1024)";
             return -1;
@@ -537,12 +531,7 @@ static long apikey_find(const token_verifier_t *v, const char *tok, size_t len)
         return -1;
     for (size_t i = 0; i < v->nkeys; i++) {
         const token_apikey_t *k = &v->keys[i];
-        unsigned diff = (unsigned)(k->len ^ len);
-        for (size_t j = 0; j < TOKEN_MAX_API_KEY; j++) {
-            unsigned char c = j < len ? (unsigned char)tok[j] : 0;
-            diff |= (unsigned)(c ^ (unsigned char)k->key[j]);
-        }
-        int match = diff == 0;
+        int match = textlist_secret_equal(tok, len, k->key, k->len, TOKEN_MAX_API_KEY);
         found = (found < 0 && match) ? (long)i : found;
     }
     return found;
