@@ -24,10 +24,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <signal.h>
 
 #include "common/metrics.h"
 #include "common/rconn.h"
+#include "common/token.h"
 #include "proto/event.h"
+#include "gateway/access.h"
+#include "gateway/filter.h"
 #include "gateway/mirror.h"
 #include "gateway/outq.h"
 
@@ -53,6 +57,14 @@ typedef struct gw_config {
     const char *cors_origins;
     long        threads;
     const char *log_level;
+    long        drain_delay;       /* s: /readyz 503 before the drain starts */
+    long        drain_seconds;     /* s: window the clients are closed over */
+    /* identity (ident_glue.c) */
+    long        auth_timeout;      /* seconds a WS may take to send `auth` */
+    const char *private_channels;  /* FLAGCAST_PRIVATE_CHANNELS */
+    token_config_t tok;            /* FLAGCAST_JWT_*, FLAGCAST_API_KEYS */
+    /* history and recovery (hist_glue.c) */
+    long        resume_max;        /* events one gap fill or resume may replay */
 } gw_config_t;
 
 extern gw_config_t gw_cfg;
@@ -68,6 +80,8 @@ typedef struct gw_metrics {
     metric_t *redis_reconnects;
     metric_t *ws_errors;
     metric_t *fanout_seconds;                  /* histogram */
+    metric_t *draining;                        /* gauge: 1 from SIGTERM on */
+    metric_t *drained_sse, *drained_ws;        /* told to reconnect elsewhere */
 } gw_metrics_t;
 
 extern gw_metrics_t gw_m;
@@ -77,7 +91,8 @@ void gw_metrics_init(void);
 
 extern atomic_bool gw_ready;       /* Redis subscribed + mirror loaded */
 extern atomic_bool gw_mirror_ever; /* the mirror was loaded once: snapshots are real */
-extern atomic_bool gw_stopping;    /* SIGTERM seen */
+extern atomic_bool gw_draining;    /* SIGTERM seen: /readyz answers 503 */
+extern atomic_bool gw_stopping;    /* drain window open: new streams get 503 */
 extern atomic_long gw_conns;       /* streaming connections, all threads */
 
 /* The flags mirror: written by the Redis thread, read by service threads
@@ -87,7 +102,7 @@ extern pthread_rwlock_t gw_mirror_lock;
 
 /* ==== resuming from history ==== */
 
-#define GW_RESUME_MAX_EVENTS 1000  /* a client further behind starts live */
+#define GW_RESUME_MAX_EVENTS 10000 /* default FLAGCAST_RESUME_MAX_EVENTS: beyond, resync */
 #define GW_RESUME_MAX_CHANNELS 16
 
 /* One connection's request to replay what it missed (SSE Last-Event-ID,
@@ -104,12 +119,41 @@ typedef struct gw_resume {
     uint64_t    offsets[GW_RESUME_MAX_CHANNELS];    /* the client's position */
     /* answer */
     bool        ok[GW_RESUME_MAX_CHANNELS];         /* history covered the gap */
+    const char *reason[GW_RESUME_MAX_CHANNELS];     /* !ok: why (static string) */
     uint64_t    last[GW_RESUME_MAX_CHANNELS];       /* last offset replayed, or the cursor */
     outq_ev_t **evs;             /* replayed events, channel by channel, in order */
     size_t      nevs, cap;
 } gw_resume_t;
 
 void gw_resume_free(gw_resume_t *r);
+
+/* ==== identity (ident_glue.c) ==== */
+
+/* Builds the token verifier and the access rules from gw_cfg (auth mode,
+ * JWT settings, API keys, private channels). Call once before the threads
+ * start; both are read-only afterwards and shared by every thread.
+ * @return 0 on success, -1 with *err set (static message, no secret). */
+int  gw_ident_init(const char **err);
+void gw_ident_free(void);
+/* The access rules (gateway/access.h); valid after gw_ident_init. */
+const access_t *gw_access(void);
+/* Verifies a token presented by a client (len bytes) and admits the
+ * connection under the auth mode. tok NULL: no token was presented.
+ * @return 0 with *id (owned by the caller; NULL: anonymous, or mode off),
+ *         or -1 with *e filled (401) and *id NULL. */
+int  gw_ident_admit(const char *tok, size_t len, token_identity_t **id, access_error_t *e);
+/* Checks every channel f asks for against id's rights (NULL: anonymous).
+ * @return 0, or -1 with *e filled and *bad pointing at the refused channel
+ *         (inside f). */
+int  gw_ident_check_filter(const token_identity_t *id, const filter_t *f,
+                           access_error_t *e, const char **bad);
+/* Drops from f every channel id may not read (after a change of identity),
+ * then adds id's inboxes ("user:<id>", "role:<r>" ...).
+ * @return 0, or -1 with *err set (f is then unchanged). */
+int  gw_ident_apply(const token_identity_t *id, filter_t *f, const char **err);
+/* Unix seconds after which id may no longer be served: exp + leeway
+ * (the same rule token_verify applies), or 0 if it never expires. */
+long long gw_ident_deadline(const token_identity_t *id);
 
 /* ==== lws side (lws_glue.c) ==== */
 
@@ -121,6 +165,9 @@ int  gw_lws_start(void);
 void gw_lws_dispatch(outq_ev_t *oev);
 /* Hands a filled resume request back to its service thread (takes it). */
 void gw_lws_resume_done(gw_resume_t *r);
+/* Opens the drain window on every service thread: each closes its
+ * connections paced over window_ns (drain.h). Thread-safe. */
+void gw_lws_drain(uint64_t window_ns);
 /* Asks every service thread to close its clients and stop; joins them. */
 void gw_lws_stop(void);
 
@@ -136,6 +183,14 @@ void gw_redis_want(const char *ch, bool want);
  * then still the caller's). Thread-safe. */
 int  gw_redis_resume(gw_resume_t *r);
 void gw_redis_stop(void);
+
+/* ==== graceful drain (drain_glue.c) ==== */
+
+/* Called by main on the first stop signal sig (sigs: the blocked stop
+ * signals): /readyz 503, FLAGCAST_DRAIN_DELAY, then the clients closed
+ * paced over FLAGCAST_DRAIN_SECONDS until none is left, the deadline or a
+ * second signal. Returns with gw_stopping set; main then stops. */
+void gw_drain_run(const sigset_t *sigs, int sig);
 
 /* monotonic clock in ns */
 uint64_t gw_now_ns(void);

@@ -32,7 +32,9 @@
  * timeout. No per-connection timers (lws's sorted timer list is linear).
  */
 #include "gateway/gateway.h"
+#include "gateway/drain.h"
 #include "gateway/filter.h"
+#include "gateway/hist.h"
 #include "gateway/query.h"
 #include "gateway/subidx.h"
 #include "gateway/wsmsg.h"
@@ -68,6 +70,9 @@
 /* lws allocates this much per WS connection for reading; client messages
  * are small and longer ones arrive in chunks that ws_receive reassembles. */
 #define GW_WS_RX_CHUNK    128
+/* WS close code for a missing, invalid or expired token (4000-4999 are the
+ * application's; 4401 reads as HTTP's 401). */
+#define GW_CLOSE_UNAUTHORIZED 4401
 
 enum { PROTO_JSON = 0, PROTO_MSGPACK = 1, PROTO_RAW = 2 };
 enum { CK_NONE = 0, CK_HTTP, CK_SSE, CK_WS };
@@ -94,6 +99,13 @@ typedef struct gw_conn {
     uint8_t           closing;       /* being closed; ignore it */
     uint8_t           rx_too_big;    /* WS: discarding an oversized message */
     uint8_t           resuming;      /* history replay under way: queue, don't write */
+    gw_resume_t      *floor;         /* after a replay: per channel, the last offset
+                                      * replayed; live events at or below are dropped */
+    uint8_t           going_away;    /* WS: drained, close 1001 when writable */
+    uint8_t           auth_wait;     /* WS, auth required: no token yet, served nothing */
+    uint16_t          close_code;    /* WS: close with this once the error is written */
+    uint64_t          auth_deadline_ns; /* auth_wait: auth by then; close_code: killed by then */
+    token_identity_t *id;            /* who the client is (owned), NULL: anonymous */
 } gw_conn_t;
 
 typedef struct gw_item {
@@ -128,6 +140,16 @@ typedef struct gw_worker {
     outq_limits_t        lim;
     bool                 stopping;
     bool                 done;
+    /* identity: a WS upgrade's token is verified in FILTER_PROTOCOL_CONNECTION
+     * and its identity picked up by ESTABLISHED of the same wsi */
+    struct lws          *pending_wsi;
+    token_identity_t    *pending_id;
+    size_t               nexpiring;  /* connections whose token expires */
+    /* graceful drain (drain.h): asked by gw_lws_drain, paced by drain_sul */
+    atomic_bool          drain_req;
+    bool                 draining;
+    drain_t              drain;
+    lws_sorted_usec_list_t drain_sul;
     /* start-up handshake with gw_lws_start */
     int                  start_rc;
     bool                 started;
@@ -159,6 +181,8 @@ static gw_resume_t *resume_new(void);
 static int  resume_add(gw_resume_t *r, const filter_t *f, const char *ch, size_t chlen,
                        const char *epoch, size_t elen, uint64_t offset);
 static void resume_start(gw_worker_t *w, gw_conn_t *c, gw_resume_t *r);
+static bool resume_dup(const gw_resume_t *r, const ev_t *ev);
+static int  worker_post(struct gw_worker *w, outq_ev_t *ev, gw_resume_t *res, uint64_t t_ns);
 
 /* ==== small helpers ==== */
 
@@ -326,9 +350,17 @@ static void conn_release(gw_conn_t *c)
         c->sub = NULL;
     }
     outq_clear(&c->q);
+    gw_resume_free(c->floor);
+    c->floor = NULL;
     free(c->rx);
     c->rx = NULL;
     c->rx_len = 0;
+    if (c->id) {
+        if (gw_ident_deadline(c->id))
+            w->nexpiring--;
+        token_identity_free(c->id);
+        c->id = NULL;
+    }
     if (c->fd >= 0 && (size_t)c->fd < w->nfd && w->by_fd[c->fd] == c)
         w->by_fd[c->fd] = NULL;
     if (c->kind == CK_SSE) {
@@ -374,6 +406,8 @@ static void fan_visit(void *arg, void *owner)
 
     if (c->closing)
         return;
+    if (c->floor && resume_dup(c->floor, f->dev))
+        return;   /* replayed from history already */
     /* Fast path: nothing queued and lws holds nothing: write now. */
     if (!c->resuming && outq_empty(&c->q) && !lws_partial_buffered(c->wsi)) {
         unsigned fmt = c->fmt;
@@ -567,20 +601,41 @@ static int http_preflight(struct lws *wsi)
 }
 
 /* The query string as lws split it (decoded args), joined with '&'.
- * @return its length, or -1 if it is longer than the buffer. */
-static int get_query(struct lws *wsi, char *out, size_t outlen)
+ * A token=... argument is not joined: lws decoded it once already and
+ * query_parse would decode it again (an API key may hold '%' or '+'); its
+ * value goes to tokbuf (toklen bytes) and *tok points at it, or *tok is NULL
+ * if there is none (tok NULL: the argument is just dropped).
+ * @return its length, or -1 if it (or the token) is longer than the buffer. */
+static int get_query(struct lws *wsi, char *out, size_t outlen,
+                     char *tokbuf, size_t toklen, const char **tok)
 {
     size_t len = 0;
     int i, n;
 
     out[0] = '\0';
+    if (tok)
+        *tok = NULL;
     for (i = 0; i < 256; i++) {
-        n = lws_hdr_copy_fragment(wsi, out + len + (len ? 1 : 0),
-                                  (int)(outlen - len - 1), WSI_TOKEN_HTTP_URI_ARGS, i);
+        char *frag = out + len + (len ? 1 : 0);
+        n = lws_hdr_copy_fragment(wsi, frag, (int)(outlen - len - 1), WSI_TOKEN_HTTP_URI_ARGS, i);
         if (n < 0) {
             if (lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0)
                 return -1;
             break;
+        }
+        if (n >= 6 && memcmp(frag, "token=", 6) == 0) {
+            size_t tl = (size_t)n - 6;
+            bool fits = tok && tl < toklen;
+            if (fits) {
+                memcpy(tokbuf, frag + 6, tl);
+                tokbuf[tl] = '\0';
+                *tok = tokbuf;
+            }
+            explicit_bzero(frag, (size_t)n);
+            out[len] = '\0';
+            if (tok && !fits)
+                return -1;
+            continue;
         }
         if (len)
             out[len] = '&';
@@ -603,32 +658,98 @@ static bool is_ws_path(const char *path)
     return strcmp(path, "/ws") == 0 || strcmp(path, "/api/v1/realtime/ws") == 0;
 }
 
-/* user:<id> and role:<name> inboxes are only for connections with that
- * identity (DESIGN.md, "Logical channels"). Identity is not implemented yet,
- * so no connection may ask for them. @return the first such channel, or NULL. */
-static const char *private_channel(const filter_t *f)
-{
-    uint32_t i;
+/* ==== identity (ident_glue.c decides, this keeps it per connection) ==== */
 
-    for (i = 0; i < f->nchannels; i++) {
-        const char *err;
-        chan_kind_t k = name_channel_kind(f->channels[i], strlen(f->channels[i]), &err);
-        if (k == CHAN_USER || k == CHAN_ROLE)
-            return f->channels[i];
+/* The token of a request: the Authorization bearer header first, else the
+ * ?token= value get_query set aside (qtok, NULL if none); verified and
+ * admitted under FLAGCAST_AUTH. A WebSocket without any token is let
+ * through here even when auth is required (ws): it may still send `auth`.
+ * @return 0 with *id (owned by the caller; NULL: anonymous), or -1 with *e. */
+static int request_identity(struct lws *wsi, const char *qtok, bool ws,
+                            token_identity_t **id, access_error_t *e)
+{
+    char hdr[TOKEN_MAX_BYTES + 64];
+    const char *tok = qtok;
+    size_t len = qtok ? strlen(qtok) : 0;
+    int n, rc;
+
+    *id = NULL;
+    if (!access_uses_tokens(gw_access()))
+        return 0;
+    n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (n > 0) {
+        if ((size_t)n >= sizeof(hdr) ||
+            lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
+            return access_token_refused("Authorization header too long", e);
+        if (token_bearer(hdr, &tok, &len) != 0) {
+            explicit_bzero(hdr, sizeof(hdr));
+            return access_token_refused("Authorization is not a Bearer token", e);
+        }
     }
-    return NULL;
+    if (tok == NULL && ws)
+        return 0;
+    rc = gw_ident_admit(tok, len, id, e);
+    if (n > 0)
+        explicit_bzero(hdr, sizeof(hdr));
+    return rc;
+}
+
+/* Gives c the identity id (takes it): its inboxes are subscribed and what
+ * it may no longer read (after a second `auth`) is dropped.
+ * @return 0, or -1 with *err (id freed, c unchanged). */
+static int conn_set_identity(gw_conn_t *c, token_identity_t *id, const char **err)
+{
+    gw_worker_t *w = c->w;
+    filter_t f;
+
+    filter_init(&f);
+    if ((c->sub && filter_copy(&f, subidx_filter(c->sub)) != 0) ||
+        gw_ident_apply(id, &f, err) != 0) {
+        if (*err == NULL)
+            *err = "out of memory";
+        filter_free(&f);
+        token_identity_free(id);
+        return -1;
+    }
+    if (filter_is_empty(&f)) {
+        subidx_remove(w->idx, c->sub);
+        c->sub = NULL;
+    } else if (c->sub ? subidx_update(w->idx, c->sub, &f) != 0
+                      : (c->sub = subidx_add(w->idx, c, &f)) == NULL) {
+        *err = "out of memory";
+        filter_free(&f);
+        token_identity_free(id);
+        return -1;
+    }
+    filter_free(&f);
+    if (c->id) {
+        if (gw_ident_deadline(c->id))
+            w->nexpiring--;
+        token_identity_free(c->id);
+    }
+    c->id = id;
+    if (gw_ident_deadline(id))
+        w->nexpiring++;
+    c->auth_wait = 0;
+    return 0;
+}
+
+/* Checks the channels of f for c's identity; on refusal writes a message
+ * naming the channel into ebuf. @return 0, or -1 with *e. */
+static int check_channels(const token_identity_t *id, const filter_t *f, access_error_t *e,
+                          char *ebuf, size_t elen)
+{
+    const char *bad = NULL;
+
+    if (gw_ident_check_filter(id, f, e, &bad) == 0)
+        return 0;
+    snprintf(ebuf, elen, "channels: %s: %s", bad, e->message);
+    return -1;
 }
 
 static bool over_capacity(void)
 {
     return atomic_load(&gw_conns) >= gw_cfg.max_conns;
-}
-
-/* FLAGCAST_AUTH=required cannot be honoured before identity exists: fail
- * closed rather than serve anonymous clients. */
-static bool auth_unavailable(void)
-{
-    return strcmp(gw_cfg.auth, "required") == 0;
 }
 
 /* Before the flags were loaded once, a snapshot would claim there are none:
@@ -643,8 +764,10 @@ static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
 {
     unsigned char hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *p = start,
                   *end = hdr + sizeof(hdr) - 1;
-    char qs[GW_QUERY_MAX], err[256];
-    const char *ferr = NULL;
+    char qs[GW_QUERY_MAX], err[400], tokbuf[TOKEN_MAX_BYTES + 1];
+    const char *ferr = NULL, *tok = NULL;
+    token_identity_t *id = NULL;
+    access_error_t ae;
     query_t q;
     filter_t f;
     buf_t b, data;
@@ -654,13 +777,16 @@ static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
         return http_reply_json_error(wsi, 503, "gateway is shutting down");
     if (not_started())
         return http_reply_json_error(wsi, 503, "gateway is starting: flags not loaded yet");
-    if (auth_unavailable())
-        return http_reply_json_error(wsi, 401, "authentication is required but token checking is not available yet");
     if (over_capacity()) {
         metric_inc(gw_m.conns_rejected);
         return http_reply_json_error(wsi, 503, "too many connections");
     }
-    n = get_query(wsi, qs, sizeof(qs));
+    n = get_query(wsi, qs, sizeof(qs), tokbuf, sizeof(tokbuf), &tok);
+    if (n >= 0 && request_identity(wsi, tok, false, &id, &ae) != 0) {
+        explicit_bzero(tokbuf, sizeof(tokbuf));
+        return http_reply_json_error(wsi, (unsigned)ae.status, ae.message);
+    }
+    explicit_bzero(tokbuf, sizeof(tokbuf));
     if (n < 0)
         return http_reply_json_error(wsi, 400, "query string too long");
     query_init(&q);
@@ -673,10 +799,12 @@ static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
         rc = http_reply_json_error(wsi, 400, ferr ? ferr : "bad filter");
         goto out;
     }
-    if (private_channel(&f)) {
-        snprintf(err, sizeof(err), "channels: %s is a private inbox and needs an authenticated identity",
-                 private_channel(&f));
-        rc = http_reply_json_error(wsi, 403, err);
+    if (check_channels(id, &f, &ae, err, sizeof(err)) != 0) {
+        rc = http_reply_json_error(wsi, (unsigned)ae.status, err);
+        goto out;
+    }
+    if (gw_ident_apply(id, &f, &ferr) != 0) {   /* the identity's inboxes */
+        rc = http_reply_json_error(wsi, 500, ferr);
         goto out;
     }
 
@@ -713,6 +841,10 @@ static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
     c->fmt = OUTQ_FMT_SSE;
     atomic_fetch_add(&gw_conns, 1);
     conn_register(w, c, wsi, CK_SSE);
+    c->id = id;   /* conn_release frees it */
+    id = NULL;
+    if (gw_ident_deadline(c->id))
+        w->nexpiring++;
     if (!filter_is_empty(&f)) {
         c->sub = subidx_add(w->idx, c, &f);
         if (c->sub == NULL) {
@@ -760,6 +892,7 @@ static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
     rc = conn_write_now(c, (unsigned char *)b.data + LWS_PRE, b.len - LWS_PRE, LWS_WRITE_HTTP);
     buf_free(&b);
 out:
+    token_identity_free(id);
     query_free(&q);
     filter_free(&f);
     return rc;
@@ -780,7 +913,7 @@ static int http_route(gw_worker_t *w, gw_conn_t *c, struct lws *wsi, const char 
     if (strcmp(path, "/healthz") == 0)
         return http_reply(wsi, 200, "application/json", "{\"status\":\"ok\"}\n", 16);
     if (strcmp(path, "/readyz") == 0) {
-        if (atomic_load(&gw_ready) && !atomic_load(&gw_stopping))
+        if (atomic_load(&gw_ready) && !atomic_load(&gw_draining) && !atomic_load(&gw_stopping))
             return http_reply(wsi, 200, "application/json", "{\"status\":\"ready\"}\n", 19);
         return http_reply(wsi, 503, "application/json", "{\"status\":\"not ready\"}\n", 23);
     }
@@ -854,11 +987,20 @@ static void ws_send_state(gw_conn_t *c, const filter_t *f, bool snapshot)
 }
 
 /* Applies a subscribe/unsubscribe request. @return 0, or -1 with *err. */
-static int ws_apply(gw_conn_t *c, const filter_req_t *req, bool subscribe, const char **err)
+static int ws_apply(gw_conn_t *c, const filter_req_t *req, bool subscribe, const char **err,
+                    const char **code)
 {
+    static _Thread_local char ebuf[400];   /* a refusal naming the channel */
     gw_worker_t *w = c->w;
+    access_error_t ae;
     filter_t f;
 
+    *code = "bad_message";
+    if (subscribe && c->auth_wait) {
+        *code = "unauthorized";
+        *err = "authentication required: send an auth message first";
+        return -1;
+    }
     filter_init(&f);
     if (c->sub && filter_copy(&f, subidx_filter(c->sub)) != 0) {
         *err = "out of memory";
@@ -869,8 +1011,9 @@ static int ws_apply(gw_conn_t *c, const filter_req_t *req, bool subscribe, const
             filter_free(&f);
             return -1;
         }
-        if (private_channel(&f)) {
-            *err = "user: and role: channels need an authenticated identity";
+        if (check_channels(c->id, &f, &ae, ebuf, sizeof(ebuf)) != 0) {
+            *code = ae.code;
+            *err = ebuf;
             filter_free(&f);
             return -1;
         }
@@ -899,14 +1042,75 @@ static int ws_apply(gw_conn_t *c, const filter_req_t *req, bool subscribe, const
     return 0;
 }
 
+/* Sends `error` {code, message}, stops delivering to c and closes it with
+ * close_code once the error is written (SERVER_WRITEABLE), or from the tick
+ * if the client does not read within 2 s. */
+static void ws_close_with(gw_conn_t *c, const char *code, const char *message, uint16_t close_code)
+{
+    if (c->closing || c->close_code)
+        return;
+    if (c->sub) {
+        subidx_remove(c->w->idx, c->sub);
+        c->sub = NULL;
+    }
+    c->auth_wait = 0;
+    c->close_code = close_code;
+    c->auth_deadline_ns = gw_now_ns() + 2000000000ull;
+    ws_send_error(c, code, message);
+    if (!c->closing)
+        lws_callback_on_writable(c->wsi);
+}
+
+/* The `auth` message: a token that does not verify closes the connection
+ * (4401); a valid one gives the connection its identity (inboxes included)
+ * and is answered with `subscribed`. A later `auth` may refresh the token of
+ * the same user (a new expiry, roles, channels); another user is refused. */
+static void ws_auth(gw_conn_t *c, char *tok)
+{
+    token_identity_t *id = NULL;
+    access_error_t ae;
+    const char *err = NULL;
+    size_t len = tok ? strlen(tok) : 0;
+    int rc;
+
+    if (!access_uses_tokens(gw_access()) || tok == NULL) {
+        if (tok)
+            explicit_bzero(tok, len);
+        return;   /* FLAGCAST_AUTH=off: tokens are not looked at */
+    }
+    rc = gw_ident_admit(tok, len, &id, &ae);
+    explicit_bzero(tok, len);
+    if (rc != 0) {
+        ws_close_with(c, ae.code, ae.message, GW_CLOSE_UNAUTHORIZED);
+        return;
+    }
+    if (c->id && strcmp(c->id->user, id->user) != 0) {
+        token_identity_free(id);
+        ws_send_error(c, "forbidden", "a connection cannot change its user");
+        c->errors++;
+        return;
+    }
+    if (conn_set_identity(c, id, &err) != 0) {
+        ws_send_error(c, "internal", err);
+        return;
+    }
+    {
+        filter_t none;
+        filter_init(&none);
+        ws_send_state(c, c->sub ? subidx_filter(c->sub) : &none, false);
+    }
+}
+
 /* Handles one complete client message. @return 0, or -1 to close. */
 static int ws_message(gw_conn_t *c, const char *p, size_t n, bool binary)
 {
     wsmsg_t m;
     wsmsg_error_t e;
-    const char *err = NULL;
+    const char *err = NULL, *code = NULL;
     int rc = 0;
 
+    if (c->close_code)
+        return 0;   /* being closed: nothing more is served */
     wsmsg_init(&m);
     if (wsmsg_parse(binary ? WSMSG_FMT_MSGPACK : WSMSG_FMT_JSON, p, n,
                     (size_t)gw_cfg.ws_max_frame, 0, &m, &e) != 0) {
@@ -917,9 +1121,8 @@ static int ws_message(gw_conn_t *c, const char *p, size_t n, bool binary)
     switch (m.type) {
     case WSMSG_SUBSCRIBE:
     case WSMSG_UNSUBSCRIBE:
-        if (ws_apply(c, &m.req, m.type == WSMSG_SUBSCRIBE, &err) != 0) {
-            ws_send_error(c, err && strstr(err, "identity") ? "forbidden" : "bad_message",
-                          err ? err : "subscription failed");
+        if (ws_apply(c, &m.req, m.type == WSMSG_SUBSCRIBE, &err, &code) != 0) {
+            ws_send_error(c, code, err ? err : "subscription failed");
             c->errors++;
         } else if (m.type == WSMSG_SUBSCRIBE && m.nsince > 0 && c->sub) {
             gw_resume_t *r = resume_new();
@@ -941,7 +1144,7 @@ static int ws_message(gw_conn_t *c, const char *p, size_t n, bool binary)
         break;
     }
     case WSMSG_AUTH:
-        /* Identity is a later issue: tokens are accepted and ignored. */
+        ws_auth(c, m.token);
         break;
     }
 out:
@@ -1005,10 +1208,27 @@ static int ws_receive(gw_conn_t *c, struct lws *wsi, const char *in, size_t len)
 static int ws_established(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
 {
     const struct lws_protocols *pr = lws_get_protocol(wsi);
-    char qs[GW_QUERY_MAX], err[256];
+    char qs[GW_QUERY_MAX], err[256], tokbuf[TOKEN_MAX_BYTES + 1];
+    const char *tok = NULL, *ierr = NULL;
+    token_identity_t *id = NULL;
+    access_error_t ae;
     query_t q;
     buf_t b;
     int n;
+
+    /* The identity was verified when the upgrade was filtered; verify again
+     * only if that was another wsi's (never expected). */
+    n = get_query(wsi, qs, sizeof(qs), tokbuf, sizeof(tokbuf), &tok);
+    if (w->pending_wsi == wsi) {
+        id = w->pending_id;
+        w->pending_id = NULL;
+        w->pending_wsi = NULL;
+    } else if (request_identity(wsi, n >= 0 ? tok : NULL, true, &id, &ae) != 0) {
+        explicit_bzero(tokbuf, sizeof(tokbuf));
+        memset(c, 0, sizeof(*c));
+        return -1;
+    }
+    explicit_bzero(tokbuf, sizeof(tokbuf));
 
     memset(c, 0, sizeof(*c));
     c->fmt = pr && pr->id == PROTO_MSGPACK ? OUTQ_FMT_MSGPACK : OUTQ_FMT_JSON;
@@ -1020,25 +1240,65 @@ static int ws_established(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
     ws_buf(&b);
     wsmsg_render_connected(ws_fmt(c), "Connected to flagcast WebSocket", NULL,
                            c->fmt == OUTQ_FMT_MSGPACK ? "flagcast.msgpack" : "flagcast.json", &b);
-    if (conn_send_ctl(c, &b) != 0)
+    if (conn_send_ctl(c, &b) != 0) {
+        token_identity_free(id);
         return -1;
+    }
+
+    /* Who it is: its inboxes now; without a token under auth=required it
+     * gets nothing until an `auth` message, within FLAGCAST_AUTH_TIMEOUT. */
+    if (id) {
+        if (conn_set_identity(c, id, &ierr) != 0)
+            return -1;
+    } else if (access_mode(gw_access()) == ACCESS_AUTH_REQUIRED) {
+        c->auth_wait = 1;
+        c->auth_deadline_ns = gw_now_ns() + (uint64_t)gw_cfg.auth_timeout * 1000000000ull;
+    }
 
     /* Filters in the upgrade URL subscribe at once, like SSE's. */
-    n = get_query(wsi, qs, sizeof(qs));
     if (n > 0) {
-        const char *ferr = NULL;
+        const char *ferr = NULL, *code = NULL;
         query_init(&q);
         if (query_parse(qs, (size_t)n, NULL, &q, err, sizeof(err)) != 0) {
             ws_send_error(c, "bad_message", err);
         } else if (q.channels_given || q.req.subscribe_all || q.req.items.nkeys ||
                    q.req.items.nids || q.req.items.ntags) {
-            if (ws_apply(c, &q.req, true, &ferr) != 0)
-                ws_send_error(c, ferr && strstr(ferr, "identity") ? "forbidden" : "bad_message",
-                              ferr ? ferr : "subscription failed");
+            if (ws_apply(c, &q.req, true, &ferr, &code) != 0)
+                ws_send_error(c, code, ferr ? ferr : "subscription failed");
         }
         query_free(&q);
     }
     return 0;
+}
+
+/* FILTER_PROTOCOL_CONNECTION of a WS upgrade: a token in the header or the
+ * query must verify (401 otherwise); its identity waits in the worker for
+ * ESTABLISHED of the same wsi. @return 0, or -1 after answering. */
+static int ws_identify(gw_worker_t *w, struct lws *wsi)
+{
+    char qs[GW_QUERY_MAX], tokbuf[TOKEN_MAX_BYTES + 1];
+    const char *tok = NULL;
+    token_identity_t *id = NULL;
+    access_error_t ae;
+    int rc = 0;
+
+    token_identity_free(w->pending_id);
+    w->pending_id = NULL;
+    w->pending_wsi = NULL;
+    if (!access_uses_tokens(gw_access()))
+        return 0;
+    if (get_query(wsi, qs, sizeof(qs), tokbuf, sizeof(tokbuf), &tok) < 0) {
+        http_reply_json_error(wsi, 400, "query string too long");
+        rc = -1;
+    } else if (request_identity(wsi, tok, true, &id, &ae) != 0) {
+        http_reply_json_error(wsi, (unsigned)ae.status, ae.message);
+        rc = -1;
+    } else {
+        w->pending_wsi = wsi;
+        w->pending_id = id;
+    }
+    explicit_bzero(tokbuf, sizeof(tokbuf));
+    return rc;
 }
 
 /* ==== the reaper: closed SSE peers ==== */
@@ -1153,7 +1413,140 @@ static void worker_begin_stop(gw_worker_t *w)
         lws_callback_on_writable(c->wsi);
 }
 
+/* ==== graceful drain (drain.h) ==== */
+
+static _Atomic uint64_t drain_window_ns;   /* set by gw_lws_drain */
+
+/* Tells one connection to reconnect elsewhere: SSE a jittered retry: hint,
+ * then close; WS close 1001 from its writable callback. */
+static void drain_conn(gw_worker_t *w, gw_conn_t *c)
+{
+    if (c->kind == CK_SSE) {
+        buf_t b;
+
+        buf_init(&b);
+        buf_append(&b, keepalive_bytes, LWS_PRE);
+        sse_retry(&b, drain_retry_ms(&w->drain, (unsigned)gw_cfg.sse_retry));
+        if (!b.err && !lws_partial_buffered(c->wsi))
+            lws_write(c->wsi, (unsigned char *)b.data + LWS_PRE, b.len - LWS_PRE, LWS_WRITE_HTTP);
+        buf_free(&b);
+        metric_inc(gw_m.drained_sse);
+        conn_kill(c, "draining");
+    } else {
+        c->going_away = 1;
+        metric_inc(gw_m.drained_ws);
+        lws_callback_on_writable(c->wsi);
+    }
+}
+
+/* The next connection to drain, alternating SSE and WS; NULL if none. */
+static gw_conn_t *drain_pick(gw_worker_t *w)
+{
+    gw_conn_t *c;
+    int k;
+
+    for (k = 0; k < 2; k++) {
+        bool sse = (w->drain.closed + (uint64_t)k) % 2 == 0;
+        for (c = sse ? w->sse : w->ws; c; c = c->next)
+            if (!c->closing && !c->going_away)
+                return c;
+    }
+    return NULL;
+}
+
+static void drain_tick(lws_sorted_usec_list_t *sul)
+{
+    gw_worker_t *w = lws_container_of(sul, gw_worker_t, drain_sul);
+    uint64_t now = gw_now_ns(), due = drain_due(&w->drain, now), next, us;
+
+    if (w->stopping)
+        return;
+    for (; due > 0; due--) {
+        gw_conn_t *c = drain_pick(w);
+        if (c == NULL) {   /* the rest left on their own */
+            drain_done(&w->drain, w->drain.total - w->drain.closed);
+            break;
+        }
+        drain_conn(w, c);
+        drain_done(&w->drain, 1);
+    }
+    if (w->drain.closed >= w->drain.total)
+        return;
+    next = drain_next_ns(&w->drain);
+    us = next > now ? (next - now) / 1000 : 0;
+    /* at least 10 ms between turns: large counts close in batches */
+    lws_sul_schedule(w->ctx, 0, &w->drain_sul, drain_tick, us < 10000 ? 10000 : (lws_usec_t)us);
+}
+
+static void worker_begin_drain(gw_worker_t *w)
+{
+    uint64_t n = 0, now = gw_now_ns();
+    gw_conn_t *c;
+
+    w->draining = true;
+    for (c = w->sse; c; c = c->next)
+        n += !c->closing;
+    for (c = w->ws; c; c = c->next)
+        n += !c->closing;
+    drain_begin(&w->drain, now, atomic_load(&drain_window_ns), n,
+                now ^ ((uint64_t)w->id << 48) ^ (uint64_t)(uintptr_t)w);
+    log_info("draining connections", "thread=%d connections=%llu window_ms=%llu",
+             w->id, (unsigned long long)n,
+             (unsigned long long)(w->drain.window_ns / 1000000));
+    drain_tick(&w->drain_sul);
+}
+
+void gw_lws_drain(uint64_t window_ns)
+{
+    long i, n = atomic_load(&nlive);
+
+    atomic_store(&drain_window_ns, window_ns);
+    for (i = 0; i < n; i++) {
+        atomic_store(&workers[i].drain_req, true);
+        if (workers[i].ctx)
+            lws_cancel_service(workers[i].ctx);
+    }
+}
+
 /* ==== the tick ==== */
+
+/* Identity deadlines, from the tick (no per-connection timers): a token
+ * past its exp (+ leeway, as token_verify counts it) closes its connection
+ * (SSE: closed; WS: `error token_expired`, close 4401); a WS that owes an
+ * `auth` message past FLAGCAST_AUTH_TIMEOUT is closed the same way; a WS
+ * whose close waits on a client that does not read is killed after 2 s. */
+static void ident_tick(gw_worker_t *w, uint64_t now)
+{
+    long long wall = (long long)time(NULL);
+    gw_conn_t *c, *next;
+
+    if (w->nexpiring > 0) {
+        for (c = w->sse; c; c = next) {
+            long long dl = gw_ident_deadline(c->id);
+            next = c->next;
+            if (!c->closing && dl && wall >= dl) {
+                log_debug("token expired", "conn=%u transport=sse", c->serial);
+                conn_kill(c, "token expired");
+            }
+        }
+    }
+    for (c = w->ws; c; c = next) {
+        next = c->next;
+        if (c->closing)
+            continue;
+        if (c->close_code) {
+            if (now >= c->auth_deadline_ns)
+                conn_kill(c, "close not taken");
+        } else if (c->auth_wait) {
+            if (now >= c->auth_deadline_ns)
+                ws_close_with(c, "unauthorized", "authentication required: no auth message in time",
+                              GW_CLOSE_UNAUTHORIZED);
+        } else if (c->id && gw_ident_deadline(c->id) && wall >= gw_ident_deadline(c->id)) {
+            log_debug("token expired", "conn=%u transport=ws", c->serial);
+            ws_close_with(c, "token_expired", "the token expired", GW_CLOSE_UNAUTHORIZED);
+        }
+    }
+}
 
 static void worker_tick(lws_sorted_usec_list_t *sul)
 {
@@ -1196,6 +1589,7 @@ static void worker_tick(lws_sorted_usec_list_t *sul)
                 conn_kill(c, "write failed");
         }
     }
+    ident_tick(w, now);
     lws_sul_schedule(w->ctx, 0, &w->tick, worker_tick, LWS_US_PER_SEC);
 }
 
@@ -1212,24 +1606,121 @@ static bool resume_dup(const gw_resume_t *r, const ev_t *ev)
     return false;
 }
 
-/* The Redis thread's answer for c: the replayed events that c's filter
- * selects go first, then what was queued live meanwhile, minus what the
- * replay already covered. */
+/* A resync for c in its format (hist.h), or on `flags` a fresh snapshot of
+ * what c's filter selects (flags are state: that makes the client whole).
+ * @return a control item with one reference, or NULL. */
+static outq_ev_t *resync_item(gw_conn_t *c, const char *ch, const char *reason,
+                              const char *epoch, uint64_t offset)
+{
+    static const char room[LWS_PRE];
+    const filter_t *f = c->sub ? subidx_filter(c->sub) : NULL;
+    buf_t b, data;
+    char *p;
+    size_t len;
+    int rc;
+
+    if (f == NULL || !filter_wants_channel(f, ch, strlen(ch)))
+        return NULL;
+    buf_init(&b);
+    buf_append(&b, room, LWS_PRE);
+    if (strcmp(ch, "flags") != 0) {
+        rc = hist_render_resync((outq_fmt_t)c->fmt, ch, reason, epoch, offset, &b);
+    } else if (c->fmt != OUTQ_FMT_SSE) {
+        rc = render_snapshot(f, c->fmt == OUTQ_FMT_MSGPACK ? MIRROR_FMT_MSGPACK : MIRROR_FMT_JSON, &b);
+    } else {
+        char id[QUERY_MAX_CURSOR + 1];
+        buf_init(&data);
+        rc = render_snapshot(f, MIRROR_FMT_JSON, &data);
+        if (rc == 0 && epoch && query_format_cursor(id, sizeof(id), ch, epoch, offset) < 0)
+            rc = -1;
+        if (rc == 0)
+            rc = sse_frame(&b, epoch ? id : NULL, "snapshot", data.data, data.len);
+        buf_free(&data);
+    }
+    if (rc != 0 || b.err) {
+        buf_free(&b);
+        return NULL;
+    }
+    p = buf_steal(&b, &len);
+    return outq_ev_adopt_raw(p, len, LWS_PRE);
+}
+
+/* A channel-wide resync from the Redis thread (r->fd < 0): every local
+ * subscriber of the channel gets it, after what it already has queued. */
+static void worker_resync_all(gw_worker_t *w, gw_resume_t *r)
+{
+    gw_conn_t *lists[2] = { w->sse, w->ws }, *c, *next;
+    size_t k;
+
+    for (k = 0; k < 2; k++)
+        for (c = lists[k]; c; c = next) {
+            outq_ev_t *e;
+            next = c->next;
+            if (c->closing || c->resuming)
+                continue;   /* a resuming one gets its own answer */
+            e = resync_item(c, r->channels[0], r->reason[0], r->epochs[0], r->last[0]);
+            if (e == NULL)
+                continue;
+            if (outq_push_ctl(&c->q, e) == OUTQ_OK)
+                conn_flush(c);
+            outq_ev_unref(e);
+        }
+    gw_resume_free(r);
+}
+
+void gw_lws_resync(const char *ch, const char *reason, const char *epoch, uint64_t offset)
+{
+    long i, n = atomic_load(&nlive);
+
+    for (i = 0; i < n; i++) {
+        gw_resume_t *r = calloc(1, sizeof(*r));
+        if (r == NULL)
+            continue;
+        r->worker = (int)i;
+        r->fd = -1;
+        r->nch = 1;
+        r->channels[0] = strdup(ch);
+        r->epochs[0] = epoch ? strdup(epoch) : NULL;
+        r->reason[0] = reason;
+        r->last[0] = offset;
+        if (r->channels[0] == NULL || worker_post(&workers[i], NULL, r, gw_now_ns()) != 0)
+            gw_resume_free(r);
+    }
+}
+
+/* The Redis thread's answer for c: resyncs (or fresh snapshots) for the
+ * channels history could not honour, then the replayed events that c's
+ * filter selects, then what was queued live meanwhile, minus what the
+ * replay already covered. The replayed positions stay as c's floor, so a
+ * live event that the replay already gave is never written twice. */
 static void worker_resume(gw_worker_t *w, gw_resume_t *r)
 {
-    gw_conn_t *c = r->fd >= 0 && (size_t)r->fd < w->nfd ? w->by_fd[r->fd] : NULL;
+    gw_conn_t *c;
     const filter_t *f;
     outq_t nq;
     outq_ev_t *e;
     size_t i, replayed = 0;
-    bool overflow = false;
+    bool overflow = false, any_ok = false;
 
+    if (r->fd < 0) {
+        worker_resync_all(w, r);
+        return;
+    }
+    c = (size_t)r->fd < w->nfd ? w->by_fd[r->fd] : NULL;
     if (c == NULL || c->serial != r->serial || !c->resuming || c->closing) {
         gw_resume_free(r);
         return;
     }
     f = c->sub ? subidx_filter(c->sub) : NULL;
     outq_init(&nq, (outq_fmt_t)c->fmt);
+    for (i = 0; i < r->nch; i++) {
+        any_ok |= r->ok[i];
+        if (!r->ok[i] && r->reason[i] &&
+            (e = resync_item(c, r->channels[i], r->reason[i], r->epochs[i], r->last[i])) != NULL) {
+            outq_push_ctl(&nq, e);
+            outq_ev_unref(e);
+        }
+    }
     for (i = 0; i < r->nevs; i++) {
         const ev_t *dev = outq_ev_event(r->evs[i]);
         if (f && dev && filter_match_event(f, dev) &&
@@ -1250,10 +1741,19 @@ static void worker_resume(gw_worker_t *w, gw_resume_t *r)
     c->resuming = 0;
     metric_add(gw_m.deliveries, (int64_t)replayed);
     for (i = 0; i < r->nch; i++)
-        log_debug("resumed", "conn=%u channel=%s from=%llu recovered=%s to=%llu", c->serial,
+        log_debug("resumed", "conn=%u channel=%s from=%llu recovered=%s to=%llu reason=\"%s\"", c->serial,
                   r->channels[i], (unsigned long long)r->offsets[i], r->ok[i] ? "true" : "false",
-                  (unsigned long long)r->last[i]);
-    gw_resume_free(r);
+                  (unsigned long long)r->last[i], r->reason[i] ? r->reason[i] : "");
+    /* keep the positions (not the events) as the floor */
+    for (i = 0; i < r->nevs; i++)
+        outq_ev_unref(r->evs[i]);
+    free(r->evs);
+    r->evs = NULL;
+    r->nevs = r->cap = 0;
+    gw_resume_free(c->floor);
+    c->floor = any_ok ? r : NULL;
+    if (!any_ok)
+        gw_resume_free(r);
     if (overflow) {
         metric_inc(gw_m.slow_disconnects);
         log_warn("slow consumer disconnected", "conn=%u transport=%s reason=\"queue over limit during replay\"",
@@ -1323,6 +1823,8 @@ static void worker_drain(gw_worker_t *w)
     w->in_count = 0;
     pthread_mutex_unlock(&w->mu);
 
+    if (atomic_load(&w->drain_req) && !w->draining && !w->stopping)
+        worker_begin_drain(w);
     for (; it; it = next) {
         next = it->next;
         if (it->res) {
@@ -1462,10 +1964,8 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
             http_reply_json_error(wsi, 503, "gateway is starting: flags not loaded yet");
             return 1;
         }
-        if (auth_unavailable()) {
-            http_reply_json_error(wsi, 401, "authentication is required but token checking is not available yet");
+        if (ws_identify(wsi_worker(wsi), wsi) != 0)
             return 1;
-        }
         if (over_capacity()) {
             metric_inc(gw_m.conns_rejected);
             http_reply_json_error(wsi, 503, "too many connections");
@@ -1499,7 +1999,7 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
             return 0;
         if (c->closing)
             return -1;
-        if (c->w->stopping) {
+        if (c->w->stopping || c->going_away) {
             static const char bye[] = "server shutting down";
             lws_close_reason(wsi, LWS_CLOSE_STATUS_GOINGAWAY, (unsigned char *)bye, sizeof(bye) - 1);
             return -1;
@@ -1507,6 +2007,15 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
         if (c->errors >= gw_cfg.ws_max_errors) {
             static const char bye[] = "too many bad messages";
             lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)bye, sizeof(bye) - 1);
+            return -1;
+        }
+        if (c->close_code) {   /* unauthorized / token expired: error first, then close */
+            static const char bye[] = "unauthorized";
+            if (conn_flush(c))
+                return -1;
+            if (!outq_empty(&c->q) || lws_partial_buffered(wsi))
+                return 0;
+            lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)bye, sizeof(bye) - 1);
             return -1;
         }
         return conn_flush(c) ? -1 : 0;
@@ -1659,8 +2168,11 @@ static void worker_cleanup(gw_worker_t *w)
 
     if (w->ctx) {
         lws_sul_cancel(&w->tick);
+        lws_sul_cancel(&w->drain_sul);
         lws_context_destroy(w->ctx);
         w->ctx = NULL;
+        token_identity_free(w->pending_id);
+        w->pending_id = NULL;
     }
     for (it = w->in_head; it; it = next) {
         next = it->next;

@@ -28,6 +28,7 @@ gw_metrics_t gw_m;
 atomic_bool gw_ready;
 atomic_bool gw_mirror_ever;
 atomic_bool gw_stopping;
+atomic_bool gw_draining;
 atomic_long gw_conns;
 
 /* File descriptors kept out of the connection cap: listeners, the reaper's
@@ -74,6 +75,12 @@ void gw_metrics_init(void)
     gw_m.fanout_seconds = metrics_histogram("flagcast_gateway_fanout_seconds",
                                             "Hand-off of an event to a service thread until its last write there.",
                                             fan_bounds, sizeof(fan_bounds) / sizeof(fan_bounds[0]));
+    gw_m.draining = metrics_gauge("flagcast_gateway_draining",
+                                  "1 from SIGTERM/SIGINT on: /readyz answers 503 and clients are drained.");
+    gw_m.drained_sse = metrics_counter("flagcast_gateway_drained_total{transport=\"sse\"}",
+                                       "Connections told to reconnect elsewhere during a drain.");
+    gw_m.drained_ws = metrics_counter("flagcast_gateway_drained_total{transport=\"ws\"}",
+                                      "Connections told to reconnect elsewhere during a drain.");
 }
 
 static long default_max_conns(void)
@@ -105,8 +112,15 @@ int main(int argc, char **argv)
         { "redis-prefix", "FLAGCAST_REDIS_PREFIX", CFG_STR, "flagcast",
           "Redis key prefix", &gw_cfg.prefix, 0, 0 },
         { "auth", "FLAGCAST_AUTH", CFG_STR, "optional",
-          "required, optional or off (tokens are not checked yet: required refuses every stream)",
+          "client tokens: required, optional (anonymous allowed, a given token must be valid) or off",
           &gw_cfg.auth, 0, 0 },
+        { "auth-timeout", "FLAGCAST_AUTH_TIMEOUT", CFG_INT, "5",
+          "seconds a WebSocket without a token may take to send its auth message (auth required)",
+          &gw_cfg.auth_timeout, 1, 3600 },
+        { "private-channels", "FLAGCAST_PRIVATE_CHANNELS", CFG_STR, NULL,
+          "comma list of channel patterns only tokens whose channels claim allows them may read",
+          &gw_cfg.private_channels, 0, 0 },
+        TOKEN_CFG_OPTS(gw_cfg.tok),
         { "max-connections", "FLAGCAST_MAX_CONNECTIONS", CFG_INT, "0",
           "streaming connection cap, 503 above it (0: open-file limit minus a reserve)",
           &max_conns, 0, 10000000 },
@@ -118,6 +132,9 @@ int main(int argc, char **argv)
           "events queued per connection before it counts as slow", &gw_cfg.queue_max_events, 1, 1000000 },
         { "queue-max-bytes", "FLAGCAST_QUEUE_MAX_BYTES", CFG_INT, "4194304",
           "bytes queued per connection before it counts as slow", &gw_cfg.queue_max_bytes, 256, 1073741824 },
+        { "resume-max-events", "FLAGCAST_RESUME_MAX_EVENTS", CFG_INT, "10000",
+          "events one history read may replay (client resume or gap fill); beyond it: resync",
+          &gw_cfg.resume_max, 1, 1000000 },
         { "ws-max-frame", "FLAGCAST_WS_MAX_FRAME", CFG_INT, "65536",
           "largest WebSocket client message, in bytes", &gw_cfg.ws_max_frame, 128, 16777216 },
         { "ws-ping", "FLAGCAST_WS_PING", CFG_INT, "25",
@@ -130,11 +147,18 @@ int main(int argc, char **argv)
           "allowed CORS origins: * or a comma list", &gw_cfg.cors_origins, 0, 0 },
         { "threads", "FLAGCAST_THREADS", CFG_INT, "0",
           "lws service threads (0: one per CPU, at most 16)", &gw_cfg.threads, 0, 64 },
+        { "drain-delay", "FLAGCAST_DRAIN_DELAY", CFG_INT, "2",
+          "seconds between SIGTERM (/readyz turns 503) and the drain; above the balancer's health-check detection time",
+          &gw_cfg.drain_delay, 0, 3600 },
+        { "drain-seconds", "FLAGCAST_DRAIN_SECONDS", CFG_INT, "10",
+          "window the clients are told to reconnect over on SIGTERM (0: all at once, no delay)",
+          &gw_cfg.drain_seconds, 0, 3600 },
         { "log-level", "FLAGCAST_LOG_LEVEL", CFG_STR, "info",
           "debug, info, warn or error", &gw_cfg.log_level, 0, 0 },
         { 0 },
     };
 
+    token_config_init(&gw_cfg.tok);
     switch (cfg_parse(opts, argc, argv, "flagcast-gateway",
                       "flagcast-gateway: pushes flag events and channel messages to SSE and WebSocket clients.",
                       errbuf, sizeof(errbuf))) {
@@ -180,9 +204,10 @@ int main(int argc, char **argv)
         gw_cfg.threads = n < 1 ? 1 : n > 16 ? 16 : n;
     }
     gw_cfg.max_conns = max_conns > 0 ? max_conns : default_max_conns();
-    if (strcmp(gw_cfg.auth, "required") == 0)
-        log_warn("client tokens cannot be checked yet: with FLAGCAST_AUTH=required every "
-                 "stream is refused (401)", "auth=%s", gw_cfg.auth);
+    if (gw_ident_init(&err) != 0) {
+        fprintf(stderr, "flagcast-gateway: %s\n", err);
+        return 2;
+    }
 
     /* Block the stop signals in every thread we start; main waits for them.
      * SIGPIPE is ignored: a write to a closed client is an error return. */
@@ -209,12 +234,12 @@ int main(int argc, char **argv)
         if (sig == SIGTERM || sig == SIGINT)
             break;
     }
-    log_info("gateway stopping", "signal=%s", sig == SIGTERM ? "TERM" : "INT");
-    atomic_store(&gw_stopping, true);
+    gw_drain_run(&sigs, sig);   /* drain_glue.c: not ready, delay, paced drain */
     atomic_store(&gw_ready, false);
     /* Redis first: no event is handed over while the workers close. */
     gw_redis_stop();
     gw_lws_stop();
+    gw_ident_free();
     log_info("gateway stopped", NULL);
     return 0;
 }

@@ -24,6 +24,7 @@
  */
 #include "gateway/gateway.h"
 #include "common/log.h"
+#include "gateway/hist.h"
 #include "proto/names.h"
 
 #include <libwebsockets.h>   /* LWS_PRE: the headroom of rendered events */
@@ -62,13 +63,10 @@ static rg_chan_t         *chans[RG_BUCKETS];
 static char               flags_chan[NAME_CHANNEL_MAX + 80];
 static size_t             prefix_len;        /* strlen("P:ch:") */
 
-/* A resume request in flight on the Redis thread: two replies per channel
- * (HGET epoch, XRANGE) come back in order on the cmd connection. */
+/* A resume request on its way to the Redis thread (hist_glue.c answers it). */
 typedef struct rg_resume {
     struct rg_resume *next;
     gw_resume_t      *r;
-    size_t            pending;
-    struct rg_resume_cb { struct rg_resume *rr; size_t i; } cb[GW_RESUME_MAX_CHANNELS];
 } rg_resume_t;
 
 static pthread_mutex_t    req_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -192,6 +190,19 @@ static void maybe_load(void)
 
 /* ==== messages ==== */
 
+/* Flag events belong on "flags", or on user:/role: inboxes when the
+ * publisher addressed a change to them (`to`; docs/API.md) — those reach
+ * the inbox's connections but never the mirror. Every other event type
+ * belongs on any channel but "flags". */
+static bool type_fits_channel(const ev_t *ev)
+{
+    chan_kind_t k = name_channel_kind(ev->channel, strlen(ev->channel), NULL);
+
+    if (ev_type_is_flag(ev->type))
+        return k == CHAN_FLAGS || k == CHAN_USER || k == CHAN_ROLE;
+    return k != CHAN_FLAGS;
+}
+
 static void handle_message(const char *pchan, size_t pchan_len, const char *p, size_t n)
 {
     ev_t ev;
@@ -203,7 +214,7 @@ static void handle_message(const char *pchan, size_t pchan_len, const char *p, s
     if (ev_decode(p, n, &ev, err, sizeof(err)) != 0 ||
         pchan_len <= prefix_len || strlen(ev.channel) != pchan_len - prefix_len ||
         memcmp(ev.channel, pchan + prefix_len, pchan_len - prefix_len) != 0 ||
-        (ev_type_is_flag(ev.type) != (strcmp(ev.channel, "flags") == 0))) {
+        !type_fits_channel(&ev)) {
         char q[240];
         if (err[0] == '\0' || ev.channel)
             snprintf(err, sizeof(err), "header channel does not match the pub/sub channel or type");
@@ -215,11 +226,6 @@ static void handle_message(const char *pchan, size_t pchan_len, const char *p, s
         ev_free(&ev);
         return;
     }
-    if (ev_type_is_flag(ev.type)) {
-        pthread_rwlock_wrlock(&gw_mirror_lock);
-        mirror_apply(gw_mirror, &ev);
-        pthread_rwlock_unlock(&gw_mirror_lock);
-    }
     oev = outq_ev_new(&ev, LWS_PRE);
     if (oev == NULL) {
         metric_inc(gw_m.drops);
@@ -229,8 +235,20 @@ static void handle_message(const char *pchan, size_t pchan_len, const char *p, s
     if (outq_ev_prepare(oev, (1u << OUTQ_FMT_SSE) | (1u << OUTQ_FMT_JSON) |
                              (1u << OUTQ_FMT_MSGPACK)) != 0)
         log_warn("rendering an event failed", NULL);
+    /* hist_glue delivers it in offset order, filling gaps (takes the ref) */
+    hist_live(oev);
+}
+
+void gw_redis_deliver(outq_ev_t *oev)
+{
+    const ev_t *ev = outq_ev_event(oev);
+
+    if (ev && ev_type_is_flag(ev->type) && strcmp(ev->channel, "flags") == 0) {
+        pthread_rwlock_wrlock(&gw_mirror_lock);
+        mirror_apply(gw_mirror, ev);
+        pthread_rwlock_unlock(&gw_mirror_lock);
+    }
     gw_lws_dispatch(oev);
-    outq_ev_unref(oev);
 }
 
 static void on_sub_reply(redisAsyncContext *ac, void *r, void *priv)
@@ -250,6 +268,8 @@ static void on_sub_reply(redisAsyncContext *ac, void *r, void *priv)
         if (payload->type == REDIS_REPLY_STRING)
             handle_message(ch->str, ch->len, payload->str, payload->len);
     } else if (strcmp(kind->str, "subscribe") == 0) {
+        if (ch->len > prefix_len)
+            hist_subscribed(ch->str + prefix_len);
         if (strcmp(ch->str, flags_chan) == 0) {
             flags_subscribed = true;
             maybe_load();
@@ -285,118 +305,6 @@ void gw_resume_free(gw_resume_t *r)
         outq_ev_unref(r->evs[i]);
     free(r->evs);
     free(r);
-}
-
-static void resume_step_done(rg_resume_t *rr)
-{
-    if (--rr->pending > 0)
-        return;
-    gw_lws_resume_done(rr->r);
-    free(rr);
-}
-
-static void on_resume_meta(redisAsyncContext *ac, void *rep, void *priv)
-{
-    struct rg_resume_cb *cb = priv;
-    gw_resume_t *r = cb->rr->r;
-    redisReply *reply = rep;
-
-    (void)ac;
-    /* the epoch must be the one the client's cursor was made under */
-    r->ok[cb->i] = reply && reply->type == REDIS_REPLY_STRING &&
-                   strcmp(reply->str, r->epochs[cb->i]) == 0;
-    resume_step_done(cb->rr);
-}
-
-static int resume_push(gw_resume_t *r, outq_ev_t *e)
-{
-    if (r->nevs == r->cap) {
-        size_t nc = r->cap ? r->cap * 2 : 16;
-        outq_ev_t **ne = realloc(r->evs, nc * sizeof(*ne));
-        if (ne == NULL)
-            return -1;
-        r->evs = ne;
-        r->cap = nc;
-    }
-    r->evs[r->nevs++] = e;
-    return 0;
-}
-
-static void on_resume_hist(redisAsyncContext *ac, void *rep, void *priv)
-{
-    struct rg_resume_cb *cb = priv;
-    gw_resume_t *r = cb->rr->r;
-    redisReply *reply = rep;
-    size_t i, first = r->nevs;
-
-    (void)ac;
-    if (!r->ok[cb->i] || reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
-        reply->elements > GW_RESUME_MAX_EVENTS) {
-        r->ok[cb->i] = false;   /* unknown epoch, or too far behind: go live */
-        goto done;
-    }
-    for (i = 0; i < reply->elements; i++) {
-        redisReply *ent = reply->element[i], *fv;
-        char err[160];
-        ev_t ev;
-        outq_ev_t *oev;
-
-        if (ent->type != REDIS_REPLY_ARRAY || ent->elements != 2)
-            continue;
-        fv = ent->element[1];
-        if (fv->type != REDIS_REPLY_ARRAY || fv->elements != 2 ||
-            fv->element[1]->type != REDIS_REPLY_STRING)
-            continue;
-        ev_init(&ev);
-        if (ev_decode(fv->element[1]->str, fv->element[1]->len, &ev, err, sizeof(err)) != 0 ||
-            strcmp(ev.channel, r->channels[cb->i]) != 0 || ev.offset <= r->offsets[cb->i]) {
-            metric_inc(gw_m.events_malformed);
-            ev_free(&ev);
-            continue;
-        }
-        r->last[cb->i] = ev.offset;
-        oev = outq_ev_new(&ev, LWS_PRE);
-        if (oev == NULL || resume_push(r, oev) != 0) {
-            outq_ev_unref(oev);
-            r->ok[cb->i] = false;
-            break;
-        }
-        outq_ev_prepare(oev, (1u << OUTQ_FMT_SSE) | (1u << OUTQ_FMT_JSON) | (1u << OUTQ_FMT_MSGPACK));
-    }
-    if (!r->ok[cb->i]) {
-        /* nothing half-replayed */
-        for (i = first; i < r->nevs; i++)
-            outq_ev_unref(r->evs[i]);
-        r->nevs = first;
-        r->last[cb->i] = r->offsets[cb->i];
-    }
-done:
-    resume_step_done(cb->rr);
-}
-
-static void start_resume(rg_resume_t *rr)
-{
-    gw_resume_t *r = rr->r;
-    size_t i;
-
-    rr->pending = 1;   /* held until every command is sent */
-    for (i = 0; i < r->nch; i++) {
-        r->ok[i] = false;
-        r->last[i] = r->offsets[i];
-        rr->cb[i].rr = rr;
-        rr->cb[i].i = i;
-        if (!rconn_ready(cmd_rc))
-            continue;
-        if (rconn_command(cmd_rc, on_resume_meta, &rr->cb[i], "HGET %s:meta:%s epoch",
-                          gw_cfg.prefix, r->channels[i]) != 0)
-            continue;
-        rr->pending++;
-        if (rconn_command(cmd_rc, on_resume_hist, &rr->cb[i], "XRANGE %s:hist:%s %llu-0 + COUNT %d",
-                          gw_cfg.prefix, r->channels[i],
-                          (unsigned long long)r->offsets[i] + 1, GW_RESUME_MAX_EVENTS + 1) == 0)
-            rr->pending++;
-    }
-    resume_step_done(rr);
 }
 
 int gw_redis_resume(gw_resume_t *r)
@@ -436,11 +344,7 @@ static void apply_requests(evutil_socket_t fd, short what, void *arg)
     res_tail = &res_head;
     pthread_mutex_unlock(&req_mu);
 
-    for (; rr; rr = rnext) {
-        rnext = rr->next;
-        start_resume(rr);
-    }
-
+    /* wants first: a resume's channel is then known (and being subscribed) */
     for (; r; r = next) {
         rg_chan_t *c;
         next = r->next;
@@ -454,10 +358,17 @@ static void apply_requests(evutil_socket_t fd, short what, void *arg)
             } else if (c->count <= 0) {
                 if (c->subscribed)
                     send_sub(c, false);
+                hist_forget(c->name);
                 chan_forget(c);
             }
         }
         free(r);
+    }
+
+    for (; rr; rr = rnext) {
+        rnext = rr->next;
+        hist_resume(rr->r);
+        free(rr);
     }
 }
 
@@ -499,6 +410,7 @@ static void on_sub_state(rconn_t *rc, int connected, void *arg)
             for (c = chans[i]; c; c = c->next)
                 c->subscribed = false;
         }
+        hist_sub_lost();
         update_ready();
         return;
     }
@@ -520,10 +432,12 @@ static void on_cmd_state(rconn_t *rc, int connected, void *arg)
 {
     (void)rc;
     (void)arg;
-    if (connected)
+    if (connected) {
         maybe_load();
-    else
+        hist_cmd_up();
+    } else {
         load_pending = false;
+    }
 }
 
 static void *redis_main(void *arg)
@@ -549,6 +463,7 @@ int gw_redis_start(void)
     cmd_rc = rconn_new(rbase, &gw_cfg.rurl, "reader", on_cmd_state, NULL);
     if (wake_ev == NULL || sub_rc == NULL || cmd_rc == NULL)
         return -1;
+    hist_init(cmd_rc);
     if (rconn_start(sub_rc) != 0 || rconn_start(cmd_rc) != 0)
         return -1;
     if (pthread_create(&rtid, NULL, redis_main, NULL) != 0)
@@ -574,6 +489,7 @@ void gw_redis_stop(void)
     if (cmd_rc)
         rconn_free(cmd_rc);
     sub_rc = cmd_rc = NULL;
+    hist_shutdown();
     if (wake_ev)
         event_free(wake_ev);
     wake_ev = NULL;

@@ -2,7 +2,8 @@
 # Resuming from history: an SSE client that comes back with Last-Event-ID
 # (header, or the lastEventId parameter) first gets what it missed on that
 # channel, in order, then live events; a cursor from another epoch (history
-# restarted) or a garbled one just starts live. A WS subscribe with "since"
+# restarted) gets an explicit resync event first (never silence), a garbled
+# one (no channel to tell) just starts live. A WS subscribe with "since"
 # does the same per channel.
 . "$(dirname "$0")/gw/lib.sh"
 
@@ -52,13 +53,18 @@ snapshot -
 message chat.room1 3 {"m":3}
 message chat.room1 4 {"m":4}
 message chat.room1 5 {"m":5}'
-for c in X G; do
-    sse_lines $c | grep -v '^:$' >"$TMP/$c.got"
-    expect $c "$TMP/$c.got" 'retry 3000
+sse_lines X | grep -v '^:$' >"$TMP/X.got"
+expect X "$TMP/X.got" 'retry 3000
+connected
+snapshot -
+resync chat.room1 "epoch changed"
+message chat.room1 5 {"m":5}'
+sse_lines G | grep -v '^:$' >"$TMP/G.got"
+expect G "$TMP/G.got" 'retry 3000
 connected
 snapshot -
 message chat.room1 5 {"m":5}'
-done
+[ "$(grep -c "id: chat.room1/$EPOCH/4" "$TMP/X.sse")" = 1 ] || fail "X: the resync does not carry the position to continue from"
 sse_lines F | grep -v '^:$' >"$TMP/F.got"
 expect F "$TMP/F.got" 'retry 3000
 connected
@@ -70,6 +76,6 @@ expect W "$TMP/W.got" 'connected
 subscribed channels=chat.room1 all=false
 message chat.room1 4 {"m":4}
 message chat.room1 5 {"m":5}'
-ok "Last-Event-ID / lastEventId / since replay the gap, then live; bad cursors start live"
+ok "Last-Event-ID / lastEventId / since replay the gap, then live; an old epoch gets resync; garbage starts live"
 kill -0 "$GW_PID" || fail "gateway died"
 exit 0

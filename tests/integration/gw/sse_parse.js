@@ -34,7 +34,7 @@ for (const block of blocks) {
   let line = summarize(o);
   const want = o.type === 'connected' ? 'connection' : o.type;
   if (event !== want) line += ' BAD event=' + event;
-  if (o.type !== 'connected' && o.type !== 'snapshot') {
+  if (o.type !== 'connected' && o.type !== 'snapshot' && !(o.type === 'resync' && o.epoch === undefined)) {
     const wantId = o.channel + '/' + o.epoch + '/' + o.offset;
     if (id !== wantId) line += ' BAD id=' + id;
   }

@@ -40,6 +40,9 @@ function summarize(o) {
       return 'error ' + o.code + (typeof o.message === 'string' ? '' : ' BAD no-message');
     case 'message':
       return 'message ' + o.channel + ' ' + o.offset + ' ' + JSON.stringify(o.data);
+    case 'resync':
+      return 'resync ' + o.channel + ' ' + JSON.stringify(o.reason) +
+        (typeof o.message === 'string' ? '' : ' BAD no-message');
     default: {
       if (typeof o.type !== 'string' || !o.type.startsWith('flag.') && !o.type.endsWith('.updated'))
         return 'BAD unknown-type ' + JSON.stringify(o.type);

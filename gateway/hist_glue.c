@@ -1,0 +1,818 @@
+/*
+ * hist_glue — history and recovery on the Redis thread (see hist.h and
+ * docs/ARCHITECTURE.md, "Recovery").
+ *
+ * Per logical channel with local subscribers the thread keeps the position
+ * it delivered last, (epoch, last). Every live message goes through
+ * hist_live():
+ *   - offset == last + 1 (or the channel's first): delivered;
+ *   - offset <= last: already delivered (by a fill): dropped;
+ *   - offset  > last + 1: a pub/sub message was lost: the event is held and
+ *     a *fill* reads P:hist:<ch> from last + 1 (XRANGE, pages of HIST_PAGE);
+ *     the missing events are delivered in order, then the held ones;
+ *   - another epoch: the channel's history restarted: every local
+ *     subscriber gets a resync (flags: a fresh snapshot), then the event.
+ * After the sub connection comes back, each re-SUBSCRIBE confirmation starts
+ * the same fill from last + 1, so the outage's events arrive before the live
+ * ones. A fill that finds history trimmed (the first entry is past last + 1)
+ * or reads more than FLAGCAST_RESUME_MAX_EVENTS sends a resync instead of
+ * the lost range. While a fill runs, live events of the channel are held
+ * (bounded by the same knob: beyond, resync and go on live).
+ *
+ * Client resumes (hist_resume) are answered per channel from a *window*: the
+ * result of one history read (HMGET P:meta epoch offset + paged XRANGE from
+ * the oldest offset asked), kept for HIST_WINDOW_IDLE seconds after its last
+ * use and extended by every live delivery of the channel, so the many
+ * clients of a reconnect storm share one read. A read only starts once the
+ * channel's SUBSCRIBE is confirmed (so nothing falls between history and
+ * live); live events that reach the connection meanwhile are queued by its
+ * service thread and merged there without duplicates.
+ *
+ * Commands in flight keep their channel alive (refs); a channel forgotten
+ * meanwhile is freed by the last callback.
+ */
+#include "gateway/hist.h"
+#include "common/log.h"
+
+#include <libwebsockets.h>   /* LWS_PRE */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HC_BUCKETS 4096
+#define FMT_ALL ((1u << OUTQ_FMT_SSE) | (1u << OUTQ_FMT_JSON) | (1u << OUTQ_FMT_MSGPACK))
+
+typedef struct hreq {
+    gw_resume_t *r;
+    size_t       pending;
+} hreq_t;
+
+typedef struct hwait {
+    struct hwait *next;
+    hreq_t       *q;
+    size_t        i;
+} hwait_t;
+
+typedef struct evvec {
+    outq_ev_t **v;
+    size_t      n, cap;
+} evvec_t;
+
+typedef struct hchan {
+    struct hchan *next;
+    unsigned      refs;          /* commands in flight */
+    bool          dead;          /* unlinked; freed by the last callback */
+    bool          confirmed;     /* SUBSCRIBE confirmed on the current connection */
+    bool          known;         /* epoch/last hold a delivered position */
+    bool          filling, reading;
+    bool          retry_fill, retry_read;
+    unsigned      fill_gen;
+    char          epoch[EV_MAX_EPOCH + 1];
+    uint64_t      last;
+    evvec_t       held;          /* live events behind a fill */
+    size_t        held_mark;     /* held before the fill's last page was asked */
+    size_t        fill_n;
+    /* the resume window */
+    bool          wvalid, wtrunc;
+    char          wepoch[EV_MAX_EPOCH + 1];   /* "" when the channel has no meta */
+    uint64_t      wfrom, wmeta_off;
+    evvec_t       win;           /* consecutive offsets */
+    uint64_t      wused_ns;
+    uint64_t      rfrom;         /* the read under way */
+    hwait_t      *waiters;
+    char          name[];
+} hchan_t;
+
+typedef struct hcb {
+    hchan_t *c;
+    unsigned gen;
+} hcb_t;
+
+static hchan_t *hchans[HC_BUCKETS];
+static rconn_t *hcmd;
+
+/* ==== small helpers ==== */
+
+static unsigned long hc_hash(const char *s)
+{
+    unsigned long h = 5381;
+    while (*s)
+        h = h * 33 + (unsigned char)*s++;
+    return h;
+}
+
+static hchan_t *hc_get(const char *name, bool create)
+{
+    hchan_t **pp = &hchans[hc_hash(name) % HC_BUCKETS], *c;
+    size_t n;
+
+    for (c = *pp; c; c = c->next)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    if (!create)
+        return NULL;
+    n = strlen(name);
+    c = calloc(1, sizeof(*c) + n + 1);
+    if (c == NULL)
+        return NULL;
+    memcpy(c->name, name, n + 1);
+    c->next = *pp;
+    *pp = c;
+    return c;
+}
+
+static int vec_push(evvec_t *v, outq_ev_t *e)
+{
+    if (v->n == v->cap) {
+        size_t nc = v->cap ? v->cap * 2 : 16;
+        outq_ev_t **nv = realloc(v->v, nc * sizeof(*nv));
+        if (nv == NULL)
+            return -1;
+        v->v = nv;
+        v->cap = nc;
+    }
+    v->v[v->n++] = e;
+    return 0;
+}
+
+static void vec_clear(evvec_t *v)
+{
+    size_t i;
+
+    for (i = 0; i < v->n; i++)
+        outq_ev_unref(v->v[i]);
+    free(v->v);
+    v->v = NULL;
+    v->n = v->cap = 0;
+}
+
+static uint64_t ev_off(outq_ev_t *e)
+{
+    return outq_ev_event(e)->offset;
+}
+
+static uint64_t win_last(const hchan_t *c)
+{
+    return c->win.n ? ev_off(c->win.v[c->win.n - 1]) : c->wfrom - 1;
+}
+
+static void win_drop(hchan_t *c)
+{
+    vec_clear(&c->win);
+    c->wvalid = false;
+    c->wtrunc = false;
+}
+
+static void hc_free(hchan_t *c)
+{
+    vec_clear(&c->held);
+    vec_clear(&c->win);
+    free(c);
+}
+
+/* Decodes one XRANGE entry [id, [field, value]] of channel ch into a
+ * rendered event. @return it, or NULL (counted as malformed). */
+static outq_ev_t *entry_decode(const redisReply *ent, const char *ch)
+{
+    const redisReply *fv;
+    char err[160];
+    ev_t ev;
+    outq_ev_t *oev;
+
+    if (ent->type != REDIS_REPLY_ARRAY || ent->elements != 2)
+        goto bad;
+    fv = ent->element[1];
+    if (fv->type != REDIS_REPLY_ARRAY || fv->elements != 2 ||
+        fv->element[1]->type != REDIS_REPLY_STRING)
+        goto bad;
+    ev_init(&ev);
+    if (ev_decode(fv->element[1]->str, fv->element[1]->len, &ev, err, sizeof(err)) != 0 ||
+        strcmp(ev.channel, ch) != 0 ||
+        (strcmp(ch, "flags") == 0 && !ev_type_is_flag(ev.type))) {
+        ev_free(&ev);
+        goto bad;
+    }
+    oev = outq_ev_new(&ev, LWS_PRE);
+    if (oev == NULL)
+        return NULL;
+    outq_ev_prepare(oev, FMT_ALL);
+    return oev;
+bad:
+    metric_inc(gw_m.events_malformed);
+    return NULL;
+}
+
+static hcb_t *cb_new(hchan_t *c)
+{
+    hcb_t *cb = malloc(sizeof(*cb));
+
+    if (cb == NULL)
+        return NULL;
+    cb->c = c;
+    cb->gen = c->fill_gen;
+    return cb;
+}
+
+/* A callback's end: @return true if the channel was freed (stop using it). */
+static bool cb_release(hchan_t *c)
+{
+    if (--c->refs == 0 && c->dead) {
+        hc_free(c);
+        return true;
+    }
+    return c->dead;
+}
+
+/* ==== delivery ==== */
+
+static void resync_all(hchan_t *c, const char *reason, const char *epoch, uint64_t pos)
+{
+    log_warn("channel resync", "channel=%s reason=\"%s\" offset=%llu", c->name, reason,
+             (unsigned long long)pos);
+    gw_lws_resync(c->name, reason, epoch, pos);
+}
+
+/* Delivers oev (takes the reference) and moves the channel's position. */
+static void deliver(hchan_t *c, outq_ev_t *oev)
+{
+    const ev_t *ev = outq_ev_event(oev);
+
+    c->known = true;
+    snprintf(c->epoch, sizeof(c->epoch), "%s", ev->epoch);
+    c->last = ev->offset;
+    if (c->wvalid && !c->reading) {
+        if (gw_now_ns() - c->wused_ns > (uint64_t)HIST_WINDOW_IDLE * 1000000000ull ||
+            strcmp(c->wepoch, ev->epoch) != 0 || ev->offset > win_last(c) + 1) {
+            win_drop(c);
+        } else if (ev->offset == win_last(c) + 1) {
+            if (c->win.n >= (size_t)gw_cfg.resume_max || vec_push(&c->win, outq_ev_ref(oev)) != 0) {
+                outq_ev_unref(oev);   /* the ref taken for the window, if any */
+                win_drop(c);
+            }
+        }
+    }
+    gw_redis_deliver(oev);
+    outq_ev_unref(oev);
+}
+
+/* The live rule of the file comment, without holding. @return false if
+ * the event shows a gap (the caller holds it and fills). */
+static bool live_step(hchan_t *c, outq_ev_t *oev)
+{
+    const ev_t *ev = outq_ev_event(oev);
+
+    if (!c->known) {
+        deliver(c, oev);
+        return true;
+    }
+    if (strcmp(ev->epoch, c->epoch) != 0) {
+        resync_all(c, HIST_REASON_EPOCH, ev->epoch, ev->offset - 1);
+        deliver(c, oev);
+        return true;
+    }
+    if (ev->offset <= c->last) {
+        outq_ev_unref(oev);   /* delivered already (a fill read it) */
+        return true;
+    }
+    if (ev->offset == c->last + 1) {
+        deliver(c, oev);
+        return true;
+    }
+    return false;
+}
+
+static void start_fill(hchan_t *c);
+static void serve_waiters(hchan_t *c);
+
+/* After a fill: the held events in order; a gap among those held before
+ * the fill's last read means history lost them (resync), a later one
+ * starts another fill. */
+static void flush_held(hchan_t *c)
+{
+    size_t i, n = c->held.n, mark = c->held_mark;
+    outq_ev_t **v = c->held.v;
+
+    c->held.v = NULL;
+    c->held.n = c->held.cap = 0;
+    c->held_mark = 0;
+    for (i = 0; i < n; i++) {
+        if (live_step(c, v[i]))
+            continue;
+        if (i < mark) {
+            const ev_t *ev = outq_ev_event(v[i]);
+            resync_all(c, HIST_REASON_TRIMMED, ev->epoch, ev->offset - 1);
+            deliver(c, v[i]);
+            continue;
+        }
+        /* a newer loss: hold the rest and fill again */
+        for (; i < n; i++)
+            if (vec_push(&c->held, v[i]) != 0)
+                outq_ev_unref(v[i]);
+        free(v);
+        start_fill(c);
+        return;
+    }
+    free(v);
+}
+
+static void fill_end(hchan_t *c)
+{
+    c->filling = false;
+    c->retry_fill = false;
+    c->fill_gen++;
+    flush_held(c);
+    if (!c->filling)
+        serve_waiters(c);
+}
+
+static void fill_give_up(hchan_t *c, const char *reason)
+{
+    /* what history cannot give is announced; live goes on from the held */
+    c->known = false;
+    resync_all(c, reason, NULL, 0);
+    c->held_mark = 0;
+    fill_end(c);
+}
+
+static void on_fill(redisAsyncContext *ac, void *rep, void *priv)
+{
+    hcb_t *cb = priv;
+    hchan_t *c = cb->c;
+    redisReply *reply = rep;
+    unsigned gen = cb->gen;
+    size_t i;
+
+    (void)ac;
+    free(cb);
+    if (cb_release(c))
+        return;
+    if (gen != c->fill_gen || !c->filling)
+        return;   /* given up meanwhile */
+    if (reply == NULL) {
+        c->retry_fill = true;   /* the reader is down: again when it is back */
+        return;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        log_warn("history read failed", "channel=%s err=\"%s\"", c->name,
+                 reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+        fill_give_up(c, HIST_REASON_ERROR);
+        return;
+    }
+    for (i = 0; i < reply->elements; i++) {
+        outq_ev_t *oev = entry_decode(reply->element[i], c->name);
+        const ev_t *ev;
+
+        if (oev == NULL)
+            continue;
+        ev = outq_ev_event(oev);
+        if (c->known && strcmp(ev->epoch, c->epoch) == 0 && ev->offset <= c->last) {
+            outq_ev_unref(oev);
+            continue;
+        }
+        if (c->known && strcmp(ev->epoch, c->epoch) != 0)
+            resync_all(c, HIST_REASON_EPOCH, ev->epoch, ev->offset - 1);
+        else if (c->known && ev->offset > c->last + 1)
+            resync_all(c, HIST_REASON_TRIMMED, ev->epoch, ev->offset - 1);
+        deliver(c, oev);
+        c->fill_n++;
+    }
+    if (c->fill_n >= (size_t)gw_cfg.resume_max) {
+        fill_give_up(c, HIST_REASON_BEHIND);
+        return;
+    }
+    if (reply->elements >= HIST_PAGE) {
+        start_fill(c);   /* next page */
+        return;
+    }
+    log_info("history gap filled", "channel=%s events=%zu held=%zu", c->name, c->fill_n, c->held.n);
+    fill_end(c);
+}
+
+/* Reads history from last + 1 (one page); live events are held meanwhile. */
+static void start_fill(hchan_t *c)
+{
+    hcb_t *cb;
+
+    if (!c->filling) {
+        c->filling = true;
+        c->fill_n = 0;
+        c->fill_gen++;
+    }
+    c->held_mark = c->held.n;
+    if (!rconn_ready(hcmd) || (cb = cb_new(c)) == NULL) {
+        c->retry_fill = true;
+        return;
+    }
+    if (rconn_command(hcmd, on_fill, cb, "XRANGE %s:hist:%s %llu-0 + COUNT %d", gw_cfg.prefix,
+                      c->name, (unsigned long long)c->last + 1, HIST_PAGE) != 0) {
+        free(cb);
+        c->retry_fill = true;
+        return;
+    }
+    c->retry_fill = false;
+    c->refs++;
+}
+
+void hist_live(outq_ev_t *oev)
+{
+    const ev_t *ev = outq_ev_event(oev);
+    hchan_t *c = hc_get(ev->channel, strcmp(ev->channel, "flags") == 0);
+
+    if (c == NULL) {
+        gw_redis_deliver(oev);
+        outq_ev_unref(oev);
+        return;
+    }
+    if (c->filling) {
+        if (c->held.n >= (size_t)gw_cfg.resume_max) {
+            /* the fill cannot keep up (the reader is away): go on live */
+            if (vec_push(&c->held, oev) != 0)
+                outq_ev_unref(oev);
+            fill_give_up(c, HIST_REASON_BEHIND);
+            return;
+        }
+        if (vec_push(&c->held, oev) != 0)
+            outq_ev_unref(oev);
+        return;
+    }
+    if (live_step(c, oev))
+        return;
+    log_info("gap in live traffic, reading history", "channel=%s last=%llu got=%llu",
+             c->name, (unsigned long long)c->last, (unsigned long long)ev->offset);
+    if (vec_push(&c->held, oev) != 0)
+        outq_ev_unref(oev);
+    start_fill(c);
+}
+
+/* ==== client resumes ==== */
+
+static void req_done(hreq_t *q)
+{
+    if (--q->pending > 0)
+        return;
+    gw_lws_resume_done(q->r);
+    free(q);
+}
+
+static void answer_resync(hreq_t *q, size_t i, const char *reason, const char *epoch, uint64_t pos)
+{
+    gw_resume_t *r = q->r;
+
+    r->ok[i] = false;
+    r->reason[i] = reason;
+    free(r->epochs[i]);
+    r->epochs[i] = epoch && *epoch ? strdup(epoch) : NULL;
+    r->last[i] = pos;
+    req_done(q);
+}
+
+static void answer_window(hchan_t *c, hreq_t *q, size_t i)
+{
+    gw_resume_t *r = q->r;
+    uint64_t o = r->offsets[i];
+    size_t k;
+
+    r->ok[i] = true;
+    r->last[i] = o;
+    for (k = 0; k < c->win.n && ev_off(c->win.v[k]) <= o; k++)
+        ;
+    for (; k < c->win.n; k++) {
+        if (r->nevs == r->cap) {
+            size_t nc = r->cap ? r->cap * 2 : 16;
+            outq_ev_t **ne = realloc(r->evs, nc * sizeof(*ne));
+            if (ne == NULL) {
+                /* nothing half-replayed for this channel */
+                while (r->nevs > 0 && outq_ev_event(r->evs[r->nevs - 1]) &&
+                       strcmp(outq_ev_event(r->evs[r->nevs - 1])->channel, c->name) == 0)
+                    outq_ev_unref(r->evs[--r->nevs]);
+                answer_resync(q, i, HIST_REASON_ERROR, c->wepoch, win_last(c));
+                return;
+            }
+            r->evs = ne;
+            r->cap = nc;
+        }
+        r->evs[r->nevs++] = outq_ev_ref(c->win.v[k]);
+        r->last[i] = ev_off(c->win.v[k]);
+    }
+    req_done(q);
+}
+
+static void start_read(hchan_t *c, uint64_t from);
+
+/* Answers one waiter if the channel's state allows. @return true if done. */
+static bool serve_one(hchan_t *c, hreq_t *q, size_t i)
+{
+    gw_resume_t *r = q->r;
+    const char *E = r->epochs[i];
+    uint64_t o = r->offsets[i];
+
+    if (c->dead) {
+        r->ok[i] = false;   /* nobody here wants it any more */
+        req_done(q);
+        return true;
+    }
+    if (!c->confirmed || c->filling || c->reading)
+        return false;
+    if (c->known && strcmp(E, c->epoch) != 0) {
+        answer_resync(q, i, HIST_REASON_EPOCH, c->epoch, c->last);
+        return true;
+    }
+    if (c->known && o >= c->last) {
+        r->ok[i] = true;
+        r->last[i] = o;
+        req_done(q);
+        return true;
+    }
+    if (c->known && c->last - o > (uint64_t)gw_cfg.resume_max) {
+        answer_resync(q, i, HIST_REASON_BEHIND, c->epoch, c->last);
+        return true;
+    }
+    if (c->wvalid && o + 1 >= c->wfrom) {
+        c->wused_ns = gw_now_ns();
+        if (c->wepoch[0] == '\0')
+            answer_resync(q, i, HIST_REASON_TRIMMED, NULL, 0);
+        else if (strcmp(E, c->wepoch) != 0)
+            answer_resync(q, i, HIST_REASON_EPOCH, c->wepoch, win_last(c));
+        else if (c->win.n ? o + 1 < ev_off(c->win.v[0]) : c->wmeta_off > o)
+            answer_resync(q, i, HIST_REASON_TRIMMED, c->wepoch, win_last(c));
+        else if (c->wtrunc)
+            answer_resync(q, i, HIST_REASON_BEHIND, c->wepoch, win_last(c));
+        else
+            answer_window(c, q, i);
+        return true;
+    }
+    start_read(c, o + 1);
+    return false;
+}
+
+static void serve_waiters(hchan_t *c)
+{
+    hwait_t **pp = &c->waiters, *w;
+
+    while ((w = *pp) != NULL) {
+        if (serve_one(c, w->q, w->i)) {
+            *pp = w->next;
+            free(w);
+        } else {
+            pp = &w->next;
+        }
+    }
+}
+
+static void read_fail(hchan_t *c, const char *why)
+{
+    hwait_t *w;
+
+    log_warn("history read failed", "channel=%s err=\"%s\"", c->name, why);
+    c->reading = false;
+    c->retry_read = false;
+    win_drop(c);
+    while ((w = c->waiters) != NULL) {
+        c->waiters = w->next;
+        answer_resync(w->q, w->i, HIST_REASON_ERROR, c->known ? c->epoch : NULL, c->last);
+        free(w);
+    }
+}
+
+static void on_read_meta(redisAsyncContext *ac, void *rep, void *priv)
+{
+    hchan_t *c = priv;
+    redisReply *reply = rep;
+
+    (void)ac;
+    if (cb_release(c))
+        return;
+    if (!c->reading || reply == NULL)
+        return;
+    c->wepoch[0] = '\0';
+    c->wmeta_off = 0;
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
+        if (reply->element[0]->type == REDIS_REPLY_STRING)
+            snprintf(c->wepoch, sizeof(c->wepoch), "%s", reply->element[0]->str);
+        if (reply->element[1]->type == REDIS_REPLY_STRING)
+            c->wmeta_off = strtoull(reply->element[1]->str, NULL, 10);
+    }
+}
+
+static int send_page(hchan_t *c, uint64_t from);
+
+static void on_read_page(redisAsyncContext *ac, void *rep, void *priv)
+{
+    hchan_t *c = priv;
+    redisReply *reply = rep;
+    size_t i;
+
+    (void)ac;
+    if (cb_release(c))
+        return;
+    if (!c->reading)
+        return;
+    if (reply == NULL) {
+        c->retry_read = true;
+        return;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        read_fail(c, reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+        return;
+    }
+    for (i = 0; i < reply->elements; i++) {
+        outq_ev_t *oev = entry_decode(reply->element[i], c->name);
+        const ev_t *ev;
+
+        if (oev == NULL)
+            continue;
+        ev = outq_ev_event(oev);
+        if (strcmp(ev->epoch, c->wepoch) != 0 ||
+            (c->win.n && ev->offset != win_last(c) + 1)) {
+            outq_ev_unref(oev);   /* a restart under way: the next read sees it */
+            continue;
+        }
+        if (vec_push(&c->win, oev) != 0) {
+            outq_ev_unref(oev);
+            c->wtrunc = true;
+            break;
+        }
+    }
+    if (c->win.n > (size_t)gw_cfg.resume_max)
+        c->wtrunc = true;
+    if (!c->wtrunc && (reply->elements >= HIST_PAGE ||
+                       (c->known && strcmp(c->epoch, c->wepoch) == 0 && win_last(c) < c->last))) {
+        if (send_page(c, win_last(c) + 1) != 0)
+            read_fail(c, "reader down");
+        return;
+    }
+    c->reading = false;
+    c->wvalid = true;
+    c->wused_ns = gw_now_ns();
+    log_debug("history window read", "channel=%s from=%llu events=%zu", c->name,
+              (unsigned long long)c->wfrom, c->win.n);
+    serve_waiters(c);
+}
+
+static int send_page(hchan_t *c, uint64_t from)
+{
+    if (!rconn_ready(hcmd))
+        return -1;
+    if (rconn_command(hcmd, on_read_page, c, "XRANGE %s:hist:%s %llu-0 + COUNT %d", gw_cfg.prefix,
+                      c->name, (unsigned long long)from, HIST_PAGE) != 0)
+        return -1;
+    c->refs++;
+    return 0;
+}
+
+/* One shared read for every waiter of c, from `from` on. */
+static void start_read(hchan_t *c, uint64_t from)
+{
+    win_drop(c);
+    c->reading = true;
+    c->wfrom = from;
+    c->rfrom = from;
+    c->wepoch[0] = '\0';
+    c->wmeta_off = 0;
+    if (!rconn_ready(hcmd)) {
+        c->retry_read = true;
+        return;
+    }
+    c->retry_read = false;
+    if (rconn_command(hcmd, on_read_meta, c, "HMGET %s:meta:%s epoch offset", gw_cfg.prefix,
+                      c->name) == 0)
+        c->refs++;
+    else
+        c->retry_read = true;
+    if (!c->retry_read && send_page(c, from) != 0)
+        c->retry_read = true;
+}
+
+void hist_resume(gw_resume_t *r)
+{
+    hreq_t *q = calloc(1, sizeof(*q));
+    size_t i;
+
+    if (q == NULL) {
+        gw_resume_free(r);
+        return;
+    }
+    q->r = r;
+    q->pending = 1;   /* held until every channel is queued */
+    for (i = 0; i < r->nch; i++) {
+        hchan_t *c = hc_get(r->channels[i], true);
+        hwait_t *w;
+
+        r->ok[i] = false;
+        r->last[i] = r->offsets[i];
+        q->pending++;
+        if (c == NULL) {
+            answer_resync(q, i, HIST_REASON_ERROR, NULL, 0);
+            continue;
+        }
+        if (c->waiters == NULL && serve_one(c, q, i))
+            continue;
+        w = malloc(sizeof(*w));
+        if (w == NULL) {
+            answer_resync(q, i, HIST_REASON_ERROR, NULL, 0);
+            continue;
+        }
+        w->q = q;
+        w->i = i;
+        w->next = c->waiters;
+        c->waiters = w;
+    }
+    req_done(q);
+}
+
+/* ==== connection events ==== */
+
+void hist_subscribed(const char *ch)
+{
+    hchan_t *c = hc_get(ch, true);
+
+    if (c == NULL)
+        return;
+    c->confirmed = true;
+    if (c->known && !c->filling)
+        start_fill(c);   /* whatever the outage took, before live */
+    if (!c->filling)
+        serve_waiters(c);
+}
+
+void hist_sub_lost(void)
+{
+    size_t i;
+    hchan_t *c;
+
+    for (i = 0; i < HC_BUCKETS; i++)
+        for (c = hchans[i]; c; c = c->next)
+            c->confirmed = false;
+}
+
+void hist_cmd_up(void)
+{
+    size_t i;
+    hchan_t *c;
+
+    for (i = 0; i < HC_BUCKETS; i++)
+        for (c = hchans[i]; c; c = c->next) {
+            if (c->filling && c->retry_fill)
+                start_fill(c);
+            if (c->reading && c->retry_read)
+                start_read(c, c->rfrom);
+        }
+}
+
+void hist_forget(const char *ch)
+{
+    hchan_t **pp = &hchans[hc_hash(ch) % HC_BUCKETS], *c;
+    hwait_t *w;
+
+    for (; (c = *pp) != NULL; pp = &c->next)
+        if (strcmp(c->name, ch) == 0)
+            break;
+    if (c == NULL)
+        return;
+    *pp = c->next;
+    c->dead = true;
+    while ((w = c->waiters) != NULL) {
+        c->waiters = w->next;
+        serve_one(c, w->q, w->i);
+        free(w);
+    }
+    /* held events still go out (in order) to whoever gets them */
+    {
+        size_t i;
+        for (i = 0; i < c->held.n; i++) {
+            gw_redis_deliver(c->held.v[i]);
+            outq_ev_unref(c->held.v[i]);
+        }
+        c->held.n = 0;
+    }
+    if (c->refs == 0)
+        hc_free(c);
+}
+
+void hist_init(rconn_t *cmd)
+{
+    hcmd = cmd;
+}
+
+void hist_shutdown(void)
+{
+    size_t i;
+
+    for (i = 0; i < HC_BUCKETS; i++)
+        while (hchans[i]) {
+            hchan_t *c = hchans[i];
+            hwait_t *w;
+            hchans[i] = c->next;
+            while ((w = c->waiters) != NULL) {
+                c->waiters = w->next;
+                if (--w->q->pending == 0) {
+                    gw_resume_free(w->q->r);
+                    free(w->q);
+                }
+                free(w);
+            }
+            hc_free(c);
+        }
+    hcmd = NULL;
+}
