@@ -1,0 +1,17 @@
+// mkjwt.js SECRET CLAIMS-JSON [ALG] — prints an HS256 JWT for the tests
+// (node's crypto HMAC; no library). ALG other than HS256 is written into
+// the header as given (e.g. "none": then the signature is empty), to make
+// tokens the gateway must refuse. A claim "exp"/"nbf" given as a string
+// "+N" / "-N" is now + N / now - N seconds.
+'use strict';
+const crypto = require('crypto');
+
+const [secret, claimsJson, alg = 'HS256'] = process.argv.slice(2);
+const b64 = (b) => Buffer.from(b).toString('base64url');
+const now = Math.floor(Date.now() / 1000);
+const claims = JSON.parse(claimsJson);
+for (const k of ['exp', 'nbf', 'iat'])
+  if (typeof claims[k] === 'string') claims[k] = now + parseInt(claims[k], 10);
+const head = b64(JSON.stringify({ alg, typ: 'JWT' })) + '.' + b64(JSON.stringify(claims));
+const sig = alg === 'none' ? '' : crypto.createHmac('sha256', secret).update(head).digest('base64url');
+process.stdout.write(head + '.' + sig + '\n');
