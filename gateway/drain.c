@@ -57,6 +57,15 @@ uint64_t drain_next_ns(const drain_t *d)
     return d->start_ns + (uint64_t)off;
 }
 
+uint64_t drain_pace_ns(uint64_t window_ns, unsigned retry_ms)
+{
+    uint64_t tail = (uint64_t)retry_ms * 3 / 2 * 1000000ull;
+
+    if (tail > window_ns / 2)
+        tail = window_ns / 2;
+    return window_ns - tail;
+}
+
 unsigned drain_retry_ms(drain_t *d, unsigned base_ms)
 {
     uint64_t x = d->rnd;

@@ -9,7 +9,8 @@
  * if a worker held n connections when the window opened, its i-th close
  * (0-based) is due at start + window * i / n, so the first goes at once and
  * the last at window * (n - 1) / n, leaving it time to reconnect before the
- * deadline. Each SSE client also gets a jittered `retry:` hint (uniform in
+ * deadline (drain_pace_ns shortens the paced part by the longest retry
+ * hint, for the same reason). Each SSE client also gets a jittered `retry:` hint (uniform in
  * [base/2, 3*base/2]) so that those closed in the same tick do not come back
  * in the same millisecond. Other gateways thus see a steady trickle of
  * reconnects instead of a storm.
@@ -48,6 +49,12 @@ void drain_done(drain_t *d, uint64_t n);
 /* When the next close is due after the ones done so far (monotonic ns);
  * start_ns + window_ns once all are done. */
 uint64_t drain_next_ns(const drain_t *d);
+
+/* The part of a drain window over which closes are paced: the window less
+ * the longest jittered retry hint (3*retry_ms/2), so that the last SSE
+ * client closed is back on another gateway before the window ends; but at
+ * least half the window, so that a long hint does not bunch the closes. */
+uint64_t drain_pace_ns(uint64_t window_ns, unsigned retry_ms);
 
 /* A jittered retry hint around base_ms: uniform in [base/2, base*3/2]
  * (base_ms itself if 0 or 1). Advances the generator. */

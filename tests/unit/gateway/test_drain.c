@@ -73,6 +73,17 @@ START_TEST(evenly_spread_without_overflow)
 }
 END_TEST
 
+START_TEST(pace_leaves_room_for_the_retry_hint)
+{
+    ck_assert_uint_eq(drain_pace_ns(10 * S, 3000), 10 * S - 4500000000ull);
+    ck_assert_uint_eq(drain_pace_ns(4 * S, 500), 4 * S - 750000000ull);
+    ck_assert_uint_eq(drain_pace_ns(4 * S, 3000), 2 * S);       /* at least half */
+    ck_assert_uint_eq(drain_pace_ns(10 * S, 0), 10 * S);
+    ck_assert_uint_eq(drain_pace_ns(0, 3000), 0);
+    ck_assert_uint_eq(drain_pace_ns(3600 * S, 3600000), 1800 * S);
+}
+END_TEST
+
 START_TEST(retry_jitter_stays_in_range_and_varies)
 {
     drain_t d;
@@ -113,6 +124,7 @@ int main(void)
     tcase_add_test(tc, due_and_next_follow_the_closes);
     tcase_add_test(tc, zero_window_or_zero_connections);
     tcase_add_test(tc, evenly_spread_without_overflow);
+    tcase_add_test(tc, pace_leaves_room_for_the_retry_hint);
     tcase_add_test(tc, retry_jitter_stays_in_range_and_varies);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
