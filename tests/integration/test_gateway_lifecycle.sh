@@ -4,13 +4,14 @@
 # it returns the gateway reconnects, subscribes every channel again and
 # reloads the mirror, and events flow to the same clients. On SIGTERM SSE
 # clients get a retry: hint and the stream ends, WS clients get close 1001,
-# and the process exits 0.
+# and the process exits 0. FLAGCAST_DRAIN_SECONDS=0: the immediate stop
+# (the paced drain is test_scale_haproxy.sh's).
 . "$(dirname "$0")/gw/lib.sh"
 
 node_deps
 start_redis
 start_publisher
-start_gateway FLAGCAST_THREADS=2
+start_gateway FLAGCAST_THREADS=2 FLAGCAST_DRAIN_SECONDS=0
 
 sse A "/api/v1/realtime/sse?channels=flags,chat.room1"
 wait_until 10 "A snapshot" sse_has A '^snapshot'
