@@ -38,7 +38,8 @@ APIKEY='c%41+k&y'
 APIKEY_Q='c%2541%2Bk%26y'
 
 start_gateway FLAGCAST_JWT_SECRET=$SECRET FLAGCAST_JWT_LEEWAY=0 FLAGCAST_LOG_LEVEL=debug \
-    "FLAGCAST_API_KEYS=$APIKEY=carol:beta" FLAGCAST_PRIVATE_CHANNELS='secret.*'
+    "FLAGCAST_API_KEYS=$APIKEY=carol:beta" FLAGCAST_PRIVATE_CHANNELS='secret.*' \
+    FLAGCAST_DRAIN_DELAY=0 FLAGCAST_DRAIN_SECONDS=0
 SSE=$GW/api/v1/realtime/sse
 
 numsub() { redis-cli -p "$REDIS_PORT" pubsub numsub "flagcast:ch:$1" | sed -n 2p; }
@@ -185,8 +186,10 @@ ok "no token in the gateway log or metrics"
 
 # ---- FLAGCAST_AUTH=required
 exec 4>&- 5>&- 6>&- 7>&-
-GW1=$GW
-start_gateway FLAGCAST_AUTH=required FLAGCAST_AUTH_TIMEOUT=1 FLAGCAST_JWT_SECRET=$SECRET
+GW1_PID=$GW_PID
+mv "$TMP/gateway.log" "$TMP/gateway1.log"   # it keeps writing there
+start_gateway FLAGCAST_AUTH=required FLAGCAST_AUTH_TIMEOUT=1 FLAGCAST_JWT_SECRET=$SECRET \
+    FLAGCAST_DRAIN_DELAY=0 FLAGCAST_DRAIN_SECONDS=0
 SSE=$GW/api/v1/realtime/sse
 code=$(curl -s -o "$TMP/r.out" -w '%{http_code}' "$SSE")
 [ "$code" = 401 ] || fail "anonymous SSE under auth=required answered $code"
@@ -213,4 +216,33 @@ wait_until 10 "WR3 gets alice's message" has WR3 '^message user:alice .*"r":1'
 wait_until 10 "RA gets alice's message" has RA '^message user:alice .*"r":1'
 has WR3 '^close' && fail "WR3 was closed"
 ok "auth=required WS: no auth in time or a bad one closes 4401; a good one subscribes the inboxes"
+
+# ---- a second auth: the same user may refresh, another user may not
+TA2=$(jwt '{"sub":"alice","exp":"+7200"}')    # alice without role beta now
+echo "{\"type\":\"auth\",\"token\":\"$TB\"}" >&6
+wait_until 10 "WR3 refused another user" has WR3 '^error forbidden'
+echo "{\"type\":\"auth\",\"token\":\"$TA2\"}" >&6
+wait_until 10 "WR3 refreshed" has WR3 '^subscribed channels=user:alice all=false'
+post_msg '{"roles":["beta"],"data":{"r":2}}'
+post_msg '{"users":["alice"],"data":{"r":3}}'
+wait_until 10 "RA gets the role message" has RA '^message role:beta .*"r":2'
+wait_until 10 "WR3 gets alice's message" has WR3 '^message user:alice .*"r":3'
+hasnt WR3 '"r":2' || fail "WR3 still got role:beta after its roles changed"
+has WR3 '^close' && fail "WR3 was closed by a refresh"
+ok "a second auth refreshes the same user's token (inboxes follow the new roles), another user is refused"
+
+# ---- both gateways stop cleanly (under SAN=1: no sanitizer report)
+exec 4>&- 5>&- 6>&-
+for p in $GW1_PID $GW_PID; do kill -TERM "$p"; done
+for p in $GW1_PID $GW_PID; do
+    wait "$p"; rc=$?
+    [ "$rc" = 0 ] || fail "gateway $p exited with $rc"
+done
+for f in "$TMP/gateway1.log" "$TMP/gateway.log"; do
+    if grep -q -e 'Sanitizer' -e 'runtime error' "$f"; then
+        cat "$f" >&2
+        fail "sanitizer report in $(basename "$f")"
+    fi
+done
+ok "gateways exit 0 on SIGTERM, no sanitizer report"
 exit 0
