@@ -85,9 +85,11 @@ start_publisher() {
 }
 
 # start_gateway [VAR=value ...]: extra environment for the gateway.
+# FLAGCAST_DRAIN_SECONDS=0: SIGTERM stops at once (no drain delay), so that
+# cleanup is quick; the paced drain has its own tests (test_scale_*.sh).
 start_gateway() {
     GW_PORT=$(free_port)
-    env FLAGCAST_LISTEN=127.0.0.1:$GW_PORT FLAGCAST_REDIS_URL=$REDIS_URL "$@" \
+    env FLAGCAST_LISTEN=127.0.0.1:$GW_PORT FLAGCAST_REDIS_URL=$REDIS_URL FLAGCAST_DRAIN_SECONDS=0 "$@" \
         "$BIN/flagcast-gateway" >"$TMP/gateway.log" 2>&1 &
     GW_PID=$!; track $GW_PID
     GW=http://127.0.0.1:$GW_PORT
