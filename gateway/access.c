@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/filter.h"
 #include "proto/names.h"
 
 struct access {
@@ -216,4 +217,58 @@ int access_check_channel(const access_t *a, const token_identity_t *id,
                       id ? "private channel: the token's channels claim must allow it"
                          : "private channel: needs a token whose channels claim allows it");
     return 0;
+}
+
+int access_check_filter(const access_t *a, const token_identity_t *id,
+                        const filter_t *f, access_error_t *e, const char **bad)
+{
+    for (uint32_t i = 0; i < f->nchannels; i++) {
+        const char *ch = f->channels[i];
+        if (access_check_channel(a, id, ch, strlen(ch), e) != 0) {
+            if (bad)
+                *bad = ch;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int access_apply_filter(const access_t *a, const token_identity_t *id, filter_t *f,
+                        const char **err)
+{
+    char inbox[ACCESS_INBOX_MAX];
+    size_t n = access_inbox_count(a, id);
+    filter_t nf;
+
+    /* a copy with the same flag selection and a rebuilt channel set */
+    filter_init(&nf);
+    if (filter_copy(&nf, f) != 0) {
+        *err = "out of memory";
+        return -1;
+    }
+    for (uint32_t i = 0; i < nf.nchannels; i++)
+        free(nf.channels[i]);
+    nf.nchannels = 0;
+    for (uint32_t i = 0; i < f->nchannels; i++) {
+        const char *ch = f->channels[i];
+        size_t len = strlen(ch);
+        if (access_check_channel(a, id, ch, len, NULL) == 0 &&
+            filter_add_channel(&nf, ch, len, ACCESS_FILTER_MAX_CHANNELS, err) < 0)
+            goto fail;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int len = access_inbox(a, id, i, inbox, sizeof(inbox));
+        if (len < 0) {
+            *err = "inbox name too long";
+            goto fail;
+        }
+        if (filter_add_channel(&nf, inbox, (size_t)len, ACCESS_FILTER_MAX_CHANNELS, err) < 0)
+            goto fail;
+    }
+    filter_free(f);
+    *f = nf;
+    return 0;
+fail:
+    filter_free(&nf);
+    return -1;
 }

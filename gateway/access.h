@@ -31,7 +31,8 @@
  * A claim pattern never grants user:/role: inboxes, even "*".
  *
  * Inboxes: an admitted identity is subscribed to "user:<id>" and to
- * "role:<r>" for each role it holds, in that order (access_inbox).
+ * "role:<r>" for each role it holds, in that order (access_inbox);
+ * access_apply_filter puts them into a connection's filter (filter.h).
  *
  * Refusals fill an access_error_t with static strings: an HTTP status for
  * SSE (400 bad channel name, 401 no/invalid token, 403 not allowed), the WS
@@ -45,6 +46,7 @@
 #include <stddef.h>
 
 #include "common/token.h"
+#include "gateway/filter.h"
 
 #define ACCESS_MAX_PRIVATE 64              /* FLAGCAST_PRIVATE_CHANNELS patterns */
 #define ACCESS_INBOX_MAX   (5 + TOKEN_MAX_USER + 1)  /* "user:<id>" + NUL */
@@ -101,5 +103,20 @@ int access_inbox(const access_t *a, const token_identity_t *id, size_t i,
  * @return 0, or -1 with *e filled. */
 int access_check_channel(const access_t *a, const token_identity_t *id,
                          const char *ch, size_t len, access_error_t *e);
+
+/* access_check_channel for every channel of f (the flags part needs no
+ * check). @return 0, or -1 with *e filled and *bad pointing at the first
+ * refused channel (inside f). */
+int access_check_filter(const access_t *a, const token_identity_t *id,
+                        const filter_t *f, access_error_t *e, const char **bad);
+
+/* Makes f fit id (NULL: anonymous): drops every channel id may not read
+ * (what a WS connection keeps when its identity changes), then adds id's
+ * inboxes. The channel list may grow past FILTER_MAX_ITEMS by the inboxes
+ * (ACCESS_FILTER_MAX_CHANNELS in all). All or nothing.
+ * @return 0, or -1 with *err set (static message; f unchanged). */
+#define ACCESS_FILTER_MAX_CHANNELS (FILTER_MAX_ITEMS + TOKEN_MAX_ROLES + 1)
+int access_apply_filter(const access_t *a, const token_identity_t *id, filter_t *f,
+                        const char **err);
 
 #endif

@@ -99,57 +99,12 @@ int gw_ident_admit(const char *tok, size_t len, token_identity_t **id, access_er
 int gw_ident_check_filter(const token_identity_t *id, const filter_t *f,
                           access_error_t *e, const char **bad)
 {
-    uint32_t i;
-
-    for (i = 0; i < f->nchannels; i++) {
-        const char *ch = f->channels[i];
-        if (access_check_channel(rules, id, ch, strlen(ch), e) != 0) {
-            *bad = ch;
-            return -1;
-        }
-    }
-    return 0;
+    return access_check_filter(rules, id, f, e, bad);
 }
 
 int gw_ident_apply(const token_identity_t *id, filter_t *f, const char **err)
 {
-    filter_t nf;
-    char inbox[ACCESS_INBOX_MAX];
-    size_t i, n = access_inbox_count(rules, id);
-    /* room for a full channel list plus every inbox */
-    const size_t max = FILTER_MAX_ITEMS + TOKEN_MAX_ROLES + 1;
-
-    filter_init(&nf);
-    if (filter_copy(&nf, f) != 0) {
-        *err = "out of memory";
-        return -1;
-    }
-    /* rebuild the channel set: what id may read, then its inboxes */
-    for (i = 0; i < nf.nchannels; i++)
-        free(nf.channels[i]);
-    nf.nchannels = 0;
-    for (i = 0; i < f->nchannels; i++) {
-        const char *ch = f->channels[i];
-        size_t len = strlen(ch);
-        if (access_check_channel(rules, id, ch, len, NULL) == 0 &&
-            filter_add_channel(&nf, ch, len, max, err) < 0)
-            goto fail;
-    }
-    for (i = 0; i < n; i++) {
-        int len = access_inbox(rules, id, i, inbox, sizeof(inbox));
-        if (len < 0) {
-            *err = "bad inbox name";
-            goto fail;
-        }
-        if (filter_add_channel(&nf, inbox, (size_t)len, max, err) < 0)
-            goto fail;
-    }
-    filter_free(f);
-    *f = nf;
-    return 0;
-fail:
-    filter_free(&nf);
-    return -1;
+    return access_apply_filter(rules, id, f, err);
 }
 
 long long gw_ident_deadline(const token_identity_t *id)

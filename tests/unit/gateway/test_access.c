@@ -8,6 +8,7 @@
 
 #include <check.h>
 #include <jwt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -324,6 +325,119 @@ START_TEST(test_end_to_end)
 }
 END_TEST
 
+/* A filter from a list of channels (flags mode as given). */
+static filter_t mkfilter(filter_flags_t flags, const char **chans, size_t n)
+{
+    filter_t f;
+    const char *err = NULL;
+    filter_init(&f);
+    f.flags = flags;
+    for (size_t i = 0; i < n; i++)
+        ck_assert_int_ge(filter_add_channel(&f, chans[i], strlen(chans[i]), 512, &err), 0);
+    return f;
+}
+
+static void has_channels(const filter_t *f, const char *want)
+{
+    char got[1024] = "";
+    for (uint32_t i = 0; i < f->nchannels; i++) {
+        if (i)
+            strcat(got, ",");
+        strcat(got, f->channels[i]);
+    }
+    ck_assert_str_eq(got, want);
+}
+
+START_TEST(test_check_filter)
+{
+    access_t *a = mkaccess(ACCESS_AUTH_OPTIONAL, "secret.*");
+    char *roles[] = { "beta" };
+    token_identity_t alice = ident("alice", roles, 1, NULL, 0, false);
+    const char *ok1[] = { "news", "role:beta", "user:alice" };
+    const char *bad1[] = { "news", "user:bob" };
+    const char *bad2[] = { "secret.plans" };
+    access_error_t e = { 0, NULL, NULL };
+    const char *bad = NULL;
+
+    filter_t f = mkfilter(FILTER_FLAGS_ALL, ok1, 3);
+    ck_assert_int_eq(access_check_filter(a, &alice, &f, &e, &bad), 0);
+    /* the same channels anonymously: the first inbox is refused */
+    ck_assert_int_eq(access_check_filter(a, NULL, &f, &e, &bad), -1);
+    ck_assert_str_eq(bad, "role:beta");
+    ck_assert_int_eq(e.status, 403);
+    ck_assert_str_eq(e.code, "forbidden");
+    filter_free(&f);
+
+    f = mkfilter(FILTER_FLAGS_NONE, bad1, 2);
+    ck_assert_int_eq(access_check_filter(a, &alice, &f, &e, &bad), -1);
+    ck_assert_str_eq(bad, "user:bob");
+    filter_free(&f);
+
+    f = mkfilter(FILTER_FLAGS_NONE, bad2, 1);
+    ck_assert_int_eq(access_check_filter(a, &alice, &f, &e, &bad), -1);
+    ck_assert_str_eq(bad, "secret.plans");
+    filter_free(&f);
+
+    /* flags alone needs no check, even anonymously under required */
+    access_t *r = mkaccess(ACCESS_AUTH_REQUIRED, NULL);
+    f = mkfilter(FILTER_FLAGS_ALL, NULL, 0);
+    ck_assert_int_eq(access_check_filter(r, NULL, &f, &e, &bad), 0);
+    filter_free(&f);
+    access_free(r);
+    access_free(a);
+}
+END_TEST
+
+START_TEST(test_apply_filter)
+{
+    access_t *a = mkaccess(ACCESS_AUTH_OPTIONAL, "secret.*");
+    char *roles[] = { "beta", "ops" };
+    char *chans[] = { "chat.*" };
+    token_identity_t alice = ident("alice", roles, 2, NULL, 0, false);
+    token_identity_t alice2 = ident("alice", roles + 1, 1, chans, 1, true);
+    const char *start[] = { "news", "chat.room1" };
+    const char *err = NULL;
+
+    filter_t f = mkfilter(FILTER_FLAGS_SOME, start, 2);
+    ck_assert_int_eq(filter_add_key(&f, "k1", 2, 16, &err), 0);
+    ck_assert_int_eq(access_apply_filter(a, &alice, &f, &err), 0);
+    has_channels(&f, "chat.room1,news,role:beta,role:ops,user:alice");
+    ck_assert_int_eq(f.flags, FILTER_FLAGS_SOME);      /* flag part kept */
+    ck_assert(filter_has_key(&f, "k1", 2));
+    /* idempotent */
+    ck_assert_int_eq(access_apply_filter(a, &alice, &f, &err), 0);
+    has_channels(&f, "chat.room1,news,role:beta,role:ops,user:alice");
+    /* a refreshed identity: lost role beta, claim limits to chat.* */
+    ck_assert_int_eq(access_apply_filter(a, &alice2, &f, &err), 0);
+    has_channels(&f, "chat.room1,role:ops,user:alice");
+    /* anonymous: every inbox goes, public channels stay */
+    ck_assert_int_eq(access_apply_filter(a, NULL, &f, &err), 0);
+    has_channels(&f, "chat.room1");
+    filter_free(&f);
+
+    /* mode off: identities are ignored, no inbox */
+    access_t *off = mkaccess(ACCESS_AUTH_OFF, NULL);
+    f = mkfilter(FILTER_FLAGS_ALL, start, 2);
+    ck_assert_int_eq(access_apply_filter(off, &alice, &f, &err), 0);
+    has_channels(&f, "chat.room1,news");
+    filter_free(&f);
+    access_free(off);
+
+    /* a full channel list still takes every inbox */
+    filter_init(&f);
+    for (int i = 0; i < FILTER_MAX_ITEMS; i++) {
+        char ch[32];
+        int n = snprintf(ch, sizeof ch, "c%d", i);
+        ck_assert_int_eq(filter_add_channel(&f, ch, (size_t)n, FILTER_MAX_ITEMS, &err), 0);
+    }
+    ck_assert_int_eq(access_apply_filter(a, &alice, &f, &err), 0);
+    ck_assert_uint_eq(f.nchannels, FILTER_MAX_ITEMS + 3);
+    ck_assert(filter_has_channel(&f, "user:alice", 10));
+    filter_free(&f);
+    access_free(a);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("access");
@@ -335,6 +449,8 @@ int main(void)
     tcase_add_test(tc, test_identities);
     tcase_add_test(tc, test_bad_config);
     tcase_add_test(tc, test_end_to_end);
+    tcase_add_test(tc, test_check_filter);
+    tcase_add_test(tc, test_apply_filter);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
