@@ -528,6 +528,10 @@ static bool serve_one(hchan_t *c, hreq_t *q, size_t i)
         answer_resync(q, i, HIST_REASON_BEHIND, c->epoch, c->last);
         return true;
     }
+    if (c->wvalid && c->wtrunc && o + 1 > c->wfrom) {
+        start_read(c, o + 1);   /* the capped window stops short: read from here */
+        return false;
+    }
     if (c->wvalid && o + 1 >= c->wfrom) {
         c->wused_ns = gw_now_ns();
         if (c->wepoch[0] == '\0')
