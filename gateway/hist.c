@@ -36,7 +36,7 @@ static void resync_json(buf_t *b, const char *channel, const char *reason,
 }
 
 int hist_render_resync(outq_fmt_t fmt, const char *channel, const char *reason,
-                       const char *epoch, uint64_t offset, buf_t *out)
+                       const char *epoch, uint64_t offset, const char *sse_id, buf_t *out)
 {
     if (channel == NULL || reason == NULL)
         return -1;
@@ -66,11 +66,12 @@ int hist_render_resync(outq_fmt_t fmt, const char *channel, const char *reason,
         buf_t data;
         int rc;
 
-        if (epoch && query_format_cursor(id, sizeof(id), channel, epoch, offset) < 0)
+        if (!sse_id && epoch && query_format_cursor(id, sizeof(id), channel, epoch, offset) < 0)
             return -1;
         buf_init(&data);
         resync_json(&data, channel, reason, epoch, offset);
-        rc = data.err ? -1 : sse_frame(out, epoch ? id : NULL, "resync", data.data, data.len);
+        rc = data.err ? -1 : sse_frame(out, sse_id ? sse_id : epoch ? id : NULL, "resync",
+                                       data.data, data.len);
         buf_free(&data);
         return rc || out->err ? -1 : 0;
     }

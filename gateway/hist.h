@@ -43,12 +43,12 @@
 #define HIST_REASON_ERROR    "history unavailable"
 
 /* Appends a resync event in format fmt: for OUTQ_FMT_SSE a whole SSE frame
- * (`id: <channel>/<epoch>/<offset>` when epoch is given, `event: resync`,
- * data JSON), for OUTQ_FMT_JSON the JSON object, for OUTQ_FMT_MSGPACK the
- * same map in msgpack. epoch may be NULL (unknown position).
- * @return 0 on success, -1 on failure. */
+ * (`id: <sse_id>`, or `id: <channel>/<epoch>/<offset>` when sse_id is NULL
+ * and epoch is given; `event: resync`; data JSON), for OUTQ_FMT_JSON the
+ * JSON object, for OUTQ_FMT_MSGPACK the same map in msgpack. epoch may be
+ * NULL (unknown position). @return 0 on success, -1 on failure. */
 int hist_render_resync(outq_fmt_t fmt, const char *channel, const char *reason,
-                       const char *epoch, uint64_t offset, buf_t *out);
+                       const char *epoch, uint64_t offset, const char *sse_id, buf_t *out);
 
 /* ==== Redis-thread side (hist_glue.c); every function runs on the Redis
  * thread, except where noted. ==== */

@@ -679,10 +679,13 @@ static int request_identity(struct lws *wsi, const char *qtok, bool ws,
     n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     if (n > 0) {
         if ((size_t)n >= sizeof(hdr) ||
-            lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
+            lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION) < 0) {
+            metric_inc(gw_m.auth_refused);
             return access_token_refused("Authorization header too long", e);
+        }
         if (token_bearer(hdr, &tok, &len) != 0) {
             explicit_bzero(hdr, sizeof(hdr));
+            metric_inc(gw_m.auth_refused);
             return access_token_refused("Authorization is not a Bearer token", e);
         }
     }
@@ -1526,6 +1529,7 @@ static void ident_tick(gw_worker_t *w, uint64_t now)
             next = c->next;
             if (!c->closing && dl && wall >= dl) {
                 log_debug("token expired", "conn=%u transport=sse", c->serial);
+                metric_inc(gw_m.auth_expired);
                 conn_kill(c, "token expired");
             }
         }
@@ -1538,11 +1542,14 @@ static void ident_tick(gw_worker_t *w, uint64_t now)
             if (now >= c->auth_deadline_ns)
                 conn_kill(c, "close not taken");
         } else if (c->auth_wait) {
-            if (now >= c->auth_deadline_ns)
+            if (now >= c->auth_deadline_ns) {
+                metric_inc(gw_m.auth_refused);
                 ws_close_with(c, "unauthorized", "authentication required: no auth message in time",
                               GW_CLOSE_UNAUTHORIZED);
+            }
         } else if (c->id && gw_ident_deadline(c->id) && wall >= gw_ident_deadline(c->id)) {
             log_debug("token expired", "conn=%u transport=ws", c->serial);
+            metric_inc(gw_m.auth_expired);
             ws_close_with(c, "token_expired", "the token expired", GW_CLOSE_UNAUTHORIZED);
         }
     }
@@ -1624,7 +1631,7 @@ static outq_ev_t *resync_item(gw_conn_t *c, const char *ch, const char *reason,
     buf_init(&b);
     buf_append(&b, room, LWS_PRE);
     if (strcmp(ch, "flags") != 0) {
-        rc = hist_render_resync((outq_fmt_t)c->fmt, ch, reason, epoch, offset, &b);
+        rc = hist_render_resync((outq_fmt_t)c->fmt, ch, reason, epoch, offset, NULL, &b);
     } else if (c->fmt != OUTQ_FMT_SSE) {
         rc = render_snapshot(f, c->fmt == OUTQ_FMT_MSGPACK ? MIRROR_FMT_MSGPACK : MIRROR_FMT_JSON, &b);
     } else {

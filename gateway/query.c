@@ -362,3 +362,22 @@ int query_format_cursor(char *out, size_t outlen, const char *channel,
         return -1;
     return n;
 }
+
+int query_cursor_next(const char *s, size_t n, size_t *pos, const char **item, size_t *item_len)
+{
+    size_t i = *pos, start;
+
+    while (i < n && s[i] == ' ')
+        i++;
+    if (i >= n) {
+        *pos = n;
+        return 0;
+    }
+    start = i;
+    while (i < n && s[i] != ' ')
+        i++;
+    *item = s + start;
+    *item_len = i - start;
+    *pos = i;
+    return 1;
+}

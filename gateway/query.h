@@ -29,7 +29,10 @@
  * second decoding changes nothing for them.
  *
  * SSE cursor: the gateway sends `id: <channel>/<epoch>/<offset>` (channel
- * names and epochs contain no '/'); query_parse_cursor splits one.
+ * names and epochs contain no '/'); query_parse_cursor splits one. A stream
+ * of several channels gets a *list cursor*: one such item per channel with
+ * a known position, separated by single spaces (names and epochs contain
+ * none), e.g. `flags/e1/42 chat.room1/e2/7`; query_cursor_next walks one.
  */
 #ifndef FLAGCAST_GW_QUERY_H
 #define FLAGCAST_GW_QUERY_H
@@ -42,7 +45,7 @@
 #define QUERY_MAX_BYTES       8192  /* default bound of the whole query string */
 #define QUERY_MAX_ITEMS       FILTER_MAX_ITEMS
 #define QUERY_MAX_TOKEN       4096  /* bytes, decoded */
-#define QUERY_MAX_CURSOR      300   /* bytes of lastEventId, decoded */
+#define QUERY_MAX_CURSOR      4096  /* bytes of lastEventId, decoded (a list cursor) */
 
 typedef struct query_limits {
     size_t max_bytes;   /* 0: QUERY_MAX_BYTES */
@@ -79,6 +82,12 @@ long query_decode(const char *s, size_t n, bool plus_space, char *out);
 int  query_parse_cursor(const char *s, size_t n,
                         const char **channel, size_t *channel_len,
                         const char **epoch, size_t *epoch_len, uint64_t *offset);
+
+/* Walks a list cursor: from *pos in s (n bytes), skips spaces and gives the
+ * next item (up to the next space). @return 1 with *item / *item_len and
+ * *pos advanced, or 0 at the end. Items are not validated (parse each with
+ * query_parse_cursor). */
+int  query_cursor_next(const char *s, size_t n, size_t *pos, const char **item, size_t *item_len);
 
 /* Writes the cursor of (channel, epoch, offset) into out (NUL-terminated).
  * @return its length, or -1 if it does not fit in outlen. */
