@@ -80,6 +80,8 @@ typedef struct gw_metrics {
     metric_t *redis_reconnects;
     metric_t *ws_errors;
     metric_t *fanout_seconds;                  /* histogram */
+    metric_t *auth_refused;                    /* 401: missing / invalid token */
+    metric_t *auth_expired;                    /* closed when the token expired */
     metric_t *draining;                        /* gauge: 1 from SIGTERM on */
     metric_t *drained_sse, *drained_ws;        /* told to reconnect elsewhere */
 } gw_metrics_t;

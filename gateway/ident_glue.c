@@ -85,12 +85,14 @@ int gw_ident_admit(const char *tok, size_t len, token_identity_t **id, access_er
             return access_token_refused("empty token", e);
         if (token_verify(verifier, tok, len, id, &why) != 0) {
             *id = NULL;
+            metric_inc(gw_m.auth_refused);
             return access_token_refused(why, e);
         }
     }
     if (access_admit(rules, *id, e) != 0) {
         token_identity_free(*id);
         *id = NULL;
+        metric_inc(gw_m.auth_refused);
         return -1;
     }
     return 0;

@@ -75,6 +75,10 @@ void gw_metrics_init(void)
     gw_m.fanout_seconds = metrics_histogram("flagcast_gateway_fanout_seconds",
                                             "Hand-off of an event to a service thread until its last write there.",
                                             fan_bounds, sizeof(fan_bounds) / sizeof(fan_bounds[0]));
+    gw_m.auth_refused = metrics_counter("flagcast_gateway_auth_refused_total",
+                                        "Connections or auth messages refused for a missing or invalid token (401, WS 4401).");
+    gw_m.auth_expired = metrics_counter("flagcast_gateway_auth_expired_total",
+                                        "Connections closed because their token expired.");
     gw_m.draining = metrics_gauge("flagcast_gateway_draining",
                                   "1 from SIGTERM/SIGINT on: /readyz answers 503 and clients are drained.");
     gw_m.drained_sse = metrics_counter("flagcast_gateway_drained_total{transport=\"sse\"}",

@@ -174,7 +174,9 @@ eval "sse_e_pid=\$SSE_PID_SE"
 wait_until 15 "SSE closed at expiry" sh -c "! kill -0 $sse_e_pid"
 wait_until 15 "WE token_expired" has WE '^error token_expired'
 wait_until 15 "WE closed 4401" has WE '^close 4401'
-ok "an expired token closes its SSE stream and its WS (error token_expired, 4401)"
+metric_ge flagcast_gateway_auth_expired_total 2 || fail "auth_expired metric: $(metric flagcast_gateway_auth_expired_total)"
+metric_ge flagcast_gateway_auth_refused_total 7 || fail "auth_refused metric: $(metric flagcast_gateway_auth_refused_total)"
+ok "an expired token closes its SSE stream and its WS (error token_expired, 4401); counted"
 
 # ---- no token text in the log or metrics
 for t in "$TA" "$TB" "$TD" "$TX" "$TN" "$TS" "$TE" "$APIKEY" "$APIKEY_Q"; do
