@@ -101,6 +101,8 @@ typedef struct gw_conn {
     uint8_t           resuming;      /* history replay under way: queue, don't write */
     gw_resume_t      *floor;         /* after a replay: per channel, the last offset
                                       * replayed; live events at or below are dropped */
+    struct conn_pos  *pos;           /* SSE over several channels: the position of
+                                      * each, for the per-connection list cursor */
     uint8_t           going_away;    /* WS: drained, close 1001 when writable */
     uint8_t           auth_wait;     /* WS, auth required: no token yet, served nothing */
     uint16_t          close_code;    /* WS: close with this once the error is written */
@@ -238,6 +240,108 @@ static void on_channel(void *arg, const char *channel, bool on)
 
 /* ==== writing ==== */
 
+/* ==== SSE list cursors ====
+ *
+ * An SSE stream of one channel uses the id rendered into the shared frame
+ * (<channel>/<epoch>/<offset>): that is its whole position. A stream of
+ * several channels (flags plus application channels, or several channels)
+ * needs the position of each, so the gateway keeps them per connection
+ * (conn_pos: ~90 bytes a channel, only on such streams) and writes its
+ * events with the connection's own list cursor in place of the shared id
+ * line: the shared frame is copied after a per-connection `id:` line into
+ * a per-thread buffer (one memcpy, no extra syscall). Channels without an
+ * event yet are left out of the cursor. */
+
+typedef struct conn_pos_ent {
+    const char *ch;                  /* the filter's string, or "flags" */
+    uint64_t    off;
+    bool        known;
+    char        epoch[EV_MAX_EPOCH + 1];
+} conn_pos_ent_t;
+
+typedef struct conn_pos {
+    uint32_t       n;
+    conn_pos_ent_t e[];
+} conn_pos_t;
+
+static _Thread_local buf_t pos_buf;   /* one per service thread, reused */
+
+static conn_pos_t *pos_new(const filter_t *f)
+{
+    size_t n = (f->flags != FILTER_FLAGS_NONE) + f->nchannels, i, k = 0;
+    conn_pos_t *p;
+
+    if (n < 2)
+        return NULL;
+    if (n > GW_RESUME_MAX_CHANNELS)
+        n = GW_RESUME_MAX_CHANNELS;
+    p = calloc(1, sizeof(*p) + n * sizeof(p->e[0]));
+    if (p == NULL)
+        return NULL;
+    if (f->flags != FILTER_FLAGS_NONE)
+        p->e[k++].ch = "flags";
+    for (i = 0; k < n && i < f->nchannels; i++)
+        p->e[k++].ch = f->channels[i];
+    p->n = (uint32_t)k;
+    return p;
+}
+
+static void pos_set(conn_pos_t *p, const char *ch, const char *epoch, uint64_t off)
+{
+    uint32_t i;
+
+    if (p == NULL || ch == NULL || epoch == NULL)
+        return;
+    for (i = 0; i < p->n; i++)
+        if (strcmp(p->e[i].ch, ch) == 0) {
+            snprintf(p->e[i].epoch, sizeof(p->e[i].epoch), "%s", epoch);
+            p->e[i].off = off;
+            p->e[i].known = true;
+            return;
+        }
+}
+
+/* Appends the list cursor (without "id: "). */
+static void pos_format(const conn_pos_t *p, buf_t *b)
+{
+    uint32_t i;
+    bool first = true;
+
+    for (i = 0; i < p->n; i++) {
+        if (!p->e[i].known)
+            continue;
+        buf_printf(b, "%s%s/%s/%llu", first ? "" : " ", p->e[i].ch, p->e[i].epoch,
+                   (unsigned long long)p->e[i].off);
+        first = false;
+    }
+}
+
+/* The bytes to write for event e (shared frame p/n) on c: the shared ones,
+ * or for a list-cursor stream the frame with c's own id line. */
+static void pos_frame(gw_conn_t *c, outq_ev_t *e, const char **p, size_t *n)
+{
+    static const char room[LWS_PRE];
+    const ev_t *ev = outq_ev_event(e);
+    const char *nl;
+
+    if (c->pos == NULL || ev == NULL || ev->channel == NULL)
+        return;
+    pos_set(c->pos, ev->channel, ev->epoch, ev->offset);
+    buf_reset(&pos_buf);
+    buf_append(&pos_buf, room, LWS_PRE);
+    buf_puts(&pos_buf, "id: ");
+    pos_format(c->pos, &pos_buf);
+    buf_putc(&pos_buf, '\n');
+    if (*n > 4 && memcmp(*p, "id: ", 4) == 0 && (nl = memchr(*p, '\n', *n)) != NULL)
+        buf_append(&pos_buf, nl + 1, *n - (size_t)(nl + 1 - *p));
+    else
+        buf_append(&pos_buf, *p, *n);
+    if (pos_buf.err)
+        return;   /* the shared bytes, then */
+    *p = pos_buf.data + LWS_PRE;
+    *n = pos_buf.len - LWS_PRE;
+}
+
 /* Writes what c has queued while lws has nothing of it pending.
  * @return 0, or -1 if the connection failed (it is being closed). */
 static int conn_flush(gw_conn_t *c)
@@ -258,9 +362,14 @@ static int conn_flush(gw_conn_t *c)
             outq_pop(&c->q);
             continue;
         }
-        if (lws_write(c->wsi, (unsigned char *)p, n, wp) < 0) {
-            conn_kill(c, "write failed");
-            return -1;
+        {
+            const char *wp_p = p;
+            size_t wp_n = n;
+            pos_frame(c, outq_peek(&c->q, NULL, NULL), &wp_p, &wp_n);
+            if (lws_write(c->wsi, (unsigned char *)wp_p, wp_n, wp) < 0) {
+                conn_kill(c, "write failed");
+                return -1;
+            }
         }
         outq_consume(&c->q, n);
     }
@@ -352,6 +461,8 @@ static void conn_release(gw_conn_t *c)
     outq_clear(&c->q);
     gw_resume_free(c->floor);
     c->floor = NULL;
+    free(c->pos);
+    c->pos = NULL;
     free(c->rx);
     c->rx = NULL;
     c->rx_len = 0;
@@ -424,6 +535,14 @@ static void fan_visit(void *arg, void *owner)
             return;
         }
         f->delivered++;
+        if (c->pos) {
+            const char *pp = f->data[fmt];
+            size_t pn = f->len[fmt];
+            pos_frame(c, f->ev, &pp, &pn);
+            if (lws_write(c->wsi, (unsigned char *)pp, pn, wp) < 0)
+                conn_kill(c, "write failed");
+            return;
+        }
         if (lws_write(c->wsi, (unsigned char *)f->data[fmt], f->len[fmt], wp) < 0)
             conn_kill(c, "write failed");
         return;
@@ -857,27 +976,34 @@ static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
     }
 
     /* Resume from history: the Last-Event-ID header (browsers) or the
-     * lastEventId parameter. A cursor that does not parse, or names a channel
-     * this stream does not want, is ignored: the stream just starts live. */
+     * lastEventId parameter, a cursor or a list cursor (one item per
+     * channel). An item that does not parse, or names a channel this stream
+     * does not want, is ignored: that channel just starts live. */
+    if (c->sub)
+        c->pos = pos_new(subidx_filter(c->sub));
     {
-        char cur[QUERY_MAX_CURSOR + 1];
-        const char *cs = NULL, *ch, *ep;
-        size_t chlen, eplen;
+        char *curp = malloc(QUERY_MAX_CURSOR + 1);
+        const char *cs = NULL, *ch, *ep, *it;
+        size_t chlen, eplen, ilen, ipos = 0;
         uint64_t off;
-        int cl = lws_hdr_custom_copy(wsi, cur, sizeof(cur), "last-event-id:", 14);
+        int cl = curp ? lws_hdr_custom_copy(wsi, curp, QUERY_MAX_CURSOR + 1, "last-event-id:", 14) : -1;
+        gw_resume_t *r = NULL;
 
         if (cl > 0)
-            cs = cur;
+            cs = curp;
         else if (q.last_event_id)
             cs = q.last_event_id;
-        if (cs && c->sub &&
-            query_parse_cursor(cs, strlen(cs), &ch, &chlen, &ep, &eplen, &off) == 0) {
-            gw_resume_t *r = resume_new();
-            if (r) {
-                resume_add(r, subidx_filter(c->sub), ch, chlen, ep, eplen, off);
-                resume_start(w, c, r);
-            }
+        while (cs && c->sub && query_cursor_next(cs, strlen(cs), &ipos, &it, &ilen)) {
+            if (query_parse_cursor(it, ilen, &ch, &chlen, &ep, &eplen, &off) != 0)
+                continue;
+            if (r == NULL && (r = resume_new()) == NULL)
+                break;
+            if (resume_add(r, subidx_filter(c->sub), ch, chlen, ep, eplen, off) == 0 && c->pos)
+                pos_set(c->pos, r->channels[r->nch - 1], r->epochs[r->nch - 1], off);
         }
+        if (r)
+            resume_start(w, c, r);
+        free(curp);
     }
 
     /* Keep ~1 KB per idle stream: drop the header table, no timeout. */
@@ -1626,24 +1752,36 @@ static outq_ev_t *resync_item(gw_conn_t *c, const char *ch, const char *reason,
     size_t len;
     int rc;
 
+    buf_t lid;
+
     if (f == NULL || !filter_wants_channel(f, ch, strlen(ch)))
         return NULL;
     buf_init(&b);
+    buf_init(&lid);
     buf_append(&b, room, LWS_PRE);
+    if (c->pos && c->fmt == OUTQ_FMT_SSE) {
+        /* a list-cursor stream: the id is the connection's whole position */
+        pos_set(c->pos, ch, epoch, offset);
+        pos_format(c->pos, &lid);
+        buf_putc(&lid, '\0');
+        if (lid.err || lid.len <= 1)
+            buf_free(&lid);
+    }
     if (strcmp(ch, "flags") != 0) {
-        rc = hist_render_resync((outq_fmt_t)c->fmt, ch, reason, epoch, offset, NULL, &b);
+        rc = hist_render_resync((outq_fmt_t)c->fmt, ch, reason, epoch, offset, lid.data, &b);
     } else if (c->fmt != OUTQ_FMT_SSE) {
         rc = render_snapshot(f, c->fmt == OUTQ_FMT_MSGPACK ? MIRROR_FMT_MSGPACK : MIRROR_FMT_JSON, &b);
     } else {
         char id[QUERY_MAX_CURSOR + 1];
         buf_init(&data);
         rc = render_snapshot(f, MIRROR_FMT_JSON, &data);
-        if (rc == 0 && epoch && query_format_cursor(id, sizeof(id), ch, epoch, offset) < 0)
+        if (rc == 0 && !lid.data && epoch && query_format_cursor(id, sizeof(id), ch, epoch, offset) < 0)
             rc = -1;
         if (rc == 0)
-            rc = sse_frame(&b, epoch ? id : NULL, "snapshot", data.data, data.len);
+            rc = sse_frame(&b, lid.data ? lid.data : epoch ? id : NULL, "snapshot", data.data, data.len);
         buf_free(&data);
     }
+    buf_free(&lid);
     if (rc != 0 || b.err) {
         buf_free(&b);
         return NULL;
