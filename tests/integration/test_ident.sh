@@ -1,6 +1,7 @@
 #!/bin/sh
 # Identity on the gateway (issue 4) against real redis, publisher and
-# gateway, with HS256 JWTs made here (gw/mkjwt.js) and an API key:
+# gateway, with HS256 and RS256 JWTs made here (gw/mkjwt.js, openssl) and
+# an API key:
 #   - tokens from Authorization: Bearer, ?token= (an API key with '%', '+'
 #     and '&' in it, sent percent-encoded: decoded exactly once) and the WS
 #     `auth` message;
@@ -33,12 +34,19 @@ TD=$(jwt '{"sub":"dave","channels":["secret.*"],"exp":"+3600"}')
 TX=$(jwt '{"sub":"alice","roles":["beta"],"exp":"-100"}')          # expired
 TN=$(jwt '{"sub":"alice","roles":["beta"]}' none)                    # alg none
 TS=$(node "$GW_DIR/mkjwt.js" wrong-secret-wrong-secret-wrong-secret '{"sub":"alice"}')
+# RS256: a key pair from openssl; and the public key used as an HS256 secret
+# (algorithm confusion), which must be refused.
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TMP/rsa.pem" 2>/dev/null &&
+    openssl pkey -in "$TMP/rsa.pem" -pubout -out "$TMP/rsa.pub" || fail "openssl key pair"
+TR=$(node "$GW_DIR/mkjwt.js" "$TMP/rsa.pem" '{"sub":"frank","exp":"+3600"}' RS256)
+TC=$(node "$GW_DIR/mkjwt.js" "$(cat "$TMP/rsa.pub")" '{"sub":"frank","exp":"+3600"}')
 # An API key with characters a query string must encode: '%', '+', '&'.
 APIKEY='c%41+k&y'
 APIKEY_Q='c%2541%2Bk%26y'
 
 start_gateway FLAGCAST_JWT_SECRET=$SECRET FLAGCAST_JWT_LEEWAY=0 FLAGCAST_LOG_LEVEL=debug \
     "FLAGCAST_API_KEYS=$APIKEY=carol:beta" FLAGCAST_PRIVATE_CHANNELS='secret.*' \
+    FLAGCAST_JWT_PUBKEY="$TMP/rsa.pub" \
     FLAGCAST_DRAIN_DELAY=0 FLAGCAST_DRAIN_SECONDS=0
 SSE=$GW/api/v1/realtime/sse
 
@@ -66,7 +74,7 @@ count_is() { [ "$(lines "$1" | grep -c -- "$2")" = "$3" ]; }
 post_msg() { api POST /api/v1/messages "$1"; }
 
 # ---- refusals: bad tokens 401, other inboxes 403
-for t in garbage "$TX" "$TN" "$TS"; do
+for t in garbage "$TX" "$TN" "$TS" "$TC"; do
     code=$(curl -s -o "$TMP/r.out" -w '%{http_code}' -H "Authorization: Bearer $t" "$SSE")
     [ "$code" = 401 ] || fail "bad token answered $code"
     grep -q '"error"' "$TMP/r.out" || fail "401 without a JSON error"
@@ -77,7 +85,7 @@ out=$(echo | timeout 10 node "$GW_DIR/ident_ws.js" "$WSURL/ws?token=garbage")
 [ "$out" = "http 401" ] || fail "WS with a bad ?token=: $out"
 out=$(echo | BEARER=$TX timeout 10 node "$GW_DIR/ident_ws.js" "$WSURL/ws")
 [ "$out" = "http 401" ] || fail "WS with an expired bearer token: $out"
-ok "bad, expired, alg-none and wrongly signed tokens: 401 (SSE, WS upgrade)"
+ok "bad, expired, alg-none, wrongly signed and HS256-with-the-RSA-key tokens: 401 (SSE, WS upgrade)"
 
 code=$(curl -s -o "$TMP/f.out" -w '%{http_code}' -H "Authorization: Bearer $TB" "$SSE?channels=user:alice")
 [ "$code" = 403 ] || fail "bob asking for user:alice answered $code"
@@ -99,15 +107,16 @@ sse_h SB "$TB" ''                         # bob
 sse "SC" "/api/v1/realtime/sse?token=$APIKEY_Q"  # carol (API key, role beta)
 sse "SN" "/api/v1/realtime/sse"           # anonymous
 sse_h SD "$TD" '?channels=secret.plans'   # dave: claim grants a private channel
+sse_h SR "$TR" ''                         # frank, RS256
 ws_start WA1 4 '' "$TA"                   # alice, header
 ws_start WA2 5 ''                         # alice, auth message
 ws_start WB 6 "?token=$TB&channels=news"  # bob, query token + URL filter
 echo "{\"type\":\"auth\",\"token\":\"$TA\"}" >&5
-for n in SA1 SA2 SB SC SN SD; do wait_until 10 "$n snapshot" has $n '^snapshot'; done
+for n in SA1 SA2 SB SC SN SD SR; do wait_until 10 "$n snapshot" has $n '^snapshot'; done
 wait_until 10 "WA1 connected" has WA1 '^connected'
 wait_until 10 "WA2 authenticated" has WA2 '^subscribed channels=role:beta,user:alice all=false'
 wait_until 10 "WB subscribed" has WB '^subscribed channels=news,user:bob all=false'
-for ch in user:alice user:bob user:carol role:beta secret.plans; do
+for ch in user:alice user:bob user:carol user:frank role:beta secret.plans; do
     wait_until 10 "SUBSCRIBE $ch" numsub_is $ch 1
 done
 ok "SSE and WS connected with header, query and auth-message tokens; inboxes subscribed"
@@ -117,7 +126,9 @@ post_msg '{"users":["alice"],"data":{"to":"alice"}}'
 for n in SA1 SA2 WA1 WA2; do wait_until 10 "$n gets alice's message" has $n '^message user:alice .*"to":"alice"'; done
 post_msg '{"users":["bob"],"data":{"to":"bob"}}'   # a marker behind it
 for n in SB WB; do wait_until 10 "$n gets bob's message" has $n '^message user:bob .*"to":"bob"'; done
-for n in SB WB SC SN SD; do hasnt $n 'user:alice' || fail "$n got alice's message"; done
+for n in SB WB SC SN SD SR; do hasnt $n 'user:alice' || fail "$n got alice's message"; done
+post_msg '{"users":["frank"],"data":{"to":"frank"}}'
+wait_until 10 "SR (RS256) gets frank's message" has SR '^message user:frank .*"to":"frank"'
 for n in SA1 SA2 WA1 WA2; do hasnt $n 'user:bob' || fail "$n got bob's message"; done
 ok "a message to a user reaches every connection of that user and nobody else"
 
@@ -175,11 +186,11 @@ wait_until 20 "SSE closed at expiry" sh -c "! kill -0 $sse_e_pid"
 wait_until 20 "WE token_expired" has WE '^error token_expired'
 wait_until 20 "WE closed 4401" has WE '^close 4401'
 metric_ge flagcast_gateway_auth_expired_total 2 || fail "auth_expired metric: $(metric flagcast_gateway_auth_expired_total)"
-metric_ge flagcast_gateway_auth_refused_total 7 || fail "auth_refused metric: $(metric flagcast_gateway_auth_refused_total)"
+metric_ge flagcast_gateway_auth_refused_total 8 || fail "auth_refused metric: $(metric flagcast_gateway_auth_refused_total)"
 ok "an expired token closes its SSE stream and its WS (error token_expired, 4401); counted"
 
 # ---- no token text in the log or metrics
-for t in "$TA" "$TB" "$TD" "$TX" "$TN" "$TS" "$TE" "$APIKEY" "$APIKEY_Q"; do
+for t in "$TA" "$TB" "$TD" "$TX" "$TN" "$TS" "$TE" "$TR" "$TC" "$APIKEY" "$APIKEY_Q"; do
     grep -qF -- "$t" "$TMP/gateway.log" && fail "a token appears in the gateway log"
     curl -s "$GW/metrics" | grep -qF -- "$t" && fail "a token appears in the metrics"
 done

@@ -1,7 +1,9 @@
-// mkjwt.js SECRET CLAIMS-JSON [ALG] — prints an HS256 JWT for the tests
-// (node's crypto HMAC; no library). ALG other than HS256 is written into
-// the header as given (e.g. "none": then the signature is empty), to make
-// tokens the gateway must refuse. A claim "exp"/"nbf" given as a string
+// mkjwt.js SECRET CLAIMS-JSON [ALG] — prints a JWT for the tests (node's
+// crypto; no library). ALG HS256 (default) signs with SECRET as the HMAC
+// key; RS256 signs with the PEM private key in the file SECRET; any other
+// ALG is written into the header as given and signed like HS256 (e.g.
+// "none": then the signature is empty), to make tokens the gateway must
+// refuse. A claim "exp"/"nbf" given as a string
 // "+N" / "-N" is now + N / now - N seconds.
 'use strict';
 const crypto = require('crypto');
@@ -13,5 +15,9 @@ const claims = JSON.parse(claimsJson);
 for (const k of ['exp', 'nbf', 'iat'])
   if (typeof claims[k] === 'string') claims[k] = now + parseInt(claims[k], 10);
 const head = b64(JSON.stringify({ alg, typ: 'JWT' })) + '.' + b64(JSON.stringify(claims));
-const sig = alg === 'none' ? '' : crypto.createHmac('sha256', secret).update(head).digest('base64url');
+let sig;
+if (alg === 'none') sig = '';
+else if (alg === 'RS256')
+  sig = crypto.sign('sha256', Buffer.from(head), require('fs').readFileSync(secret, 'utf8')).toString('base64url');
+else sig = crypto.createHmac('sha256', secret).update(head).digest('base64url');
 process.stdout.write(head + '.' + sig + '\n');
