@@ -2304,6 +2304,7 @@ static void *worker_main(void *arg)
         if (lws_service(w->ctx, 0) < 0)
             break;
     }
+    buf_free(&pos_buf);   /* thread-local: freed by the thread that used it */
     return NULL;
 }
 
