@@ -33,5 +33,6 @@ publish_range news 61 70
 for c in s1 s2 s3 w1 w2; do wait_until 30 "$c got 70" got $c news 70; done
 for c in s1 s2 s3 w1 w2; do check $c news 70; done
 kill -0 "$GWPID_B" || fail "gateway B died"
+stop_gws B
 ok "gateway killed mid-stream: 5 clients resumed on the second gateway with every event once, in order"
 exit 0

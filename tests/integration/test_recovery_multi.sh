@@ -41,5 +41,6 @@ for c in m1 m2; do
     check $c alpha 31
     check $c beta 20
 done
+stop_gws B
 ok "a stream of two channels resumed both from its list cursor on another gateway"
 exit 0

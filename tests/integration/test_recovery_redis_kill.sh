@@ -65,5 +65,6 @@ for c in s1 s2 w1; do check $c chat 52; done
 grep -q 'msg="gap in live traffic, reading history"' "$TMP/gw-A.log" || fail "the gap was not noticed"
 grep -q 'msg="history gap filled"' "$TMP/gw-A.log" || fail "no gap fill logged"
 kill -0 "$GWPID_A" || fail "gateway died"
+stop_gws A
 ok "Redis connections killed twice and a lost pub/sub message: every client got 1..52 once, in order"
 exit 0

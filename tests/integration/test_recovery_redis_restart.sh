@@ -48,5 +48,6 @@ for c in s1 s2 w1; do wait_until 30 "$c got $N" got $c feed "$N"; done
 for c in s1 s2 w1; do check $c feed "$N"; done
 [ "$(grep -c '^open' "$TMP/s1.out")" = 1 ] || fail "s1 had to reconnect: the gateway should have kept it"
 kill -0 "$GWPID_A" || fail "gateway died"
+stop_gws A
 ok "Redis (AOF) killed and restarted under publishing: every client got 1..$N once, in order"
 exit 0

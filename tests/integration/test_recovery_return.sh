@@ -94,5 +94,6 @@ wait_until 20 "r4 second snapshot" sh -c "[ \$(grep -c '^snapshot f1' '$TMP/r4.o
 
 kill -0 "$GWPID_A" || fail "gateway A died"
 kill -0 "$GWPID_B" || fail "gateway B died"
+stop_gws A B
 ok "leave/return replays the gap; history exceeded and too far behind answer resync; old flags epoch gets a snapshot"
 exit 0

@@ -72,3 +72,20 @@ check() {
 
 numsub_is() { [ "$(redis-cli -p "$REDIS_PORT" pubsub numsub "flagcast:ch:$1" | sed -n 2p)" = "$2" ]; }
 numsub_ge() { [ "$(redis-cli -p "$REDIS_PORT" pubsub numsub "flagcast:ch:$1" | sed -n 2p)" -ge "$2" ] 2>/dev/null; }
+
+# stop_gws NAME...: SIGTERM each gateway, wait for it to exit (20 s), and
+# fail on a sanitizer report (ASan/UBSan builds) or a crash in its log.
+stop_gws() {
+    for _n in "$@"; do
+        eval "_p=\$GWPID_$_n"
+        kill "$_p" 2>/dev/null
+        _i=0
+        while kill -0 "$_p" 2>/dev/null; do
+            [ $_i -ge 200 ] && fail "gateway $_n did not exit on SIGTERM"
+            sleep 0.1; _i=$((_i + 1))
+        done
+        if grep -qE 'Sanitizer|runtime error:' "$TMP/gw-$_n.log"; then
+            fail "gateway $_n: sanitizer report in its log"
+        fi
+    done
+}
