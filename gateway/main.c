@@ -6,9 +6,9 @@
  * when it is not set, registers the metrics, starts the Redis thread and the
  * lws service threads, then waits for SIGTERM/SIGINT with sigwait(): every
  * other thread has those signals blocked, so no handler runs inside lws or
- * libevent. On the signal it stops readiness, lets the service threads tell
- * their clients to go elsewhere (SSE retry: + close, WS close 1001), and
- * exits.
+ * libevent. On the signal it drains (drain_glue.c: /readyz 503, the drain
+ * delay, then clients told to go elsewhere spread over the drain window:
+ * SSE retry: + close, WS close 1001), stops the threads and exits.
  */
 #include "gateway/gateway.h"
 #include "common/config.h"
