@@ -75,6 +75,11 @@ void hist_shutdown(void);
  * the event to every service thread (takes no reference). */
 void gw_redis_deliver(outq_ev_t *oev);
 
+/* Implemented by redis_glue.c: the `flags` history was lost or restarted:
+ * reloads the mirror, then every flags connection gets a fresh snapshot
+ * (gw_lws_resync). */
+void gw_redis_flags_resync(const char *reason, const char *epoch, uint64_t pos);
+
 /* Implemented by lws_glue.c: tells every local subscriber of ch that its
  * events were lost (flags: a fresh snapshot). Thread-safe. */
 void gw_lws_resync(const char *ch, const char *reason, const char *epoch, uint64_t offset);

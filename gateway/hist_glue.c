@@ -230,7 +230,10 @@ static void resync_all(hchan_t *c, const char *reason, const char *epoch, uint64
 {
     log_warn("channel resync", "channel=%s reason=\"%s\" offset=%llu", c->name, reason,
              (unsigned long long)pos);
-    gw_lws_resync(c->name, reason, epoch, pos);
+    if (strcmp(c->name, "flags") == 0)
+        gw_redis_flags_resync(reason, epoch, pos);   /* snapshot from a reloaded mirror */
+    else
+        gw_lws_resync(c->name, reason, epoch, pos);
 }
 
 /* Delivers oev (takes the reference) and moves the channel's position. */

@@ -75,6 +75,13 @@ static rg_resume_t       *res_head, **res_tail = &res_head;
 static bool               req_closed;        /* set by gw_redis_stop */
 
 static bool flags_subscribed, mirror_loaded, load_pending, sub_seen_once;
+/* A resync of `flags` waiting for a fresh mirror (hist.h) */
+static struct {
+    bool        pending, has_epoch;
+    const char *reason;
+    char        epoch[EV_MAX_EPOCH + 1];
+    uint64_t    pos;
+} flags_resync;
 static unsigned long malformed_seen;
 
 /* ==== channel table ==== */
@@ -178,6 +185,11 @@ static void on_hgetall(redisAsyncContext *ac, void *r, void *priv)
     }
     log_info("flags mirror loaded", "flags=%zu", n - nbad);
     update_ready();
+    if (flags_resync.pending && mirror_loaded) {
+        flags_resync.pending = false;
+        gw_lws_resync("flags", flags_resync.reason, flags_resync.has_epoch ? flags_resync.epoch : NULL,
+                      flags_resync.pos);
+    }
 }
 
 static void maybe_load(void)
@@ -237,6 +249,17 @@ static void handle_message(const char *pchan, size_t pchan_len, const char *p, s
         log_warn("rendering an event failed", NULL);
     /* hist_glue delivers it in offset order, filling gaps (takes the ref) */
     hist_live(oev);
+}
+
+void gw_redis_flags_resync(const char *reason, const char *epoch, uint64_t pos)
+{
+    flags_resync.pending = true;
+    flags_resync.reason = reason;
+    flags_resync.has_epoch = epoch != NULL;
+    snprintf(flags_resync.epoch, sizeof(flags_resync.epoch), "%s", epoch ? epoch : "");
+    flags_resync.pos = pos;
+    mirror_loaded = false;   /* what the mirror holds may be gone: reload */
+    maybe_load();
 }
 
 void gw_redis_deliver(outq_ev_t *oev)
