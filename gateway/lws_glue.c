@@ -1728,13 +1728,16 @@ static void worker_tick(lws_sorted_usec_list_t *sul)
 
 /* ==== resuming from history ==== */
 
-/* True if a live event was already replayed from history. */
+/* True if a live event was already replayed from history (same channel,
+ * same epoch — a restarted history starts again at offset 1 —, offset not
+ * above the last one replayed). */
 static bool resume_dup(const gw_resume_t *r, const ev_t *ev)
 {
     size_t i;
 
     for (i = 0; i < r->nch; i++)
-        if (r->ok[i] && strcmp(ev->channel, r->channels[i]) == 0 && ev->offset <= r->last[i])
+        if (r->ok[i] && ev->offset <= r->last[i] && strcmp(ev->channel, r->channels[i]) == 0 &&
+            r->epochs[i] && ev->epoch && strcmp(ev->epoch, r->epochs[i]) == 0)
             return true;
     return false;
 }

@@ -4,7 +4,9 @@
 # starts a new epoch at offset 1). Live traffic shows the new epoch: every
 # subscriber of an application channel gets an explicit resync before the
 # new events (SSE `event: resync`, WS {"type":"resync"}), and flags clients
-# get a fresh snapshot from a reloaded mirror (a flag that vanished with the
+# get a fresh snapshot from a reloaded mirror. A client whose replay left a
+# floor (offsets already given) under the old epoch still gets the new
+# epoch's offsets 1, 2, ... (a flag that vanished with the
 # old state is gone from it).
 . "$(dirname "$0")/gw/lib.sh"
 . "$(dirname "$0")/gw/recovery.sh"
@@ -24,6 +26,9 @@ api POST /api/v1/flags '{"key":"old","enabled":true}'
 for c in s1 w1; do wait_until 20 "$c got 3" got $c chat 3; done
 wait_until 20 "f1 got old" grep -q '^flag.created flags old 1' "$TMP/f1.out"
 E1=$(redis-cli -p "$REDIS_PORT" hget flagcast:meta:chat epoch)
+# s2 resumes from 0: replayed 1..3, which stay its floor under epoch E1
+LAST_ID=chat/$E1/0 sse_client s2 chat "$A"
+wait_until 20 "s2 got 3" got s2 chat 3
 
 # the history of both channels restarts
 redis-cli -p "$REDIS_PORT" del flagcast:meta:chat flagcast:hist:chat \
@@ -31,8 +36,8 @@ redis-cli -p "$REDIS_PORT" del flagcast:meta:chat flagcast:hist:chat \
 publish chat 4
 E2=$(redis-cli -p "$REDIS_PORT" hget flagcast:meta:chat epoch)
 [ -n "$E2" ] && [ "$E1" != "$E2" ] || fail "no new epoch ($E1 -> $E2)"
-for c in s1 w1; do wait_until 20 "$c got the new 1" grep -q '^message chat 1 {"m":4}' "$TMP/$c.out"; done
-for c in s1 w1; do
+for c in s1 s2 w1; do wait_until 20 "$c got the new 1" grep -q '^message chat 1 {"m":4}' "$TMP/$c.out"; done
+for c in s1 s2 w1; do
     grep -v '^open' "$TMP/$c.out" | grep -v '^snapshot\|^subscribed\|^connected' >"$TMP/$c.got"
     expect $c "$TMP/$c.got" 'message chat 1 {"m":1}
 message chat 2 {"m":2}
