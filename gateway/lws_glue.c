@@ -184,6 +184,7 @@ static int  resume_add(gw_resume_t *r, const filter_t *f, const char *ch, size_t
                        const char *epoch, size_t elen, uint64_t offset);
 static void resume_start(gw_worker_t *w, gw_conn_t *c, gw_resume_t *r);
 static bool resume_dup(const gw_resume_t *r, const ev_t *ev);
+static bool floor_dup(gw_conn_t *c, const ev_t *ev);
 static int  worker_post(struct gw_worker *w, outq_ev_t *ev, gw_resume_t *res, uint64_t t_ns);
 
 /* ==== small helpers ==== */
@@ -517,7 +518,7 @@ static void fan_visit(void *arg, void *owner)
 
     if (c->closing)
         return;
-    if (c->floor && resume_dup(c->floor, f->dev))
+    if (c->floor && floor_dup(c, f->dev))
         return;   /* replayed from history already */
     /* Fast path: nothing queued and lws holds nothing: write now. */
     if (!c->resuming && outq_empty(&c->q) && !lws_partial_buffered(c->wsi)) {
@@ -1834,6 +1835,29 @@ void gw_lws_resync(const char *ch, const char *reason, const char *epoch, uint64
         if (r->channels[0] == NULL || worker_post(&workers[i], NULL, r, gw_now_ns()) != 0)
             gw_resume_free(r);
     }
+}
+
+/* resume_dup against c's floor; a channel whose live events have passed
+ * the floor (or moved to another epoch) leaves it, and the floor is freed
+ * once no channel is left, so only connections still at the seam pay. */
+static bool floor_dup(gw_conn_t *c, const ev_t *ev)
+{
+    gw_resume_t *r = c->floor;
+    bool left = false;
+    size_t i;
+
+    if (resume_dup(r, ev))
+        return true;
+    for (i = 0; i < r->nch; i++) {
+        if (r->ok[i] && strcmp(ev->channel, r->channels[i]) == 0)
+            r->ok[i] = false;
+        left |= r->ok[i];
+    }
+    if (!left) {
+        gw_resume_free(r);
+        c->floor = NULL;
+    }
+    return false;
 }
 
 /* The Redis thread's answer for c: resyncs (or fresh snapshots) for the
