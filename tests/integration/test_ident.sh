@@ -175,6 +175,17 @@ for n in WA1 WB; do
 done
 ok "per-user A/B: the same user gets the same variant on re-send"
 
+# ---- the auth message over the msgpack subprotocol
+mkfifo "$TMP/WM.in"
+node "$GW_DIR/ws_client.js" "$WSURL/ws" flagcast.msgpack <"$TMP/WM.in" >"$TMP/WM.out" 2>"$TMP/WM.err" &
+track $!
+exec 8>"$TMP/WM.in"
+echo "{\"type\":\"auth\",\"token\":\"$TA\"}" >&8
+wait_until 10 "WM authenticated (msgpack)" has WM '^subscribed channels=role:beta,user:alice all=false'
+post_msg '{"users":["alice"],"data":{"mp":1}}'
+wait_until 10 "WM gets alice's message" has WM '^message user:alice .*"mp":1'
+ok "auth message over flagcast.msgpack"
+
 # ---- expiry: SSE closed, WS error token_expired + close 4401
 TE=$(jwt '{"sub":"erin","exp":"+8"}')   # long enough to connect under load
 sse_h SE "$TE" ''
@@ -198,7 +209,7 @@ grep -q 'token expired' "$TMP/gateway.log" || fail "expiry not logged (debug)"
 ok "no token in the gateway log or metrics"
 
 # ---- FLAGCAST_AUTH=required
-exec 4>&- 5>&- 6>&- 7>&-
+exec 4>&- 5>&- 6>&- 7>&- 8>&-
 GW1_PID=$GW_PID
 mv "$TMP/gateway.log" "$TMP/gateway1.log"   # it keeps writing there
 start_gateway FLAGCAST_AUTH=required FLAGCAST_AUTH_TIMEOUT=3 FLAGCAST_JWT_SECRET=$SECRET \
