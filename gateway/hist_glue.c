@@ -249,8 +249,11 @@ static void deliver(hchan_t *c, outq_ev_t *oev)
             strcmp(c->wepoch, ev->epoch) != 0 || ev->offset > win_last(c) + 1) {
             win_drop(c);
         } else if (ev->offset == win_last(c) + 1) {
-            if (c->win.n >= (size_t)gw_cfg.resume_max || vec_push(&c->win, outq_ev_ref(oev)) != 0) {
-                outq_ev_unref(oev);   /* the ref taken for the window, if any */
+            if (c->win.n >= (size_t)gw_cfg.resume_max) {
+                win_drop(c);   /* capped: later resumes read again */
+            } else if (vec_push(&c->win, oev) == 0) {
+                outq_ev_ref(oev);   /* the window's own reference */
+            } else {
                 win_drop(c);
             }
         }
