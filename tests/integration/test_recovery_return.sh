@@ -85,6 +85,14 @@ wait_until 20 "r3 resync" grep -q '^resync room2 "too far behind"' "$TMP/r3.out"
 LAST_ID=room2/$EPOCH2/35 sse_client r5 room2 "$B"
 wait_until 20 "r5 got 50" got r5 room2 50
 [ "$(grep -c '^message room2' "$TMP/r5.out")" = 15 ] || fail "r5: $(cat "$TMP/r5.out")"
+# exactly FLAGCAST_RESUME_MAX_EVENTS behind: served; the full window then
+# meets a live event (it is dropped, the event delivered)
+LAST_ID=room2/$EPOCH2/30 sse_client r6 room2 "$B"
+wait_until 20 "r6 got 50" got r6 room2 50
+publish room2 51
+wait_until 20 "r6 got 51" got r6 room2 51
+wait_until 20 "r5 got 51" got r5 room2 51
+[ "$(grep -c '^message room2' "$TMP/r6.out")" = 21 ] || fail "r6: $(cat "$TMP/r6.out")"
 kill "$CPID_r3"
 
 # ---- a flags cursor from another epoch: a fresh snapshot
