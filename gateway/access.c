@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/textlist.h"
 #include "gateway/filter.h"
 #include "proto/names.h"
 
@@ -62,17 +63,10 @@ access_t *access_new(access_mode_t mode, const char *list, const char **err)
         return NULL;
     }
     a->mode = mode;
-    while (p && *p) {
-        const char *start, *end, *perr;
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        if (*p == '\0')
-            break;
-        start = p;
-        end = p + strcspn(p, ",");
-        p = end;
-        while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
-            end--;
+    const char *start;
+    size_t ilen;
+    while (textlist_next(&p, &start, &ilen)) {
+        const char *end = start + ilen, *perr;
         if (a->npriv == ACCESS_MAX_PRIVATE) {
             *err = "too many private channel patterns (at most 64)";
             goto fail;
