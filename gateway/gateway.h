@@ -84,6 +84,11 @@ typedef struct gw_metrics {
     metric_t *auth_expired;                    /* closed when the token expired */
     metric_t *draining;                        /* gauge: 1 from SIGTERM on */
     metric_t *drained_sse, *drained_ws;        /* told to reconnect elsewhere */
+    /* history and recovery (hist_glue.c) */
+    metric_t *resumes;                         /* channel resumes asked by clients */
+    metric_t *history_reads;                   /* XRANGE pages (resumes and gap fills) */
+    metric_t *gap_fills;                       /* gaps in live traffic / after reconnects */
+    metric_t *resyncs;                         /* resync events (channel-wide or per resume) */
 } gw_metrics_t;
 
 extern gw_metrics_t gw_m;

@@ -230,6 +230,7 @@ static void resync_all(hchan_t *c, const char *reason, const char *epoch, uint64
 {
     log_warn("channel resync", "channel=%s reason=\"%s\" offset=%llu", c->name, reason,
              (unsigned long long)pos);
+    metric_inc(gw_m.resyncs);
     if (strcmp(c->name, "flags") == 0)
         gw_redis_flags_resync(reason, epoch, pos);   /* snapshot from a reloaded mirror */
     else
@@ -404,6 +405,7 @@ static void start_fill(hchan_t *c)
         c->filling = true;
         c->fill_n = 0;
         c->fill_gen++;
+        metric_inc(gw_m.gap_fills);
     }
     c->held_mark = c->held.n;
     if (!rconn_ready(hcmd) || (cb = cb_new(c)) == NULL) {
@@ -418,6 +420,7 @@ static void start_fill(hchan_t *c)
     }
     c->retry_fill = false;
     c->refs++;
+    metric_inc(gw_m.history_reads);
 }
 
 void hist_live(outq_ev_t *oev)
@@ -467,6 +470,7 @@ static void answer_resync(hreq_t *q, size_t i, const char *reason, const char *e
 
     r->ok[i] = false;
     r->reason[i] = reason;
+    metric_inc(gw_m.resyncs);
     free(r->epochs[i]);
     r->epochs[i] = epoch && *epoch ? strdup(epoch) : NULL;
     r->last[i] = pos;
@@ -668,6 +672,7 @@ static int send_page(hchan_t *c, uint64_t from)
                       c->name, (unsigned long long)from, HIST_PAGE) != 0)
         return -1;
     c->refs++;
+    metric_inc(gw_m.history_reads);
     return 0;
 }
 
@@ -712,6 +717,7 @@ void hist_resume(gw_resume_t *r)
         r->ok[i] = false;
         r->last[i] = r->offsets[i];
         q->pending++;
+        metric_inc(gw_m.resumes);
         if (c == NULL) {
             answer_resync(q, i, HIST_REASON_ERROR, NULL, 0);
             continue;

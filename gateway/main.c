@@ -79,6 +79,14 @@ void gw_metrics_init(void)
                                         "Connections or auth messages refused for a missing or invalid token (401, WS 4401).");
     gw_m.auth_expired = metrics_counter("flagcast_gateway_auth_expired_total",
                                         "Connections closed because their token expired.");
+    gw_m.resumes = metrics_counter("flagcast_gateway_resumes_total",
+                                   "Channel positions clients asked to resume from (Last-Event-ID, WS since).");
+    gw_m.history_reads = metrics_counter("flagcast_gateway_history_reads_total",
+                                         "XRANGE pages read from history, for resumes and gap fills.");
+    gw_m.gap_fills = metrics_counter("flagcast_gateway_gap_fills_total",
+                                     "Gaps filled from history: a lost pub/sub message or a Redis reconnect.");
+    gw_m.resyncs = metrics_counter("flagcast_gateway_resyncs_total",
+                                   "Resyncs sent (flags: snapshots) where history could not fill a gap.");
     gw_m.draining = metrics_gauge("flagcast_gateway_draining",
                                   "1 from SIGTERM/SIGINT on: /readyz answers 503 and clients are drained.");
     gw_m.drained_sse = metrics_counter("flagcast_gateway_drained_total{transport=\"sse\"}",

@@ -50,6 +50,8 @@ wait_until 20 "f1 fresh snapshot" sh -c "tail -1 '$TMP/f1.out' | grep -qx 'snaps
 [ "$(grep -c '^snapshot' "$TMP/f1.out")" = 2 ] || fail "f1: $(cat "$TMP/f1.out")"
 # the SSE cursor after the resync names the new epoch
 case "$(cat "$TMP/s1.id")" in "chat/$E2/1") ;; *) fail "s1's id is $(cat "$TMP/s1.id")" ;; esac
+GW=$A
+metric_ge flagcast_gateway_resyncs_total 2 || fail "resyncs_total is $(metric flagcast_gateway_resyncs_total)"
 stop_gws A
 ok "a restarted history: resync on chat (SSE and WS), a fresh snapshot without the vanished flag on flags"
 exit 0

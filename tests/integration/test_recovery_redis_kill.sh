@@ -64,6 +64,9 @@ for c in s1 s2 w1; do wait_until 20 "$c got 52" got $c chat 52; done
 for c in s1 s2 w1; do check $c chat 52; done
 grep -q 'msg="gap in live traffic, reading history"' "$TMP/gw-A.log" || fail "the gap was not noticed"
 grep -q 'msg="history gap filled"' "$TMP/gw-A.log" || fail "no gap fill logged"
+GW=$A
+metric_ge flagcast_gateway_gap_fills_total 2 || fail "gap_fills_total is $(metric flagcast_gateway_gap_fills_total)"
+metric_eq flagcast_gateway_resyncs_total 0 || fail "resyncs_total is $(metric flagcast_gateway_resyncs_total)"
 kill -0 "$GWPID_A" || fail "gateway died"
 stop_gws A
 ok "Redis connections killed twice and a lost pub/sub message: every client got 1..52 once, in order"

@@ -59,6 +59,9 @@ out=$(node "$GW_DIR/sse_many.js" "$A/api/v1/realtime/sse?channels=room" 200 "$LA
 X1=$(xranges)
 ok "200 clients resumed 36..40 from one cursor: $out, XRANGE calls $((X1 - X0))"
 [ $((X1 - X0)) -le 5 ] || fail "200 resumes cost $((X1 - X0)) XRANGE calls"
+GW=$A
+metric_ge flagcast_gateway_resumes_total 201 || fail "resumes_total is $(metric flagcast_gateway_resumes_total)"
+[ "$(metric flagcast_gateway_history_reads_total)" -le 6 ] || fail "history_reads_total is $(metric flagcast_gateway_history_reads_total)"
 
 # ---- history exceeded: 300 events later the position is gone
 EPOCH=$(redis-cli -p "$REDIS_PORT" hget flagcast:meta:room epoch)
