@@ -127,6 +127,8 @@ typedef struct gw_resume {
     /* answer */
     bool        ok[GW_RESUME_MAX_CHANNELS];         /* history covered the gap */
     const char *reason[GW_RESUME_MAX_CHANNELS];     /* !ok: why (static string) */
+    bool        pos_only[GW_RESUME_MAX_CHANNELS];   /* only the channel's current position
+                                                     * (epoch, last) is asked: ok + epochs/last */
     uint64_t    last[GW_RESUME_MAX_CHANNELS];       /* last offset replayed, or the cursor */
     outq_ev_t **evs;             /* replayed events, channel by channel, in order */
     size_t      nevs, cap;

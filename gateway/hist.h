@@ -36,6 +36,11 @@
 #define HIST_PAGE         1000   /* XRANGE COUNT per page */
 #define HIST_WINDOW_IDLE  5      /* seconds a resume window outlives its last use */
 
+/* The epoch of a position taken before the channel had any history: a
+ * cursor item <channel>/-/0 resumes from the channel's first event,
+ * whatever epoch it starts. */
+#define HIST_EPOCH_NONE      "-"
+
 /* Reasons carried by a resync. */
 #define HIST_REASON_EPOCH    "epoch changed"
 #define HIST_REASON_TRIMMED  "history exceeded"

@@ -80,6 +80,9 @@ typedef struct hchan {
     evvec_t       win;           /* consecutive offsets */
     uint64_t      wused_ns;
     uint64_t      rfrom;         /* the read under way */
+    bool          pmeta_valid, pmeta_pending;   /* position of a channel not known */
+    char          pmeta_epoch[EV_MAX_EPOCH + 1];  /* "" : no history yet */
+    uint64_t      pmeta_off;
     hwait_t      *waiters;
     char          name[];
 } hchan_t;
@@ -509,6 +512,65 @@ static void answer_window(hchan_t *c, hreq_t *q, size_t i)
 }
 
 static void start_read(hchan_t *c, uint64_t from);
+static void serve_waiters(hchan_t *c);
+
+static void answer_pos(hreq_t *q, size_t i, const char *epoch, uint64_t last)
+{
+    gw_resume_t *r = q->r;
+
+    free(r->epochs[i]);
+    r->epochs[i] = strdup(epoch);
+    r->ok[i] = r->epochs[i] != NULL;
+    r->last[i] = last;
+    req_done(q);
+}
+
+static void on_pos_meta(redisAsyncContext *ac, void *rep, void *priv)
+{
+    hchan_t *c = priv;
+    redisReply *reply = rep;
+
+    (void)ac;
+    if (cb_release(c))
+        return;
+    c->pmeta_pending = false;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
+        return;   /* again with the next request or reconnect */
+    c->pmeta_epoch[0] = '\0';
+    c->pmeta_off = 0;
+    if (reply->element[0]->type == REDIS_REPLY_STRING)
+        snprintf(c->pmeta_epoch, sizeof(c->pmeta_epoch), "%s", reply->element[0]->str);
+    if (reply->element[1]->type == REDIS_REPLY_STRING)
+        c->pmeta_off = strtoull(reply->element[1]->str, NULL, 10);
+    c->pmeta_valid = true;
+    serve_waiters(c);
+}
+
+/* A position-only request (a new multi-channel SSE stream): the channel's
+ * current position, from memory, or one HMGET P:meta shared by every
+ * request while the channel has had no live event. Read after the
+ * SUBSCRIBE was confirmed, so anything later comes live. */
+static bool serve_pos(hchan_t *c, hreq_t *q, size_t i)
+{
+    if (!c->confirmed || c->filling)
+        return false;
+    if (c->known) {
+        answer_pos(q, i, c->epoch, c->last);
+        return true;
+    }
+    if (c->pmeta_valid) {
+        answer_pos(q, i, c->pmeta_epoch[0] ? c->pmeta_epoch : HIST_EPOCH_NONE,
+                   c->pmeta_epoch[0] ? c->pmeta_off : 0);
+        return true;
+    }
+    if (!c->pmeta_pending && rconn_ready(hcmd) &&
+        rconn_command(hcmd, on_pos_meta, c, "HMGET %s:meta:%s epoch offset", gw_cfg.prefix,
+                      c->name) == 0) {
+        c->pmeta_pending = true;
+        c->refs++;
+    }
+    return false;
+}
 
 /* Answers one waiter if the channel's state allows. @return true if done. */
 static bool serve_one(hchan_t *c, hreq_t *q, size_t i)
@@ -522,8 +584,32 @@ static bool serve_one(hchan_t *c, hreq_t *q, size_t i)
         req_done(q);
         return true;
     }
+    if (r->pos_only[i])
+        return serve_pos(c, q, i);
     if (!c->confirmed || c->filling || c->reading)
         return false;
+    if (strcmp(E, HIST_EPOCH_NONE) == 0) {
+        /* taken before the channel had history: from its first event on,
+         * under whatever epoch it has now */
+        const char *now = c->known ? c->epoch : c->wvalid && o + 1 >= c->wfrom ? c->wepoch : NULL;
+        if (now == NULL) {
+            start_read(c, o + 1);
+            return false;
+        }
+        if (*now == '\0') {
+            r->ok[i] = true;   /* still no history: nothing missed */
+            r->last[i] = o;
+            req_done(q);
+            return true;
+        }
+        free(r->epochs[i]);
+        r->epochs[i] = strdup(now);
+        if (r->epochs[i] == NULL) {
+            answer_resync(q, i, HIST_REASON_ERROR, NULL, 0);
+            return true;
+        }
+        E = r->epochs[i];
+    }
     if (c->known && strcmp(E, c->epoch) != 0) {
         answer_resync(q, i, HIST_REASON_EPOCH, c->epoch, c->last);
         return true;
@@ -758,8 +844,10 @@ void hist_sub_lost(void)
     hchan_t *c;
 
     for (i = 0; i < HC_BUCKETS; i++)
-        for (c = hchans[i]; c; c = c->next)
+        for (c = hchans[i]; c; c = c->next) {
             c->confirmed = false;
+            c->pmeta_valid = false;   /* the outage may publish: read again */
+        }
 }
 
 void hist_cmd_up(void)

@@ -1002,6 +1002,17 @@ static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
             if (resume_add(r, subidx_filter(c->sub), ch, chlen, ep, eplen, off) == 0 && c->pos)
                 pos_set(c->pos, r->channels[r->nch - 1], r->epochs[r->nch - 1], off);
         }
+        /* a list-cursor stream asks the position of every channel the
+         * cursor did not name, so its cursor covers them from the start */
+        for (uint32_t k = 0; c->pos && k < c->pos->n; k++) {
+            if (c->pos->e[k].known)
+                continue;
+            if (r == NULL && (r = resume_new()) == NULL)
+                break;
+            if (resume_add(r, subidx_filter(c->sub), c->pos->e[k].ch, strlen(c->pos->e[k].ch),
+                           HIST_EPOCH_NONE, 1, 0) == 0)
+                r->pos_only[r->nch - 1] = true;
+        }
         if (r)
             resume_start(w, c, r);
         free(curp);
@@ -1886,6 +1897,13 @@ static void worker_resume(gw_worker_t *w, gw_resume_t *r)
     f = c->sub ? subidx_filter(c->sub) : NULL;
     outq_init(&nq, (outq_fmt_t)c->fmt);
     for (i = 0; i < r->nch; i++) {
+        if (r->pos_only[i]) {
+            /* where the stream starts on a channel it had no cursor for */
+            if (r->ok[i] && r->epochs[i] && c->pos)
+                pos_set(c->pos, r->channels[i], r->epochs[i], r->last[i]);
+            r->ok[i] = false;   /* not a floor: nothing was replayed */
+            continue;
+        }
         any_ok |= r->ok[i];
         if (!r->ok[i] && r->reason[i] &&
             (e = resync_item(c, r->channels[i], r->reason[i], r->epochs[i], r->last[i])) != NULL) {

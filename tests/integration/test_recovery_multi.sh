@@ -41,6 +41,28 @@ for c in m1 m2; do
     check $c alpha 31
     check $c beta 20
 done
+# ---- quiet channels: a stream's cursor covers channels that had no event
+# on it yet (their position is taken when the stream starts), so a client
+# that leaves and returns gets what they published meanwhile. gamma has a
+# history before the client comes, delta none at all.
+publish gamma 1
+sse_client q1 "gamma,delta,alpha" "$B"
+wait_until 20 "q1 open" opened q1 1
+wait_until 20 "B subscribed to delta" numsub_is delta 1
+publish alpha 32
+wait_until 20 "q1 got alpha 32" got q1 alpha 32
+grep -q 'gamma/[^ ]*/1' "$TMP/q1.id" || fail "q1's cursor does not cover gamma: $(cat "$TMP/q1.id")"
+grep -q 'delta/-/0' "$TMP/q1.id" || fail "q1's cursor does not cover delta: $(cat "$TMP/q1.id")"
+kill "$CPID_q1"
+publish gamma 2
+publish delta 1
+publish alpha 33
+mv "$TMP/q1.out" "$TMP/q1a.out"
+LAST_ID=$(cat "$TMP/q1.id") sse_client q1 "gamma,delta,alpha" "$B"
+wait_until 20 "q1 got gamma 2" got q1 gamma 2
+wait_until 20 "q1 got delta 1" got q1 delta 1
+wait_until 20 "q1 got alpha 33" got q1 alpha 33
+[ "$(grep -c '^message' "$TMP/q1.out")" = 3 ] || fail "q1 after its return: $(cat "$TMP/q1.out")"
 stop_gws B
-ok "a stream of two channels resumed both from its list cursor on another gateway"
+ok "a stream of two channels resumed both from its list cursor on another gateway; quiet channels are in the cursor from the start"
 exit 0
