@@ -861,6 +861,8 @@ void hist_cmd_up(void)
                 start_fill(c);
             if (c->reading && c->retry_read)
                 start_read(c, c->rfrom);
+            if (c->waiters && !c->filling && !c->reading)
+                serve_waiters(c);   /* e.g. a position read lost with the reader */
         }
 }
 
