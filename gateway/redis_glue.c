@@ -15,9 +15,11 @@
  *     event seen twice is ignored by version).
  *
  * Each message is decoded once (ev_decode); a malformed one is counted and
- * dropped with a log line. A flag event updates the mirror (under the write
- * lock). The event is then rendered once per output format into a shared,
- * refcounted outq_ev_t and a reference goes to every service thread.
+ * dropped with a log line. The event is rendered once per output format
+ * into a shared, refcounted outq_ev_t and handed to hist_glue.c, which
+ * delivers each channel's events in offset order (filling gaps from history,
+ * see hist.h): a flag event then updates the mirror (under the write lock)
+ * and a reference goes to every service thread (gw_redis_deliver).
  *
  * Readiness (/readyz): the sub connection is up, `flags` is subscribed and
  * the mirror is loaded.
