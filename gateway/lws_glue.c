@@ -94,7 +94,6 @@ typedef struct gw_conn {
     int               fd;
     uint8_t           kind;
     uint8_t           fmt;           /* outq_fmt_t */
-    uint8_t           errors;        /* bad WS messages so far */
     uint8_t           ping_out;      /* WS: ping sent, nothing heard since */
     uint8_t           closing;       /* being closed; ignore it */
     uint8_t           rx_too_big;    /* WS: discarding an oversized message */
@@ -106,6 +105,8 @@ typedef struct gw_conn {
     uint8_t           going_away;    /* WS: drained, close 1001 when writable */
     uint8_t           auth_wait;     /* WS, auth required: no token yet, served nothing */
     uint16_t          close_code;    /* WS: close with this once the error is written */
+    uint32_t          errors;        /* bad WS messages so far (FLAGCAST_WS_MAX_ERRORS
+                                      * goes up to 1000000: no uint8_t wrap) */
     uint64_t          auth_deadline_ns; /* auth_wait: auth by then; close_code: killed by then */
     token_identity_t *id;            /* who the client is (owned), NULL: anonymous */
 } gw_conn_t;
