@@ -1403,7 +1403,11 @@ static int ws_established(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
         c->auth_deadline_ns = gw_now_ns() + (uint64_t)gw_cfg.auth_timeout * 1000000000ull;
     }
 
-    /* Filters in the upgrade URL subscribe at once, like SSE's. */
+    /* Filters in the upgrade URL subscribe at once, like SSE's (whose
+     * over-long query is a 400; here, with FLAGCAST_AUTH=off, it was
+     * silently dropped). */
+    if (n < 0)
+        ws_send_error(c, "bad_message", "query string too long");
     if (n > 0) {
         const char *ferr = NULL, *code = NULL;
         query_init(&q);
