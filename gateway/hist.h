@@ -55,25 +55,93 @@
 int hist_render_resync(outq_fmt_t fmt, const char *channel, const char *reason,
                        const char *epoch, uint64_t offset, const char *sse_id, buf_t *out);
 
+/* ==== the Redis thread's channel table ====
+ *
+ * One record per logical channel, in one hash table kept by redis_glue.c
+ * (gw_chan_get): the subscription refcount (redis_glue.c) and the channel's
+ * history state (hist_glue.c) are parts of the same record, so a live
+ * message costs one lookup. A record is in the table while service threads
+ * want the channel (count > 0) or its history part is in use (`hist`: set
+ * by hist_live on `flags`, hist_subscribed and hist_resume). When the last
+ * local subscriber goes, redis_glue.c unlinks it, marks it `dead` and calls
+ * hist_forget; history commands still in flight (`refs`) keep an unlinked
+ * record alive and the last callback frees it (gw_chan_free). */
+
+typedef struct hist_evvec {
+    outq_ev_t **v;
+    size_t      n, cap;
+} hist_evvec_t;
+
+struct hist_wait;   /* a resume waiting on the channel (hist_glue.c) */
+
+typedef struct gw_chan {
+    struct gw_chan *next;          /* hash chain */
+    /* subscription (redis_glue.c) */
+    long            count;         /* service threads that want it */
+    bool            subscribed;    /* SUBSCRIBE sent on the current connection */
+    /* history and recovery (hist_glue.c) */
+    bool            hist;          /* the history part is in use */
+    unsigned        refs;          /* history commands in flight */
+    bool            dead;          /* unlinked; freed by the last callback */
+    bool            confirmed;     /* SUBSCRIBE confirmed on the current connection */
+    bool            known;         /* epoch/last hold a delivered position */
+    bool            filling, reading;
+    bool            retry_fill, retry_read;
+    unsigned        fill_gen;
+    char            epoch[EV_MAX_EPOCH + 1];
+    uint64_t        last;
+    hist_evvec_t    held;          /* live events behind a fill */
+    size_t          held_mark;     /* held before the fill's last page was asked */
+    size_t          fill_n;
+    /* the resume window */
+    bool            wvalid, wtrunc;
+    char            wepoch[EV_MAX_EPOCH + 1];      /* "" when the channel has no meta */
+    uint64_t        wfrom, wmeta_off;
+    hist_evvec_t    win;           /* consecutive offsets */
+    uint64_t        wused_ns;
+    uint64_t        rfrom;         /* the read under way */
+    bool            pmeta_valid, pmeta_pending;    /* position of a channel not known */
+    char            pmeta_epoch[EV_MAX_EPOCH + 1]; /* "" : no history yet */
+    uint64_t        pmeta_off;
+    struct hist_wait *waiters;
+    char            name[];
+} gw_chan_t;
+
+/* Implemented by redis_glue.c (Redis thread): the record of channel name,
+ * created (zeroed, count 0) if absent and create is set. @return it, or
+ * NULL (absent, or out of memory). */
+gw_chan_t *gw_chan_get(const char *name, bool create);
+/* Implemented by redis_glue.c: frees an unlinked record (hist_clear first). */
+void gw_chan_free(gw_chan_t *c);
+
 /* ==== Redis-thread side (hist_glue.c); every function runs on the Redis
  * thread, except where noted. ==== */
 
 /* Called once before the Redis thread starts. */
 void hist_init(rconn_t *cmd);
-/* A decoded, rendered live event from pub/sub (takes the reference):
- * delivered now, held behind a fill, or dropped as already delivered. */
-void hist_live(outq_ev_t *oev);
-/* SUBSCRIBE of logical channel ch confirmed on the current sub connection. */
-void hist_subscribed(const char *ch);
-/* The sub connection was lost: every channel needs a new SUBSCRIBE. */
-void hist_sub_lost(void);
-/* The cmd connection is (again) up: reads that failed are retried. */
-void hist_cmd_up(void);
-/* No local subscriber wants ch any more: forget its state. */
-void hist_forget(const char *ch);
+/* A decoded, rendered live event from pub/sub (takes the reference) and
+ * its channel's record (NULL if none): delivered now, held behind a fill,
+ * or dropped as already delivered. */
+void hist_live(gw_chan_t *c, outq_ev_t *oev);
+/* SUBSCRIBE of channel c confirmed on the current sub connection. */
+void hist_subscribed(gw_chan_t *c);
+/* The sub connection was lost: c needs a new SUBSCRIBE (called for every
+ * record). */
+void hist_sub_lost(gw_chan_t *c);
+/* The cmd connection is (again) up: c's reads that failed are retried
+ * (called for every record). */
+void hist_cmd_up(gw_chan_t *c);
+/* No local subscriber wants c any more; the caller has unlinked it and set
+ * c->dead: waiting resumes are answered, held events go out. The caller
+ * frees it if c->refs is 0. */
+void hist_forget(gw_chan_t *c);
+/* Frees c's history part (events, waiting resumes); for gw_chan_free and
+ * at shutdown. */
+void hist_clear(gw_chan_t *c);
 /* A client resume request (takes r); answered through gw_lws_resume_done. */
 void hist_resume(gw_resume_t *r);
-/* Frees everything (the Redis thread has stopped). */
+/* The Redis thread has stopped: no more commands (records are then freed
+ * by redis_glue.c). */
 void hist_shutdown(void);
 
 /* Implemented by redis_glue.c: applies a flag event to the mirror and hands

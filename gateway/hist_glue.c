@@ -28,7 +28,10 @@
  * live); live events that reach the connection meanwhile are queued by its
  * service thread and merged there without duplicates.
  *
- * Commands in flight keep their channel alive (refs); a channel forgotten
+ * The state lives in the Redis thread's one channel record (gw_chan_t,
+ * hist.h), next to redis_glue.c's subscription count; redis_glue.c keeps the
+ * table and looks each message's record up once (hist_live gets it).
+ * Commands in flight keep their record alive (refs); a channel forgotten
  * meanwhile is freed by the last callback.
  */
 #include "gateway/hist.h"
@@ -40,7 +43,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HC_BUCKETS 4096
 #define FMT_ALL ((1u << OUTQ_FMT_SSE) | (1u << OUTQ_FMT_JSON) | (1u << OUTQ_FMT_MSGPACK))
 
 typedef struct hreq {
@@ -48,82 +50,22 @@ typedef struct hreq {
     size_t       pending;
 } hreq_t;
 
-typedef struct hwait {
-    struct hwait *next;
-    hreq_t       *q;
-    size_t        i;
+typedef struct hist_wait {
+    struct hist_wait *next;
+    hreq_t           *q;
+    size_t            i;
 } hwait_t;
 
-typedef struct evvec {
-    outq_ev_t **v;
-    size_t      n, cap;
-} evvec_t;
-
-typedef struct hchan {
-    struct hchan *next;
-    unsigned      refs;          /* commands in flight */
-    bool          dead;          /* unlinked; freed by the last callback */
-    bool          confirmed;     /* SUBSCRIBE confirmed on the current connection */
-    bool          known;         /* epoch/last hold a delivered position */
-    bool          filling, reading;
-    bool          retry_fill, retry_read;
-    unsigned      fill_gen;
-    char          epoch[EV_MAX_EPOCH + 1];
-    uint64_t      last;
-    evvec_t       held;          /* live events behind a fill */
-    size_t        held_mark;     /* held before the fill's last page was asked */
-    size_t        fill_n;
-    /* the resume window */
-    bool          wvalid, wtrunc;
-    char          wepoch[EV_MAX_EPOCH + 1];   /* "" when the channel has no meta */
-    uint64_t      wfrom, wmeta_off;
-    evvec_t       win;           /* consecutive offsets */
-    uint64_t      wused_ns;
-    uint64_t      rfrom;         /* the read under way */
-    bool          pmeta_valid, pmeta_pending;   /* position of a channel not known */
-    char          pmeta_epoch[EV_MAX_EPOCH + 1];  /* "" : no history yet */
-    uint64_t      pmeta_off;
-    hwait_t      *waiters;
-    char          name[];
-} hchan_t;
+typedef hist_evvec_t evvec_t;
 
 typedef struct hcb {
-    hchan_t *c;
+    gw_chan_t *c;
     unsigned gen;
 } hcb_t;
 
-static hchan_t *hchans[HC_BUCKETS];
 static rconn_t *hcmd;
 
 /* ==== small helpers ==== */
-
-static unsigned long hc_hash(const char *s)
-{
-    unsigned long h = 5381;
-    while (*s)
-        h = h * 33 + (unsigned char)*s++;
-    return h;
-}
-
-static hchan_t *hc_get(const char *name, bool create)
-{
-    hchan_t **pp = &hchans[hc_hash(name) % HC_BUCKETS], *c;
-    size_t n;
-
-    for (c = *pp; c; c = c->next)
-        if (strcmp(c->name, name) == 0)
-            return c;
-    if (!create)
-        return NULL;
-    n = strlen(name);
-    c = calloc(1, sizeof(*c) + n + 1);
-    if (c == NULL)
-        return NULL;
-    memcpy(c->name, name, n + 1);
-    c->next = *pp;
-    *pp = c;
-    return c;
-}
 
 static int vec_push(evvec_t *v, outq_ev_t *e)
 {
@@ -155,23 +97,32 @@ static uint64_t ev_off(outq_ev_t *e)
     return outq_ev_event(e)->offset;
 }
 
-static uint64_t win_last(const hchan_t *c)
+static uint64_t win_last(const gw_chan_t *c)
 {
     return c->win.n ? ev_off(c->win.v[c->win.n - 1]) : c->wfrom - 1;
 }
 
-static void win_drop(hchan_t *c)
+static void win_drop(gw_chan_t *c)
 {
     vec_clear(&c->win);
     c->wvalid = false;
     c->wtrunc = false;
 }
 
-static void hc_free(hchan_t *c)
+void hist_clear(gw_chan_t *c)
 {
+    hwait_t *w;
+
+    while ((w = c->waiters) != NULL) {
+        c->waiters = w->next;
+        if (--w->q->pending == 0) {
+            gw_resume_free(w->q->r);
+            free(w->q);
+        }
+        free(w);
+    }
     vec_clear(&c->held);
     vec_clear(&c->win);
-    free(c);
 }
 
 /* Decodes one XRANGE entry [id, [field, value]] of channel ch into a
@@ -206,7 +157,7 @@ bad:
     return NULL;
 }
 
-static hcb_t *cb_new(hchan_t *c)
+static hcb_t *cb_new(gw_chan_t *c)
 {
     hcb_t *cb = malloc(sizeof(*cb));
 
@@ -218,10 +169,10 @@ static hcb_t *cb_new(hchan_t *c)
 }
 
 /* A callback's end: @return true if the channel was freed (stop using it). */
-static bool cb_release(hchan_t *c)
+static bool cb_release(gw_chan_t *c)
 {
     if (--c->refs == 0 && c->dead) {
-        hc_free(c);
+        gw_chan_free(c);
         return true;
     }
     return c->dead;
@@ -229,7 +180,7 @@ static bool cb_release(hchan_t *c)
 
 /* ==== delivery ==== */
 
-static void resync_all(hchan_t *c, const char *reason, const char *epoch, uint64_t pos)
+static void resync_all(gw_chan_t *c, const char *reason, const char *epoch, uint64_t pos)
 {
     log_warn("channel resync", "channel=%s reason=\"%s\" offset=%llu", c->name, reason,
              (unsigned long long)pos);
@@ -241,7 +192,7 @@ static void resync_all(hchan_t *c, const char *reason, const char *epoch, uint64
 }
 
 /* Delivers oev (takes the reference) and moves the channel's position. */
-static void deliver(hchan_t *c, outq_ev_t *oev)
+static void deliver(gw_chan_t *c, outq_ev_t *oev)
 {
     const ev_t *ev = outq_ev_event(oev);
 
@@ -268,7 +219,7 @@ static void deliver(hchan_t *c, outq_ev_t *oev)
 
 /* The live rule of the file comment, without holding. @return false if
  * the event shows a gap (the caller holds it and fills). */
-static bool live_step(hchan_t *c, outq_ev_t *oev)
+static bool live_step(gw_chan_t *c, outq_ev_t *oev)
 {
     const ev_t *ev = outq_ev_event(oev);
 
@@ -292,13 +243,13 @@ static bool live_step(hchan_t *c, outq_ev_t *oev)
     return false;
 }
 
-static void start_fill(hchan_t *c);
-static void serve_waiters(hchan_t *c);
+static void start_fill(gw_chan_t *c);
+static void serve_waiters(gw_chan_t *c);
 
 /* After a fill: the held events in order; a gap among those held before
  * the fill's last read means history lost them (resync), a later one
  * starts another fill. */
-static void flush_held(hchan_t *c)
+static void flush_held(gw_chan_t *c)
 {
     size_t i, n = c->held.n, mark = c->held_mark;
     outq_ev_t **v = c->held.v;
@@ -326,7 +277,7 @@ static void flush_held(hchan_t *c)
     free(v);
 }
 
-static void fill_end(hchan_t *c)
+static void fill_end(gw_chan_t *c)
 {
     c->filling = false;
     c->retry_fill = false;
@@ -336,7 +287,7 @@ static void fill_end(hchan_t *c)
         serve_waiters(c);
 }
 
-static void fill_give_up(hchan_t *c, const char *reason)
+static void fill_give_up(gw_chan_t *c, const char *reason)
 {
     /* what history cannot give is announced; live goes on from the held */
     c->known = false;
@@ -348,7 +299,7 @@ static void fill_give_up(hchan_t *c, const char *reason)
 static void on_fill(redisAsyncContext *ac, void *rep, void *priv)
 {
     hcb_t *cb = priv;
-    hchan_t *c = cb->c;
+    gw_chan_t *c = cb->c;
     redisReply *reply = rep;
     unsigned gen = cb->gen;
     size_t i;
@@ -400,7 +351,7 @@ static void on_fill(redisAsyncContext *ac, void *rep, void *priv)
 }
 
 /* Reads history from last + 1 (one page); live events are held meanwhile. */
-static void start_fill(hchan_t *c)
+static void start_fill(gw_chan_t *c)
 {
     hcb_t *cb;
 
@@ -426,12 +377,13 @@ static void start_fill(hchan_t *c)
     metric_inc(gw_m.history_reads);
 }
 
-void hist_live(outq_ev_t *oev)
+void hist_live(gw_chan_t *c, outq_ev_t *oev)
 {
     const ev_t *ev = outq_ev_event(oev);
-    hchan_t *c = hc_get(ev->channel, strcmp(ev->channel, "flags") == 0);
 
-    if (c == NULL) {
+    if (c != NULL && !c->hist && strcmp(c->name, "flags") == 0)
+        c->hist = true;   /* flags' position is kept from its first event */
+    if (c == NULL || !c->hist) {
         gw_redis_deliver(oev);
         outq_ev_unref(oev);
         return;
@@ -480,7 +432,7 @@ static void answer_resync(hreq_t *q, size_t i, const char *reason, const char *e
     req_done(q);
 }
 
-static void answer_window(hchan_t *c, hreq_t *q, size_t i)
+static void answer_window(gw_chan_t *c, hreq_t *q, size_t i)
 {
     gw_resume_t *r = q->r;
     uint64_t o = r->offsets[i];
@@ -511,8 +463,8 @@ static void answer_window(hchan_t *c, hreq_t *q, size_t i)
     req_done(q);
 }
 
-static void start_read(hchan_t *c, uint64_t from);
-static void serve_waiters(hchan_t *c);
+static void start_read(gw_chan_t *c, uint64_t from);
+static void serve_waiters(gw_chan_t *c);
 
 static void answer_pos(hreq_t *q, size_t i, const char *epoch, uint64_t last)
 {
@@ -527,7 +479,7 @@ static void answer_pos(hreq_t *q, size_t i, const char *epoch, uint64_t last)
 
 static void on_pos_meta(redisAsyncContext *ac, void *rep, void *priv)
 {
-    hchan_t *c = priv;
+    gw_chan_t *c = priv;
     redisReply *reply = rep;
 
     (void)ac;
@@ -550,7 +502,7 @@ static void on_pos_meta(redisAsyncContext *ac, void *rep, void *priv)
  * current position, from memory, or one HMGET P:meta shared by every
  * request while the channel has had no live event. Read after the
  * SUBSCRIBE was confirmed, so anything later comes live. */
-static bool serve_pos(hchan_t *c, hreq_t *q, size_t i)
+static bool serve_pos(gw_chan_t *c, hreq_t *q, size_t i)
 {
     if (!c->confirmed || c->filling)
         return false;
@@ -573,7 +525,7 @@ static bool serve_pos(hchan_t *c, hreq_t *q, size_t i)
 }
 
 /* Answers one waiter if the channel's state allows. @return true if done. */
-static bool serve_one(hchan_t *c, hreq_t *q, size_t i)
+static bool serve_one(gw_chan_t *c, hreq_t *q, size_t i)
 {
     gw_resume_t *r = q->r;
     const char *E = r->epochs[i];
@@ -646,7 +598,7 @@ static bool serve_one(hchan_t *c, hreq_t *q, size_t i)
     return false;
 }
 
-static void serve_waiters(hchan_t *c)
+static void serve_waiters(gw_chan_t *c)
 {
     hwait_t **pp = &c->waiters, *w;
 
@@ -660,7 +612,7 @@ static void serve_waiters(hchan_t *c)
     }
 }
 
-static void read_fail(hchan_t *c, const char *why)
+static void read_fail(gw_chan_t *c, const char *why)
 {
     hwait_t *w;
 
@@ -677,7 +629,7 @@ static void read_fail(hchan_t *c, const char *why)
 
 static void on_read_meta(redisAsyncContext *ac, void *rep, void *priv)
 {
-    hchan_t *c = priv;
+    gw_chan_t *c = priv;
     redisReply *reply = rep;
 
     (void)ac;
@@ -695,11 +647,11 @@ static void on_read_meta(redisAsyncContext *ac, void *rep, void *priv)
     }
 }
 
-static int send_page(hchan_t *c, uint64_t from);
+static int send_page(gw_chan_t *c, uint64_t from);
 
 static void on_read_page(redisAsyncContext *ac, void *rep, void *priv)
 {
-    hchan_t *c = priv;
+    gw_chan_t *c = priv;
     redisReply *reply = rep;
     size_t i;
 
@@ -750,7 +702,7 @@ static void on_read_page(redisAsyncContext *ac, void *rep, void *priv)
     serve_waiters(c);
 }
 
-static int send_page(hchan_t *c, uint64_t from)
+static int send_page(gw_chan_t *c, uint64_t from)
 {
     if (!rconn_ready(hcmd))
         return -1;
@@ -763,7 +715,7 @@ static int send_page(hchan_t *c, uint64_t from)
 }
 
 /* One shared read for every waiter of c, from `from` on. */
-static void start_read(hchan_t *c, uint64_t from)
+static void start_read(gw_chan_t *c, uint64_t from)
 {
     win_drop(c);
     c->reading = true;
@@ -797,7 +749,7 @@ void hist_resume(gw_resume_t *r)
     q->r = r;
     q->pending = 1;   /* held until every channel is queued */
     for (i = 0; i < r->nch; i++) {
-        hchan_t *c = hc_get(r->channels[i], true);
+        gw_chan_t *c = gw_chan_get(r->channels[i], true);
         hwait_t *w;
 
         r->ok[i] = false;
@@ -808,6 +760,7 @@ void hist_resume(gw_resume_t *r)
             answer_resync(q, i, HIST_REASON_ERROR, NULL, 0);
             continue;
         }
+        c->hist = true;
         if (c->waiters == NULL && serve_one(c, q, i))
             continue;
         w = malloc(sizeof(*w));
@@ -825,12 +778,9 @@ void hist_resume(gw_resume_t *r)
 
 /* ==== connection events ==== */
 
-void hist_subscribed(const char *ch)
+void hist_subscribed(gw_chan_t *c)
 {
-    hchan_t *c = hc_get(ch, true);
-
-    if (c == NULL)
-        return;
+    c->hist = true;
     c->confirmed = true;
     if (c->known && !c->filling)
         start_fill(c);   /* whatever the outage took, before live */
@@ -838,62 +788,38 @@ void hist_subscribed(const char *ch)
         serve_waiters(c);
 }
 
-void hist_sub_lost(void)
+void hist_sub_lost(gw_chan_t *c)
 {
-    size_t i;
-    hchan_t *c;
-
-    for (i = 0; i < HC_BUCKETS; i++)
-        for (c = hchans[i]; c; c = c->next) {
-            c->confirmed = false;
-            c->pmeta_valid = false;   /* the outage may publish: read again */
-        }
+    c->confirmed = false;
+    c->pmeta_valid = false;   /* the outage may publish: read again */
 }
 
-void hist_cmd_up(void)
+void hist_cmd_up(gw_chan_t *c)
 {
-    size_t i;
-    hchan_t *c;
-
-    for (i = 0; i < HC_BUCKETS; i++)
-        for (c = hchans[i]; c; c = c->next) {
-            if (c->filling && c->retry_fill)
-                start_fill(c);
-            if (c->reading && c->retry_read)
-                start_read(c, c->rfrom);
-            if (c->waiters && !c->filling && !c->reading)
-                serve_waiters(c);   /* e.g. a position read lost with the reader */
-        }
+    if (c->filling && c->retry_fill)
+        start_fill(c);
+    if (c->reading && c->retry_read)
+        start_read(c, c->rfrom);
+    if (c->waiters && !c->filling && !c->reading)
+        serve_waiters(c);   /* e.g. a position read lost with the reader */
 }
 
-void hist_forget(const char *ch)
+void hist_forget(gw_chan_t *c)
 {
-    hchan_t **pp = &hchans[hc_hash(ch) % HC_BUCKETS], *c;
     hwait_t *w;
+    size_t i;
 
-    for (; (c = *pp) != NULL; pp = &c->next)
-        if (strcmp(c->name, ch) == 0)
-            break;
-    if (c == NULL)
-        return;
-    *pp = c->next;
-    c->dead = true;
     while ((w = c->waiters) != NULL) {
         c->waiters = w->next;
         serve_one(c, w->q, w->i);
         free(w);
     }
     /* held events still go out (in order) to whoever gets them */
-    {
-        size_t i;
-        for (i = 0; i < c->held.n; i++) {
-            gw_redis_deliver(c->held.v[i]);
-            outq_ev_unref(c->held.v[i]);
-        }
-        c->held.n = 0;
+    for (i = 0; i < c->held.n; i++) {
+        gw_redis_deliver(c->held.v[i]);
+        outq_ev_unref(c->held.v[i]);
     }
-    if (c->refs == 0)
-        hc_free(c);
+    c->held.n = 0;
 }
 
 void hist_init(rconn_t *cmd)
@@ -903,22 +829,5 @@ void hist_init(rconn_t *cmd)
 
 void hist_shutdown(void)
 {
-    size_t i;
-
-    for (i = 0; i < HC_BUCKETS; i++)
-        while (hchans[i]) {
-            hchan_t *c = hchans[i];
-            hwait_t *w;
-            hchans[i] = c->next;
-            while ((w = c->waiters) != NULL) {
-                c->waiters = w->next;
-                if (--w->q->pending == 0) {
-                    gw_resume_free(w->q->r);
-                    free(w->q);
-                }
-                free(w);
-            }
-            hc_free(c);
-        }
     hcmd = NULL;
 }

@@ -21,6 +21,10 @@
  * see hist.h): a flag event then updates the mirror (under the write lock)
  * and a reference goes to every service thread (gw_redis_deliver).
  *
+ * One hash table holds a record per channel (gw_chan_t, hist.h): the
+ * subscription count here and hist_glue.c's history state share it, so a
+ * message costs one lookup.
+ *
  * Readiness (/readyz): the sub connection is up, `flags` is subscribed and
  * the mirror is loaded.
  */
@@ -43,13 +47,6 @@
 mirror_t        *gw_mirror;
 pthread_rwlock_t gw_mirror_lock = PTHREAD_RWLOCK_INITIALIZER;
 
-typedef struct rg_chan {
-    struct rg_chan *next;
-    long            count;      /* service threads that want it */
-    bool            subscribed; /* SUBSCRIBE sent on the current connection */
-    char            name[];
-} rg_chan_t;
-
 typedef struct rg_req {
     struct rg_req *next;
     bool           want;
@@ -61,7 +58,7 @@ static struct event      *wake_ev;
 static pthread_t          rtid;
 static bool               rthread_started;
 static rconn_t           *sub_rc, *cmd_rc;
-static rg_chan_t         *chans[RG_BUCKETS];
+static gw_chan_t         *chans[RG_BUCKETS];
 static char               flags_chan[NAME_CHANNEL_MAX + 80];
 static size_t             prefix_len;        /* strlen("P:ch:") */
 
@@ -86,7 +83,11 @@ static struct {
 } flags_resync;
 static unsigned long malformed_seen;
 
-/* ==== channel table ==== */
+/* ==== channel table ====
+ *
+ * The one table of the Redis thread's per-channel records (gw_chan_t in
+ * hist.h): this file's subscription count and hist_glue.c's history state
+ * share each record and this lookup. */
 
 static unsigned long hash_str(const char *s)
 {
@@ -96,9 +97,9 @@ static unsigned long hash_str(const char *s)
     return h;
 }
 
-static rg_chan_t *chan_get(const char *name, bool create)
+gw_chan_t *gw_chan_get(const char *name, bool create)
 {
-    rg_chan_t **pp = &chans[hash_str(name) % RG_BUCKETS], *c;
+    gw_chan_t **pp = &chans[hash_str(name) % RG_BUCKETS], *c;
     size_t n;
 
     for (c = *pp; c; c = c->next)
@@ -116,16 +117,39 @@ static rg_chan_t *chan_get(const char *name, bool create)
     return c;
 }
 
-static void chan_forget(rg_chan_t *dead)
+void gw_chan_free(gw_chan_t *c)
 {
-    rg_chan_t **pp = &chans[hash_str(dead->name) % RG_BUCKETS];
+    hist_clear(c);
+    free(c);
+}
+
+/* The last local subscriber of c went: out of the table; its history part
+ * answers what waits on it; freed now or by its last history callback. */
+static void chan_forget(gw_chan_t *dead)
+{
+    gw_chan_t **pp = &chans[hash_str(dead->name) % RG_BUCKETS];
 
     for (; *pp; pp = &(*pp)->next)
         if (*pp == dead) {
             *pp = dead->next;
-            free(dead);
-            return;
+            break;
         }
+    dead->next = NULL;
+    dead->dead = true;
+    hist_forget(dead);
+    if (dead->refs == 0)
+        gw_chan_free(dead);
+}
+
+/* Calls fn for every record in the table. */
+static void chan_each(void (*fn)(gw_chan_t *))
+{
+    size_t i;
+    gw_chan_t *c;
+
+    for (i = 0; i < RG_BUCKETS; i++)
+        for (c = chans[i]; c; c = c->next)
+            fn(c);
 }
 
 /* ==== readiness ==== */
@@ -222,6 +246,7 @@ static void handle_message(const char *pchan, size_t pchan_len, const char *p, s
     ev_t ev;
     char err[200];
     outq_ev_t *oev;
+    const char *ch;
 
     metric_inc(gw_m.events_received);
     ev_init(&ev);
@@ -249,8 +274,11 @@ static void handle_message(const char *pchan, size_t pchan_len, const char *p, s
     if (outq_ev_prepare(oev, (1u << OUTQ_FMT_SSE) | (1u << OUTQ_FMT_JSON) |
                              (1u << OUTQ_FMT_MSGPACK)) != 0)
         log_warn("rendering an event failed", NULL);
-    /* hist_glue delivers it in offset order, filling gaps (takes the ref) */
-    hist_live(oev);
+    /* hist_glue delivers it in offset order, filling gaps (takes the ref);
+     * the one lookup of the message: `flags` keeps its position from its
+     * first event, other channels once their SUBSCRIBE is confirmed */
+    ch = outq_ev_event(oev)->channel;
+    hist_live(gw_chan_get(ch, strcmp(ch, "flags") == 0), oev);
 }
 
 void gw_redis_flags_resync(const char *reason, const char *epoch, uint64_t pos)
@@ -293,8 +321,11 @@ static void on_sub_reply(redisAsyncContext *ac, void *r, void *priv)
         if (payload->type == REDIS_REPLY_STRING)
             handle_message(ch->str, ch->len, payload->str, payload->len);
     } else if (strcmp(kind->str, "subscribe") == 0) {
-        if (ch->len > prefix_len)
-            hist_subscribed(ch->str + prefix_len);
+        if (ch->len > prefix_len) {
+            gw_chan_t *c = gw_chan_get(ch->str + prefix_len, true);
+            if (c)
+                hist_subscribed(c);
+        }
         if (strcmp(ch->str, flags_chan) == 0) {
             flags_subscribed = true;
             maybe_load();
@@ -305,7 +336,7 @@ static void on_sub_reply(redisAsyncContext *ac, void *r, void *priv)
 
 /* ==== subscriptions ==== */
 
-static void send_sub(rg_chan_t *c, bool on)
+static void send_sub(gw_chan_t *c, bool on)
 {
     if (!rconn_ready(sub_rc))
         return;
@@ -371,10 +402,11 @@ static void apply_requests(evutil_socket_t fd, short what, void *arg)
 
     /* wants first: a resume's channel is then known (and being subscribed) */
     for (; r; r = next) {
-        rg_chan_t *c;
+        gw_chan_t *c;
         next = r->next;
-        c = chan_get(r->name, r->want);
-        if (c) {
+        c = gw_chan_get(r->name, r->want);
+        /* a record held only by its history part has no count to drop */
+        if (c && (r->want || c->count > 0)) {
             c->count += r->want ? 1 : -1;
             if (strcmp(c->name, "flags") == 0) {
                 /* always subscribed */
@@ -383,7 +415,6 @@ static void apply_requests(evutil_socket_t fd, short what, void *arg)
             } else if (c->count <= 0) {
                 if (c->subscribed)
                     send_sub(c, false);
-                hist_forget(c->name);
                 chan_forget(c);
             }
         }
@@ -421,6 +452,12 @@ void gw_redis_want(const char *ch, bool want)
 
 /* ==== connection states ==== */
 
+static void sub_lost(gw_chan_t *c)
+{
+    c->subscribed = false;
+    hist_sub_lost(c);
+}
+
 static void on_sub_state(rconn_t *rc, int connected, void *arg)
 {
     size_t i;
@@ -430,12 +467,7 @@ static void on_sub_state(rconn_t *rc, int connected, void *arg)
         flags_subscribed = false;
         mirror_loaded = false;
         load_pending = false;
-        for (i = 0; i < RG_BUCKETS; i++) {
-            rg_chan_t *c;
-            for (c = chans[i]; c; c = c->next)
-                c->subscribed = false;
-        }
-        hist_sub_lost();
+        chan_each(sub_lost);
         update_ready();
         return;
     }
@@ -446,7 +478,7 @@ static void on_sub_state(rconn_t *rc, int connected, void *arg)
     /* flags first: readiness and the mirror depend on it */
     rconn_command(rc, on_sub_reply, NULL, "SUBSCRIBE %s", flags_chan);
     for (i = 0; i < RG_BUCKETS; i++) {
-        rg_chan_t *c;
+        gw_chan_t *c;
         for (c = chans[i]; c; c = c->next)
             if (c->count > 0 && strcmp(c->name, "flags") != 0)
                 send_sub(c, true);
@@ -459,7 +491,7 @@ static void on_cmd_state(rconn_t *rc, int connected, void *arg)
     (void)arg;
     if (connected) {
         maybe_load();
-        hist_cmd_up();
+        chan_each(hist_cmd_up);
     } else {
         load_pending = false;
     }
@@ -531,9 +563,9 @@ void gw_redis_stop(void)
     }
     for (i = 0; i < RG_BUCKETS; i++)
         while (chans[i]) {
-            rg_chan_t *c = chans[i];
+            gw_chan_t *c = chans[i];
             chans[i] = c->next;
-            free(c);
+            gw_chan_free(c);
         }
     if (rbase)
         event_base_free(rbase);
