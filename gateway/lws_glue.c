@@ -65,12 +65,6 @@
 #define GW_EPOLL_BATCH    256
 #define GW_SSE_RX_MAX     (64 * 1024) /* bytes an SSE client may send after its request */
 #define GW_QUERY_MAX      8192
-/* lws's header table per request being parsed (its default, 4096, dropped a
- * request with the documented 4,096-byte Last-Event-ID list cursor, or a
- * token over ~4 KB, with an empty reply): room for a query of GW_QUERY_MAX,
- * a cursor of QUERY_MAX_CURSOR and the usual headers. Allocated only while
- * a request's headers are held (SSE detaches them once streaming). */
-#define GW_HTTP_HEADER_MAX 16384
 #define GW_CTL_QUEUE_MAX  64          /* queued items above which pings get no pong */
 #define GW_TX_PACKET      (2u * 1024 * 1024)
 /* lws allocates this much per WS connection for reading; client messages
@@ -1403,11 +1397,7 @@ static int ws_established(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
         c->auth_deadline_ns = gw_now_ns() + (uint64_t)gw_cfg.auth_timeout * 1000000000ull;
     }
 
-    /* Filters in the upgrade URL subscribe at once, like SSE's (whose
-     * over-long query is a 400; here, with FLAGCAST_AUTH=off, it was
-     * silently dropped). */
-    if (n < 0)
-        ws_send_error(c, "bad_message", "query string too long");
+    /* Filters in the upgrade URL subscribe at once, like SSE's. */
     if (n > 0) {
         const char *ferr = NULL, *code = NULL;
         query_init(&q);
@@ -2309,7 +2299,6 @@ static int worker_setup(gw_worker_t *w)
     info.count_threads = 1;
     info.fd_limit_per_thread = 0;      /* any other value makes lws look fds up linearly */
     info.timeout_secs = 10;
-    info.max_http_header_data = GW_HTTP_HEADER_MAX;
     info.server_string = "flagcast-gateway";
     pthread_mutex_lock(&ctx_create_mu);
     w->ctx = lws_create_context(&info);
