@@ -195,6 +195,27 @@ START_TEST(cursor_roundtrip)
 }
 END_TEST
 
+START_TEST(cursor_length_limit)
+{
+    /* QUERY_MAX_CURSOR bytes are taken; one more is a 400 naming the parameter. */
+    size_t pre = strlen("lastEventId=");
+    char *s = malloc(pre + QUERY_MAX_CURSOR + 2);
+    query_t q;
+    query_init(&q);
+    ck_assert_ptr_nonnull(s);
+    memcpy(s, "lastEventId=", pre);
+    memset(s + pre, 'a', QUERY_MAX_CURSOR + 1);
+    s[pre + QUERY_MAX_CURSOR] = '\0';
+    ck_assert_int_eq(parse(&q, s), 0);
+    query_free(&q);
+    s[pre + QUERY_MAX_CURSOR] = 'a';
+    s[pre + QUERY_MAX_CURSOR + 1] = '\0';
+    ck_assert_int_eq(parse(&q, s), -1);
+    ck_assert_ptr_nonnull(strstr(errbuf, "lastEventId"));
+    free(s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("query");
@@ -208,6 +229,7 @@ int main(void)
     tcase_add_test(tc, errors);
     tcase_add_test(tc, limits);
     tcase_add_test(tc, cursor_roundtrip);
+    tcase_add_test(tc, cursor_length_limit);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
