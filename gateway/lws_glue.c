@@ -871,9 +871,14 @@ static int check_channels(const token_identity_t *id, const filter_t *f, access_
     return -1;
 }
 
-static bool over_capacity(void)
+/* Over the connection cap, or a socket beyond the worker's fd table (its
+ * close could not be noticed by the reaper, nor its resume answered): both
+ * are refused with 503. The second can only happen with an explicit
+ * FLAGCAST_MAX_CONNECTIONS above an unlimited open-file limit. */
+static bool over_capacity(const gw_worker_t *w, struct lws *wsi)
 {
-    return atomic_load(&gw_conns) >= gw_cfg.max_conns;
+    int fd = lws_get_socket_fd(wsi);
+    return atomic_load(&gw_conns) >= gw_cfg.max_conns || (fd >= 0 && (size_t)fd >= w->nfd);
 }
 
 /* Before the flags were loaded once, a snapshot would claim there are none:
@@ -901,7 +906,7 @@ static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
         return http_reply_json_error(wsi, 503, "gateway is shutting down");
     if (not_started())
         return http_reply_json_error(wsi, 503, "gateway is starting: flags not loaded yet");
-    if (over_capacity()) {
+    if (over_capacity(w, wsi)) {
         metric_inc(gw_m.conns_rejected);
         return http_reply_json_error(wsi, 503, "too many connections");
     }
@@ -2157,7 +2162,7 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
         }
         if (ws_identify(wsi_worker(wsi), wsi) != 0)
             return 1;
-        if (over_capacity()) {
+        if (over_capacity(wsi_worker(wsi), wsi)) {
             metric_inc(gw_m.conns_rejected);
             http_reply_json_error(wsi, 503, "too many connections");
             return 1;

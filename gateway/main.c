@@ -101,8 +101,11 @@ static long default_max_conns(void)
     long reserve = GW_FD_RESERVE_BASE + GW_FD_RESERVE_PER_THREAD * gw_cfg.threads;
     long n;
 
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
-        return 100000;
+    /* Without a usable finite limit, a worker's fd table has 65536 slots
+     * (lws_glue.c, worker_setup): the default cap must fit in it. */
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+        rl.rlim_cur >= 4194304)
+        rl.rlim_cur = 65536;
     n = (long)rl.rlim_cur - reserve;
     return n < 16 ? 16 : n;
 }
