@@ -33,6 +33,16 @@ void buf_reset(buf_t *b)
         b->data[0] = '\0';
 }
 
+int buf_rollback(buf_t *b, size_t len)
+{
+    if (!b->err && len <= b->len) {
+        b->len = len;
+        if (b->data)
+            b->data[len] = '\0';
+    }
+    return -1;
+}
+
 int buf_reserve(buf_t *b, size_t extra)
 {
     if (b->err)

@@ -23,6 +23,10 @@ typedef struct buf {
 void buf_init(buf_t *b);
 void buf_free(buf_t *b);
 void buf_reset(buf_t *b);                 /* len = 0, err = 0; keeps storage */
+/* Undoes a failed render or encode: cuts b back to len, so it is never left
+ * half-written (a latched err already makes the whole buffer unusable, so
+ * then nothing changes). @return -1, for `return buf_rollback(b, start);`. */
+int  buf_rollback(buf_t *b, size_t len);
 /* @return 0 on success, -1 on failure (and err is latched). */
 int  buf_reserve(buf_t *b, size_t extra);
 int  buf_append(buf_t *b, const void *p, size_t n);

@@ -163,14 +163,8 @@ static int encode_body(const ev_t *ev, buf_t *out, size_t limit)
         r |= pack_str(&pk, "actor") | pack_str(&pk, ev->actor);
     if (r == 0 && !out->err && out->len - start > limit)
         r = -1;
-    if (r != 0 || out->err) {
-        if (!out->err) {
-            out->len = start;
-            if (out->data)
-                out->data[start] = '\0';
-        }
-        return -1;
-    }
+    if (r != 0 || out->err)
+        return buf_rollback(out, start);
     return 0;
 }
 
@@ -205,12 +199,7 @@ int ev_encode(const ev_t *ev, buf_t *out)
     r |= msgpack_pack_uint64(&pk, ev->offset);
     if (r != 0 || out->err ||
         encode_body(ev, out, EV_MAX_BYTES - (out->len - start)) != 0) {
-        if (!out->err) {
-            out->len = start;
-            if (out->data)
-                out->data[start] = '\0';
-        }
-        return -1;
+        return buf_rollback(out, start);
     }
     return 0;
 }

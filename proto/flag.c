@@ -368,12 +368,7 @@ int flag_encode(const flag_t *f, buf_t *out)
         return -1;
     msgpack_packer_init(&pk, out, buf_msgpack_write);
     if (flag_pack(f, &pk) != 0 || out->err) {
-        if (!out->err) {
-            out->len = start;
-            if (out->data)
-                out->data[start] = '\0';
-        }
-        return -1;
+        return buf_rollback(out, start);
     }
     return 0;
 }

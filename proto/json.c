@@ -263,14 +263,8 @@ int json_msgpack(buf_t *b, const msgpack_object *o)
     size_t start = b->len;
     if (b->err)
         return -1;
-    if (json_value(b, o, 0) != 0 || b->err) {
-        if (!b->err) {             /* too deep or a key too long: undo */
-            b->len = start;
-            if (b->data)
-                b->data[start] = '\0';
-        }
-        return -1;
-    }
+    if (json_value(b, o, 0) != 0 || b->err)
+        return buf_rollback(b, start);  /* too deep or a key too long */
     return 0;
 }
 
@@ -455,9 +449,7 @@ int json_msgpack_bytes(buf_t *b, const char *p, size_t n)
         return 0;
     if (b->err)
         return -1;
-    b->len = start;              /* undo the partial output */
-    if (b->data)
-        b->data[start] = '\0';
+    buf_rollback(b, start);      /* undo the partial output */
     if (r != STREAM_FALLBACK)
         return -1;
 
@@ -472,10 +464,7 @@ int json_msgpack_bytes(buf_t *b, const char *p, size_t n)
     if (msgpack_unpack_next(&u, p, n, &off) == MSGPACK_UNPACK_SUCCESS && off == n)
         r = json_msgpack(b, &u.data);
     msgpack_unpacked_destroy(&u);
-    if (r != 0 && !b->err) {
-        b->len = start;
-        if (b->data)
-            b->data[start] = '\0';
-    }
+    if (r != 0)
+        buf_rollback(b, start);
     return r;
 }

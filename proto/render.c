@@ -132,17 +132,6 @@ static int json_message_event(const ev_t *ev, buf_t *out)
     return out->err ? -1 : 0;
 }
 
-/* Undoes a failed render, so out is never left half-written. */
-static int rollback(buf_t *out, size_t start)
-{
-    if (!out->err) {
-        out->len = start;
-        if (out->data)
-            out->data[start] = '\0';
-    }
-    return -1;
-}
-
 int render_event_json(const ev_t *ev, buf_t *out)
 {
     size_t start = out->len;
@@ -150,7 +139,7 @@ int render_event_json(const ev_t *ev, buf_t *out)
         return -1;
     int r = ev_type_is_flag(ev->type) ? json_flag_event(ev, out)
                                       : json_message_event(ev, out);
-    return r == 0 ? 0 : rollback(out, start);
+    return r == 0 ? 0 : buf_rollback(out, start);
 }
 
 int render_event_sse(const ev_t *ev, const char *id, buf_t *out)
@@ -168,7 +157,7 @@ int render_event_sse(const ev_t *ev, const char *id, buf_t *out)
     /* the JSON escapes every control character: it is one line */
     buf_puts(out, "\ndata: ");
     if (render_event_json(ev, out) != 0)
-        return rollback(out, start);
+        return buf_rollback(out, start);
     buf_append(out, "\n\n", 2);
     return out->err ? -1 : 0;
 }
@@ -183,10 +172,10 @@ int render_snapshot_json(const flag_t *const *flags, size_t n, buf_t *out)
         if (i)
             buf_putc(out, ',');
         if (flag_to_json(flags[i], out) != 0)
-            return rollback(out, start);
+            return buf_rollback(out, start);
     }
     buf_puts(out, "]}");
-    return out->err ? rollback(out, start) : 0;
+    return out->err ? buf_rollback(out, start) : 0;
 }
 
 /* ==== msgpack ============================================================ */
@@ -264,7 +253,7 @@ int render_event_msgpack(const ev_t *ev, buf_t *out)
     msgpack_packer_init(&pk, out, buf_msgpack_write);
     int r = ev_type_is_flag(ev->type) ? mp_flag_event(ev, &pk)
                                       : mp_message_event(ev, &pk, out);
-    return r == 0 && !out->err ? 0 : rollback(out, start);
+    return r == 0 && !out->err ? 0 : buf_rollback(out, start);
 }
 
 int render_snapshot_msgpack(const flag_t *const *flags, size_t n, buf_t *out)
@@ -279,5 +268,5 @@ int render_snapshot_msgpack(const flag_t *const *flags, size_t n, buf_t *out)
     r |= MP_LIT(&pk, "flags") | msgpack_pack_array(&pk, n);
     for (size_t i = 0; i < n && r == 0; i++)
         r |= flag_pack(flags[i], &pk);
-    return r == 0 && !out->err ? 0 : rollback(out, start);
+    return r == 0 && !out->err ? 0 : buf_rollback(out, start);
 }

@@ -79,6 +79,25 @@ START_TEST(test_limit_latches)
 }
 END_TEST
 
+START_TEST(test_rollback)
+{
+    buf_t b;
+    buf_init(&b);
+    buf_puts(&b, "keep");
+    buf_puts(&b, "-partial");
+    ck_assert_int_eq(buf_rollback(&b, 4), -1);
+    ck_assert_uint_eq(b.len, 4);
+    ck_assert_str_eq(b.data, "keep");
+    ck_assert_int_eq(buf_rollback(&b, 99), -1);  /* past the end: unchanged */
+    ck_assert_str_eq(b.data, "keep");
+    b.limit = 6;
+    ck_assert_int_eq(buf_puts(&b, "toolong"), -1);  /* latches err */
+    ck_assert_int_eq(buf_rollback(&b, 0), -1);
+    ck_assert_int_eq(b.err, 1);                      /* a latched buffer stays so */
+    buf_free(&b);
+}
+END_TEST
+
 START_TEST(test_steal)
 {
     buf_t b;
@@ -124,6 +143,7 @@ static Suite *buf_suite(void)
     tcase_add_test(tc, test_printf);
     tcase_add_test(tc, test_limit_latches);
     tcase_add_test(tc, test_steal);
+    tcase_add_test(tc, test_rollback);
     tcase_add_test(tc, test_msgpack_write);
     suite_add_tcase(s, tc);
     return s;
