@@ -409,20 +409,36 @@ static void on_list(redisAsyncContext *ac, void *r, void *priv)
     buf_free(&b);
 }
 
+/* Decodes the HGET P:flags reply for the request's flag key into f.
+ * @return 0, or -1 when q was answered (503 Redis unavailable, 404 no such
+ * flag, 500 unreadable record); f is then left zeroed. */
+static int stored_flag(req_t *q, const redisReply *reply, flag_t *f)
+{
+    char err[256];
+
+    flag_init(f);
+    if (redis_unavailable_reply(q, reply))
+        return -1;
+    if (reply->type == REDIS_REPLY_NIL) {
+        req_error(q, 404, "not_found", "flag \"%s\" does not exist", q->rt.arg);
+        return -1;
+    }
+    if (reply->type != REDIS_REPLY_STRING ||
+        flag_decode(reply->str, reply->len, f, err, sizeof(err)) < 0) {
+        req_error(q, 500, NULL, "stored flag record is unreadable");
+        return -1;
+    }
+    return 0;
+}
+
 static void on_get(redisAsyncContext *ac, void *r, void *priv)
 {
     req_t *q = priv;
-    redisReply *reply = r;
     flag_t f;
-    char err[256];
     buf_t b;
 
-    if (redis_unavailable_reply(q, reply))
+    if (stored_flag(q, r, &f) != 0)
         return;
-    if (reply->type == REDIS_REPLY_NIL)
-        return req_error(q, 404, "not_found", "flag \"%s\" does not exist", q->rt.arg);
-    if (reply->type != REDIS_REPLY_STRING || flag_decode(reply->str, reply->len, &f, err, sizeof(err)) < 0)
-        return req_error(q, 500, NULL, "stored flag record is unreadable");
     buf_init(&b);
     buf_puts(&b, "{\"flag\":");
     flag_to_json(&f, &b);
@@ -607,18 +623,12 @@ done:
 static void on_flag_read(redisAsyncContext *ac, void *r, void *priv)
 {
     req_t *q = priv;
-    redisReply *reply = r;
     flag_t cur;
     char err[256];
     unsigned present;
 
-    if (redis_unavailable_reply(q, reply))
+    if (stored_flag(q, r, &cur) != 0)
         return;
-    if (reply->type == REDIS_REPLY_NIL)
-        return req_error(q, 404, "not_found", "flag \"%s\" does not exist", q->rt.arg);
-    if (reply->type != REDIS_REPLY_STRING ||
-        flag_decode(reply->str, reply->len, &cur, err, sizeof(err)) < 0)
-        return req_error(q, 500, NULL, "stored flag record is unreadable");
     if (q->has_if_match && cur.version != q->if_match) {
         buf_t eb;
         char msg[256];
