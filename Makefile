@@ -26,9 +26,16 @@ ifeq ($(SAN),1)
 OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 endif
 CPPFLAGS += -I. -I$(BUILD)/gen -DFLAGCAST_VERSION='"$(VERSION)"'
-CFLAGS  += $(CSTD) $(WARN) $(OPT) -pthread $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
-CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+# pkg-config is asked lazily, once, the first time a recipe needs the answer:
+# on a fresh machine scripts/deps.sh (the deps target, first prerequisite of
+# every build) installs the packages after this file is read, so a lookup made
+# while parsing (:=) would find nothing. lazy-once caches the first expansion.
+lazy = $(eval $(1) := $$(shell $(2)))$($(1))
+PKG_CFLAGS  = $(call lazy,PKG_CFLAGS,pkg-config --cflags $(PKGS))
+PKG_LIBS    = $(call lazy,PKG_LIBS,pkg-config --libs $(PKGS))
+CHECK_LIBS  = $(call lazy,CHECK_LIBS,pkg-config --libs check)
+CFLAGS  += $(CSTD) $(WARN) $(OPT) -pthread $(PKG_CFLAGS)
+LDLIBS  += $(PKG_LIBS) -lm
 SAN_LDFLAGS := -fsanitize=address,undefined
 LDFLAGS += $(if $(filter 1,$(SAN)),$(SAN_LDFLAGS))
 
@@ -70,7 +77,7 @@ $(BUILD)/gen/%_lua.h: publisher/%.lua scripts/embed.sh
 $(call obj,$(PUB_SRC)): $(patsubst publisher/%.lua,$(BUILD)/gen/%_lua.h,$(wildcard publisher/*.lua))
 
 # ---- objects ----------------------------------------------------------------
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
