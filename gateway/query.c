@@ -5,10 +5,12 @@
  * percent-decoded into one scratch buffer (the query is bounded, so is the
  * buffer); list values are split at ',' after decoding. Every value goes
  * through the same validators as WS subscriptions (filter_add_*, i.e.
- * names.h), so both transports accept exactly the same names. Unknown
- * parameters are skipped without looking at their values beyond decoding, so
- * a cache-buster never causes a 400, but a malformed escape anywhere does:
- * the query as a whole must be well-formed.
+ * names.h), so both transports accept exactly the same names. An unknown
+ * parameter is an error naming it (a misspelt filter, `flagkey=`, would
+ * otherwise widen the stream to every flag); the few names clients add on
+ * their own (the cache-buster `_`) are skipped without looking at their
+ * values beyond decoding. A malformed escape anywhere is an error: the query
+ * as a whole must be well-formed.
  */
 #include "gateway/query.h"
 
@@ -188,18 +190,28 @@ static bool name_is(const char *name, size_t n, const char *lit)
     return strlen(lit) == n && memcmp(name, lit, n) == 0;
 }
 
+/* Names a client may send that are not filters: ignored. */
+static bool ignored_param(const char *name, size_t nlen)
+{
+    return name_is(name, nlen, "_");   /* jQuery's and others' cache-buster */
+}
+
+/* @return 0 on success, 1 if the name is unknown (value not looked at),
+ * -1 on error (errbuf set). */
 static int param(query_t *q, const char *name, size_t nlen, const char *v, size_t n,
                  size_t max_items, char *errbuf, size_t errlen)
 {
     char nm[32];
+    if (ignored_param(name, nlen))
+        return 0;
     if (nlen >= sizeof nm)
-        return 0;                      /* unknown: no known name is this long */
+        return 1;                      /* unknown: no known name is this long */
     memcpy(nm, name, nlen);
     nm[nlen] = '\0';
 
     if (name_is(name, nlen, "flagKey"))
         return add_items(q, P_KEY, false, nm, v, n, max_items, errbuf, errlen);
-    if (name_is(name, nlen, "flagKeys"))
+    if (name_is(name, nlen, "flagKeys") || name_is(name, nlen, "flags"))
         return add_items(q, P_KEY, true, nm, v, n, max_items, errbuf, errlen);
     if (name_is(name, nlen, "flagID") || name_is(name, nlen, "flagId"))
         return add_items(q, P_ID, false, nm, v, n, max_items, errbuf, errlen);
@@ -241,7 +253,25 @@ static int param(query_t *q, const char *name, size_t nlen, const char *v, size_
             return fail(errbuf, errlen, nm, "out of memory", NULL, 0);
         return 0;
     }
-    return 0;                          /* unknown parameter: ignored */
+    return 1;
+}
+
+/* Appends a quoted rendering of an unknown name to the list in u (ulen
+ * bytes, NUL-terminated), ", "-separated; a full list ends in "...". */
+static void note_unknown(char *u, size_t ulen, const char *name, size_t nlen)
+{
+    size_t used = strlen(u);
+    char q[40];
+
+    if (used + 8 >= ulen)
+        return;
+    quote_val(q, sizeof q, name, nlen);
+    if (used + strlen(q) + 6 >= ulen) {
+        snprintf(u + used, ulen - used, "%s...", used ? ", " : "");
+        u[ulen - 1] = '\0';
+        return;
+    }
+    snprintf(u + used, ulen - used, "%s\"%s\"", used ? ", " : "", q);
 }
 
 int query_parse(const char *qs, size_t len, const query_limits_t *lim,
@@ -250,6 +280,7 @@ int query_parse(const char *qs, size_t len, const query_limits_t *lim,
     size_t max_bytes = lim && lim->max_bytes ? lim->max_bytes : QUERY_MAX_BYTES;
     size_t max_items = lim && lim->max_items ? lim->max_items : QUERY_MAX_ITEMS;
     char *scratch = NULL;
+    char unknown[160] = "";
 
     query_free(q);
     if (errbuf && errlen)
@@ -286,8 +317,12 @@ int query_parse(const char *qs, size_t len, const query_limits_t *lim,
             fail(errbuf, errlen, "query", "bad percent-encoding in parameter name", pair, nraw);
             goto err;
         }
-        if (!eq)
-            continue;                  /* a bare name has no value: ignored */
+        if (!eq) {                     /* a bare name has no value */
+            if (!ignored_param(scratch, (size_t)nl) &&
+                param(q, scratch, (size_t)nl, "", 0, max_items, errbuf, errlen) == 1)
+                note_unknown(unknown, sizeof unknown, scratch, (size_t)nl);
+            continue;
+        }
         char *val = scratch + nl;
         long vl = query_decode(eq + 1, plen - nraw - 1, true, val);
         if (vl < 0) {
@@ -296,8 +331,17 @@ int query_parse(const char *qs, size_t len, const query_limits_t *lim,
             fail(errbuf, errlen, nm, "bad percent-encoding", eq + 1, plen - nraw - 1);
             goto err;
         }
-        if (param(q, scratch, (size_t)nl, val, (size_t)vl, max_items, errbuf, errlen) != 0)
+        int pr = param(q, scratch, (size_t)nl, val, (size_t)vl, max_items, errbuf, errlen);
+        if (pr < 0)
             goto err;
+        if (pr == 1)
+            note_unknown(unknown, sizeof unknown, scratch, (size_t)nl);
+    }
+    if (unknown[0]) {
+        if (errbuf && errlen)
+            snprintf(errbuf, errlen, "unknown parameter %s (known: %s; ignored: %s)", unknown,
+                     QUERY_KNOWN_PARAMS, QUERY_IGNORED_PARAMS);
+        goto err;
     }
     free(scratch);
     return 0;

@@ -5,7 +5,7 @@
  * space):
  *   flagKey=k        repeated: one flag key each (Flagent's form)
  *   flagID=7         repeated: one numeric flag id each (alias flagId)
- *   flagKeys=a,b     comma list of keys
+ *   flagKeys=a,b     comma list of keys (alias flags, the WS field's name)
  *   flagIDs=1,2      comma list of ids (alias flagIds)
  *   tags=t1,t2       comma list of tags (repeatable)
  *   channels=c1,c2   comma list of logical channels (repeatable); "flags"
@@ -15,8 +15,9 @@
  *   lastEventId=...  the SSE cursor to resume from (alias lastEventID;
  *                    browsers send the Last-Event-ID header instead, which
  *                    the caller reads itself)
- * Unknown parameters are ignored (browsers and proxies add cache-busters such
- * as `_=1700000000`). Empty values and empty items of a comma list are
+ * Any other name is an error naming it and the known ones: a misspelt filter
+ * (`flagkey=`) must not silently stream every flag. Ignored: `_` (the
+ * cache-buster jQuery and others add, `_=1700000000`). Empty values and empty items of a comma list are
  * ignored. Duplicates collapse. Anything malformed is an error with a
  * message fit for a 400 response: a bad percent escape, a NUL byte, an
  * invalid key / tag / channel name, a non-numeric or zero id, more than
@@ -41,6 +42,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "gateway/filter.h"
+
+/* For error messages and docs/API.md. */
+#define QUERY_KNOWN_PARAMS "flagKey, flagKeys (flags), flagID (flagId), flagIDs (flagIds), tags, " \
+                           "channels, subscribeAll, lastEventId (lastEventID), token"
+#define QUERY_IGNORED_PARAMS "_"
 
 #define QUERY_MAX_BYTES       8192  /* default bound of the whole query string */
 #define QUERY_MAX_ITEMS       FILTER_MAX_ITEMS

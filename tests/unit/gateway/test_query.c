@@ -83,14 +83,49 @@ START_TEST(unknown_and_empty_ignored)
 {
     query_t q;
     query_init(&q);
-    ck_assert_int_eq(parse(&q, "_=1700000000&cb=%7B%7D&flagKey=&tags=&&novalue&channels=,"
-                                "&x=with+spaces"), 0);
+    ck_assert_int_eq(parse(&q, "_=1700000000&flagKey=&tags=&&_&channels=,&flagKeys"), 0);
     ck_assert_uint_eq(q.req.items.nkeys, 0);
     ck_assert_uint_eq(q.req.items.ntags, 0);
     ck_assert(!q.channels_given);
     ck_assert_ptr_null(q.token);
     ck_assert_int_eq(parse(&q, ""), 0);
     ck_assert_int_eq(parse(&q, "?"), 0);
+    query_free(&q);
+}
+END_TEST
+
+/* A misspelt or unknown name is a 400 naming it and the known ones: it
+ * must not widen the stream to every flag. */
+START_TEST(unknown_refused)
+{
+    query_t q;
+    query_init(&q);
+    ck_assert_int_eq(parse(&q, "flagkey=k1"), -1);
+    ck_assert(strstr(errbuf, "unknown parameter \"flagkey\"") == errbuf);
+    ck_assert(strstr(errbuf, "known: flagKey, flagKeys") != NULL);
+    ck_assert(strstr(errbuf, "ignored: _") != NULL);
+    ck_assert_uint_eq(q.req.items.nkeys, 0);
+    /* every unknown one is named, bare names too */
+    ck_assert_int_eq(parse(&q, "flagKey=a&cb=%7B%7D&novalue&_=1"), -1);
+    ck_assert(strstr(errbuf, "unknown parameter \"cb\", \"novalue\" (") == errbuf);
+    ck_assert_uint_eq(q.req.items.nkeys, 0);
+    /* a long name is unknown, and a long list is cut, not overflowed */
+    ck_assert_int_eq(parse(&q, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=1"
+                                "&b1=1&b2=1&b3=1&b4=1&b5=1&b6=1&b7=1&b8=1&b9=1&b10=1&b11=1&b12=1"), -1);
+    ck_assert(strstr(errbuf, "...") != NULL);
+    ck_assert(strstr(errbuf, "(known: ") != NULL);
+    query_free(&q);
+}
+END_TEST
+
+/* The WS field name "flags" is accepted as a key list on SSE too. */
+START_TEST(flags_alias)
+{
+    query_t q;
+    query_init(&q);
+    ck_assert_int_eq(parse(&q, "flags=a,b&flagKeys=c"), 0);
+    ck_assert_uint_eq(q.req.items.nkeys, 3);
+    ck_assert(!q.channels_given);
     query_free(&q);
 }
 END_TEST
@@ -225,6 +260,8 @@ int main(void)
     tcase_add_test(tc, comma_lists_and_aliases);
     tcase_add_test(tc, encoded_values);
     tcase_add_test(tc, unknown_and_empty_ignored);
+    tcase_add_test(tc, unknown_refused);
+    tcase_add_test(tc, flags_alias);
     tcase_add_test(tc, subscribe_all);
     tcase_add_test(tc, errors);
     tcase_add_test(tc, limits);
