@@ -101,7 +101,7 @@ static int parse_strings(json_t *arr, const char *field, wsmsg_t *m, size_t max_
             return seterr(e, WSERR_BAD_MESSAGE, "\"%s\"[%zu] must be a string", field, i);
         const char *s = json_string_value(v);
         size_t n = json_string_length(v);
-        if (strcmp(field, "flags") == 0) {
+        if (strcmp(field, "flags") == 0 || strcmp(field, "flagKeys") == 0) {
             r = filter_add_key(&m->req.items, s, n, max_items, &err);
             code = WSERR_BAD_KEY;
         } else if (strcmp(field, "tags") == 0) {
@@ -197,6 +197,45 @@ static int parse_since(json_t *obj, wsmsg_t *m, wsmsg_error_t *e)
     return 0;
 }
 
+/* The fields each type takes ("id" everywhere: a client's correlation id,
+ * echoed by pong). Anything else is refused: an unknown or misspelt filter
+ * field (flagKey for flags, say) would otherwise answer `subscribed` with
+ * empty lists, which reads like success. */
+static const char *const sub_fields[] = {
+    "type", "id", "flags", "flagKeys", "flagIDs", "flagIds", "tags", "channels",
+    "subscribeAll", "since", NULL
+};
+static const char *const auth_fields[] = { "type", "id", "token", NULL };
+static const char *const ping_fields[] = { "type", "id", NULL };
+
+static int check_fields(json_t *root, const char *type, const char *const *known,
+                        wsmsg_error_t *e)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(root, k, v) {
+        size_t i;
+        for (i = 0; known[i] && strcmp(known[i], k) != 0; i++)
+            ;
+        if (known[i])
+            continue;
+        char q[48], list[160];
+        size_t n = strlen(k), o = 0, l = 0;
+        for (size_t j = 0; j < n && o < sizeof q - 4; j++) {
+            unsigned char c = (unsigned char)k[j];
+            q[o++] = c >= 0x20 && c < 0x7f && c != '"' && c != '\\' ? (char)c : '?';
+        }
+        if (o < n)
+            q[o++] = '.', q[o++] = '.', q[o++] = '.';
+        q[o] = '\0';
+        list[0] = '\0';
+        for (i = 1; known[i] && l + strlen(known[i]) + 3 < sizeof list; i++)
+            l += (size_t)snprintf(list + l, sizeof list - l, "%s%s", i > 1 ? ", " : "", known[i]);
+        return seterr(e, WSERR_BAD_MESSAGE, "unknown field \"%s\" in %s (known: %s)", q, type, list);
+    }
+    return 0;
+}
+
 /* Interprets root (an object). The ping id is handled by the caller. */
 static int interpret(json_t *root, wsmsg_t *m, size_t max_items, wsmsg_error_t *e)
 {
@@ -208,9 +247,16 @@ static int interpret(json_t *root, wsmsg_t *m, size_t max_items, wsmsg_error_t *
     const char *type = json_string_value(t);
     if (strcmp(type, "subscribe") == 0 || strcmp(type, "unsubscribe") == 0) {
         m->type = type[0] == 's' ? WSMSG_SUBSCRIBE : WSMSG_UNSUBSCRIBE;
+        if (check_fields(root, type, sub_fields, e))
+            return -1;
         if ((v = json_object_get(root, "flags")) && parse_strings(v, "flags", m, max_items, e))
             return -1;
+        if ((v = json_object_get(root, "flagKeys")) &&
+            parse_strings(v, "flagKeys", m, max_items, e))
+            return -1;
         if ((v = json_object_get(root, "flagIDs")) && parse_ids(v, m, max_items, e))
+            return -1;
+        if ((v = json_object_get(root, "flagIds")) && parse_ids(v, m, max_items, e))
             return -1;
         if ((v = json_object_get(root, "tags")) && parse_strings(v, "tags", m, max_items, e))
             return -1;
@@ -228,6 +274,8 @@ static int interpret(json_t *root, wsmsg_t *m, size_t max_items, wsmsg_error_t *
     }
     if (strcmp(type, "auth") == 0) {
         m->type = WSMSG_AUTH;
+        if (check_fields(root, type, auth_fields, e))
+            return -1;
         v = json_object_get(root, "token");
         if (!json_is_string(v) || json_string_length(v) == 0 ||
             strlen(json_string_value(v)) != json_string_length(v))
@@ -240,7 +288,7 @@ static int interpret(json_t *root, wsmsg_t *m, size_t max_items, wsmsg_error_t *
     }
     if (strcmp(type, "ping") == 0) {
         m->type = WSMSG_PING;
-        return 0;
+        return check_fields(root, type, ping_fields, e);
     }
     char q[48];
     size_t n = json_string_length(t), o = 0;
@@ -352,7 +400,8 @@ static bool str_is(const msgpack_object *k, const char *lit)
 static int parse_msgpack(const char *p, size_t n, size_t max_items, wsmsg_t *m, wsmsg_error_t *e)
 {
     static const char *const known[] = {
-        "type", "flags", "flagIDs", "tags", "channels", "subscribeAll", "since", "token"
+        "type", "flags", "flagKeys", "flagIDs", "flagIds", "tags", "channels", "subscribeAll",
+        "since", "token"
     };
     const char *err = NULL;
     size_t end = 0;
@@ -388,9 +437,27 @@ static int parse_msgpack(const char *p, size_t n, size_t max_items, wsmsg_t *m, 
         }
         if (str_is(k, "id")) {
             id = &o->via.map.ptr[i].val;
+            json_object_set_new(root, "id", json_true());   /* a field check placeholder */
             continue;
         }
-        for (size_t j = 0; j < sizeof known / sizeof *known; j++) {
+        size_t j;
+        for (j = 0; j < sizeof known / sizeof *known; j++)
+            if (str_is(k, known[j]))
+                break;
+        if (j == sizeof known / sizeof *known) {
+            /* Unknown: its value is never converted; its name is kept for
+             * the field check of interpret(). */
+            char *ks = strndup(k->via.str.ptr, k->via.str.size);
+            if (!ks || strlen(ks) != k->via.str.size ||
+                json_object_set_new(root, ks, json_true()) != 0) {
+                free(ks);
+                seterr(e, WSERR_BAD_MESSAGE, "unknown field with a key that is not UTF-8 text");
+                goto out;
+            }
+            free(ks);
+            continue;
+        }
+        for (j = 0; j < sizeof known / sizeof *known; j++) {
             if (!str_is(k, known[j]))
                 continue;
             json_t *v = mp_to_json(&o->via.map.ptr[i].val);

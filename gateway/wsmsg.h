@@ -7,12 +7,16 @@
  *
  * Client → server:
  *   {"type":"subscribe"|"unsubscribe", "flags":[key...], "flagIDs":[id...],
+ *    (aliases: "flagKeys" for "flags", "flagIds" for "flagIDs", as on SSE)
  *    "tags":[tag...], "channels":[name...], "subscribeAll":bool,
  *    "since":{channel:{"epoch":str,"offset":uint}}}
  *   {"type":"auth","token":str}
  *   {"type":"ping","id"?:any}
- * Every field but "type" is optional. Unknown fields are ignored (newer
- * clients); known fields of the wrong type are errors. flagIDs items may be
+ * Every field but "type" is optional; "id" (a correlation id) is allowed in
+ * every message and echoed by pong. A field the type does not take is a
+ * bad_message naming it and the known ones (a misspelt filter must not
+ * answer `subscribed` with empty lists); known fields of the wrong type are
+ * errors. flagIDs items may be
  * positive integers or strings of decimal digits. "flags" listed among the
  * channels sets flags_listed (see filter.h for how a request is applied).
  *
