@@ -38,6 +38,7 @@ struct token_verifier {
     unsigned char  *pubkey;     /* RS256 PEM, or NULL */
     size_t          pubkey_len;
     long            leeway;
+    bool            require_exp;
     char           *issuer;     /* or NULL */
     char           *audience;   /* or NULL */
     token_apikey_t *keys;
@@ -433,6 +434,7 @@ token_verifier_t *token_verifier_new(const token_config_t *cfg, const char **err
         goto fail;
     }
     v->leeway = cfg->leeway;
+    v->require_exp = cfg->require_exp;
     if (set(cfg->jwt_secret)) {
         v->secret_len = strlen(cfg->jwt_secret);
         if (v->secret_len < TOKEN_MIN_SECRET) {
@@ -585,6 +587,9 @@ static int claims(const token_verifier_t *v, json_t *pl, time_t now,
             *err = "token expired";
             return -1;
         }
+    } else if (v->require_exp) {
+        *err = "token has no exp claim";
+        return -1;
     }
     if ((j = json_object_get(pl, "nbf")) != NULL) {
         if (numeric_date(j, &nbf) < 0) {

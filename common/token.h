@@ -21,7 +21,9 @@
  *   - the signature must verify ("bad signature");
  *   - "exp" and "nbf" (numbers, seconds) are enforced with `leeway`
  *     seconds of tolerance: expired when now >= exp + leeway, not yet
- *     valid when now + leeway < nbf. A token without "exp" does not expire;
+ *     valid when now + leeway < nbf. A token without "exp" is refused when
+ *     cfg.require_exp (FLAGCAST_JWT_REQUIRE_EXP, the gateway's default),
+ *     else it does not expire;
  *   - "iss" must equal cfg.issuer when one is configured; "aud" (a string
  *     or an array of strings) must contain cfg.audience when configured.
  *
@@ -97,6 +99,10 @@ typedef struct token_config {
     const char *issuer;           /* FLAGCAST_JWT_ISSUER; NULL/"": not checked */
     const char *audience;         /* FLAGCAST_JWT_AUDIENCE; NULL/"": not checked */
     const char *api_keys;         /* FLAGCAST_API_KEYS; NULL/"": none */
+    bool        require_exp;      /* FLAGCAST_JWT_REQUIRE_EXP: a JWT without exp
+                                   * is refused (it would never expire);
+                                   * token_config_init: false, the gateway's
+                                   * option default: true */
 } token_config_t;
 
 /* The settings as cfg_opt_t entries (common/config.h) pointing into a
@@ -116,7 +122,10 @@ typedef struct token_config {
     { "jwt-audience", "FLAGCAST_JWT_AUDIENCE", CFG_STR, NULL,                      \
       "required JWT aud (unset: not checked)", &(c).audience, 0, 0 },              \
     { "api-keys", "FLAGCAST_API_KEYS", CFG_STR, NULL,                              \
-      "static API keys: key=user[:role1+role2],...", &(c).api_keys, 0, 0 }
+      "static API keys: key=user[:role1+role2],...", &(c).api_keys, 0, 0 },        \
+    { "jwt-require-exp", "FLAGCAST_JWT_REQUIRE_EXP", CFG_BOOL, "true",             \
+      "refuse a JWT without an exp claim (it would never expire)",                 \
+      &(c).require_exp, 0, 0 }
 
 typedef struct token_verifier token_verifier_t;
 

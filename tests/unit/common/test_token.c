@@ -790,7 +790,25 @@ START_TEST(test_cfg_opts)
     token_verifier_t *v = token_verifier_new(&c, &err);
     ck_assert_ptr_nonnull(v);
     token_identity_free(accepted(v, "k1", NOW));
+    /* FLAGCAST_JWT_REQUIRE_EXP defaults to true: a JWT without exp would
+     * never expire and is refused; one with exp is taken. */
+    ck_assert(c.require_exp);
+    char *noexp = mk(JWT_ALG_HS256, SECRET, "{\"sub\":\"a\",\"aud\":\"aud1\"}"), claims[96];
+    snprintf(claims, sizeof claims, "{\"sub\":\"a\",\"aud\":\"aud1\",\"exp\":%ld}", (long)NOW + 60);
+    char *withexp = mk(JWT_ALG_HS256, SECRET, claims);
+    refused(v, noexp, "token has no exp claim");
+    token_identity_free(accepted(v, withexp, NOW));
     token_verifier_free(v);
+    setenv("FLAGCAST_JWT_REQUIRE_EXP", "0", 1);
+    ck_assert_int_eq(cfg_parse(opts, 4, argv, "prog", "test", errbuf, sizeof errbuf), 0);
+    ck_assert(!c.require_exp);
+    v = token_verifier_new(&c, &err);
+    ck_assert_ptr_nonnull(v);
+    token_identity_free(accepted(v, noexp, NOW));
+    token_verifier_free(v);
+    unsetenv("FLAGCAST_JWT_REQUIRE_EXP");
+    free(noexp);
+    free(withexp);
     setenv("FLAGCAST_JWT_LEEWAY", "3601", 1);
     ck_assert_int_eq(cfg_parse(opts, 1, argv, "prog", "test", errbuf, sizeof errbuf), -1);
     unsetenv("FLAGCAST_JWT_LEEWAY");
