@@ -32,6 +32,7 @@
  * timeout. No per-connection timers (lws's sorted timer list is linear).
  */
 #include "gateway/gateway.h"
+#include "gateway/admit.h"
 #include "gateway/drain.h"
 #include "gateway/filter.h"
 #include "gateway/hist.h"
@@ -1064,12 +1065,17 @@ static int http_route(gw_worker_t *w, gw_conn_t *c, struct lws *wsi, const char 
             return http_reply(wsi, 200, "application/json", "{\"status\":\"ready\"}\n", 19);
         return http_reply(wsi, 503, "application/json", "{\"status\":\"not ready\"}\n", 23);
     }
-    if (strcmp(path, "/api/v1/realtime/sse/health") == 0) {
-        char body[128];
+    if (strcmp(path, "/api/v1/realtime/sse/health") == 0 || strcmp(path, "/realtime/sse/health") == 0) {
+        /* Flagent's shape; unhealthy (503, with the reason) while new
+         * streams would be refused or get no live events. */
+        const char *why = admit_health(atomic_load(&gw_ready), atomic_load(&gw_mirror_ever),
+                                       atomic_load(&gw_draining) || atomic_load(&gw_stopping));
+        char body[200];
         int n = snprintf(body, sizeof(body),
-                         "{\"status\":\"healthy\",\"activeConnections\":%lld,\"protocol\":\"SSE\"}\n",
-                         (long long)metric_get(gw_m.conns_sse));
-        return http_reply(wsi, 200, "application/json", body, (size_t)n);
+                         "{\"status\":\"%s\",%s%s%s\"activeConnections\":%lld,\"protocol\":\"SSE\"}\n",
+                         why ? "unhealthy" : "healthy", why ? "\"reason\":\"" : "", why ? why : "",
+                         why ? "\"," : "", (long long)metric_get(gw_m.conns_sse));
+        return http_reply(wsi, why ? 503 : 200, "application/json", body, (size_t)n);
     }
     if (strcmp(path, "/metrics") == 0) {
         buf_t b;
