@@ -148,6 +148,9 @@ typedef struct gw_worker {
      * and its identity picked up by ESTABLISHED of the same wsi */
     struct lws          *pending_wsi;
     token_identity_t    *pending_id;
+    /* a WS upgrade to refuse (admit_t) once established: close 1012/1013 */
+    struct lws          *refuse_wsi;
+    uint8_t              refuse;
     size_t               nexpiring;  /* connections whose token expires */
     /* graceful drain (drain.h): asked by gw_lws_drain, paced by drain_sul */
     atomic_bool          drain_req;
@@ -889,6 +892,49 @@ static bool not_started(void)
     return !atomic_load(&gw_mirror_ever);
 }
 
+static _Thread_local uint64_t refuse_rnd;   /* jitter of refusals' retry hints */
+
+/* Refuses a new SSE stream in a form EventSource retries (admit.h): 200
+ * text/event-stream, a comment with the reason and a jittered retry: hint,
+ * then the end of the response. A 5xx would end the EventSource for good. */
+static int sse_refuse(struct lws *wsi, admit_t a)
+{
+    unsigned char hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *p = start,
+                  *end = hdr + sizeof(hdr) - 1;
+    const char *why = admit_reason(a);
+    unsigned char *out;
+    buf_t b;
+    int rc = -1;
+
+    if (a == ADMIT_FULL)
+        metric_inc(gw_m.conns_rejected);
+    if (refuse_rnd == 0)
+        refuse_rnd = gw_now_ns() ^ (uint64_t)(uintptr_t)&refuse_rnd;
+    buf_init(&b);
+    admit_render_sse(a, admit_retry_ms(&refuse_rnd, (unsigned)gw_cfg.sse_retry), &b);
+    log_debug("stream refused", "transport=sse reason=%s", why);
+    if (b.err ||
+        lws_add_http_common_headers(wsi, HTTP_STATUS_OK, "text/event-stream", b.len, &p, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                    (const unsigned char *)"no-cache", 8, &p, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"x-flagcast-refused:",
+                                    (const unsigned char *)why, (int)strlen(why), &p, end) ||
+        add_cors(wsi, &p, end) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        goto out;
+    out = malloc(LWS_PRE + b.len);
+    if (out == NULL)
+        goto out;
+    memcpy(out + LWS_PRE, b.data, b.len);
+    rc = lws_write(wsi, out + LWS_PRE, b.len, LWS_WRITE_HTTP_FINAL) == (int)b.len ? 0 : -1;
+    free(out);
+    if (rc == 0 && lws_http_transaction_completed(wsi))
+        rc = -1;
+out:
+    buf_free(&b);
+    return rc;
+}
+
 /* Starts an SSE stream: headers, retry hint, connection event, snapshot. */
 static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
 {
@@ -903,13 +949,10 @@ static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
     buf_t b, data;
     int n, rc = -1;
 
-    if (atomic_load(&gw_stopping))
-        return http_reply_json_error(wsi, 503, "gateway is shutting down");
-    if (not_started())
-        return http_reply_json_error(wsi, 503, "gateway is starting: flags not loaded yet");
-    if (over_capacity(w, wsi)) {
-        metric_inc(gw_m.conns_rejected);
-        return http_reply_json_error(wsi, 503, "too many connections");
+    {
+        admit_t a = admit_stream(atomic_load(&gw_stopping), !not_started(), over_capacity(w, wsi));
+        if (a != ADMIT_OK)
+            return sse_refuse(wsi, a);
     }
     n = get_query(wsi, qs, sizeof(qs), tokbuf, sizeof(tokbuf), &tok);
     if (n >= 0 && request_identity(wsi, tok, false, &id, &ae) != 0) {
@@ -2157,27 +2200,43 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
 
         if (n <= 0 || !is_ws_path(path))
             return 1;
-        /* Refuse with a status the client can act on, then drop it. */
-        if (atomic_load(&gw_stopping)) {
-            http_reply_json_error(wsi, 503, "gateway is shutting down");
-            return 1;
-        }
-        if (not_started()) {
-            http_reply_json_error(wsi, 503, "gateway is starting: flags not loaded yet");
-            return 1;
-        }
-        if (ws_identify(wsi_worker(wsi), wsi) != 0)
-            return 1;
-        if (over_capacity(wsi_worker(wsi), wsi)) {
-            metric_inc(gw_m.conns_rejected);
-            http_reply_json_error(wsi, 503, "too many connections");
-            return 1;
+        /* A refusal the client should retry is upgraded and closed at once
+         * with 1012 / 1013 from ESTABLISHED (admit.h): a 503 to the upgrade
+         * reads as a failure, not as "come back". */
+        {
+            gw_worker_t *fw = wsi_worker(wsi);
+            admit_t a = admit_stream(atomic_load(&gw_stopping), !not_started(), false);
+            if (a == ADMIT_OK && ws_identify(fw, wsi) != 0)
+                return 1;
+            if (a == ADMIT_OK && over_capacity(fw, wsi))
+                a = ADMIT_FULL;
+            if (a != ADMIT_OK) {
+                if (a == ADMIT_FULL)
+                    metric_inc(gw_m.conns_rejected);
+                token_identity_free(fw->pending_id);
+                fw->pending_id = NULL;
+                fw->pending_wsi = NULL;
+                fw->refuse_wsi = wsi;
+                fw->refuse = (uint8_t)a;
+            }
         }
         return 0;
     }
 
     case LWS_CALLBACK_ESTABLISHED:
-        return ws_established(wsi_worker(wsi), c, wsi) ? -1 : 0;
+        w = wsi_worker(wsi);
+        if (w->refuse_wsi == wsi) {   /* refused in FILTER_PROTOCOL_CONNECTION */
+            admit_t a = (admit_t)w->refuse;
+            const char *msg = admit_message(a);
+            w->refuse_wsi = NULL;
+            if (c)
+                memset(c, 0, sizeof(*c));
+            log_debug("stream refused", "transport=ws reason=%s", admit_reason(a));
+            lws_close_reason(wsi, (enum lws_close_status)admit_ws_close(a),
+                             (unsigned char *)msg, strlen(msg));
+            return -1;
+        }
+        return ws_established(w, c, wsi) ? -1 : 0;
 
     case LWS_CALLBACK_RECEIVE:
         if (c == NULL || c->kind != CK_WS || c->closing)

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Settings and limits: --help lists every setting with its env var, a bad
-# value exits 2 with a message, FLAGCAST_MAX_CONNECTIONS answers 503 (SSE
-# and WS) above the cap and admits again once a client leaves; WS ping/pong
+# value exits 2 with a message, FLAGCAST_MAX_CONNECTIONS refuses in a form
+# clients retry (SSE 200 + retry:, WS close 1013) above the cap and admits again once a client leaves; WS ping/pong
 # keep-alive and idle timeout; a second gateway process on the same port.
 . "$(dirname "$0")/gw/lib.sh"
 
@@ -28,18 +28,22 @@ sse A "/api/v1/realtime/sse"
 sse B "/api/v1/realtime/sse"
 wait_until 10 "A snapshot" sse_has A '^snapshot'
 wait_until 10 "B snapshot" sse_has B '^snapshot'
-code=$(curl -s -o "$TMP/c.out" -w '%{http_code}' "$GW/api/v1/realtime/sse")
-[ "$code" = 503 ] || fail "third SSE client answered $code"
-grep -q 'too many connections' "$TMP/c.out" || fail "503 body: $(cat "$TMP/c.out")"
-out=$(echo | timeout 10 node "$GW_DIR/ws_client.js" "$WSURL/ws")
-[ "$out" = "http 503" ] || fail "WS over the cap: $out"
+# over the cap: a refusal EventSource retries (200, retry: hint, end), WS 1013
+code=$(curl -s -D "$TMP/c.h" -o "$TMP/c.out" -w '%{http_code}' "$GW/api/v1/realtime/sse")
+[ "$code" = 200 ] || fail "third SSE client answered $code"
+grep -qi '^x-flagcast-refused: full' "$TMP/c.h" || fail "refusal header: $(cat "$TMP/c.h")"
+grep -qi '^content-type: text/event-stream' "$TMP/c.h" || fail "refusal is not an event stream"
+grep -q '^: refused: too many connections' "$TMP/c.out" || fail "refusal body: $(cat "$TMP/c.out")"
+grep -q '^retry: [0-9]' "$TMP/c.out" || fail "refusal without retry: $(cat "$TMP/c.out")"
+out=$(sleep 3 | timeout 10 node "$GW_DIR/ws_client.js" "$WSURL/ws" | tr '\n' ' ')
+[ "$out" = "open - close 1013 " ] || fail "WS over the cap: $out"
 metric_eq flagcast_gateway_connections_rejected_total 2 || fail "rejections not counted"
 kill "$SSE_PID_A"
 sse_gauge_is() { metric_eq 'flagcast_gateway_connections{transport="sse"}' "$1"; }
 wait_until 5 "A reaped" sse_gauge_is 1
 sse C "/api/v1/realtime/sse"
 wait_until 10 "C admitted after A left" sse_has C '^snapshot'
-ok "503 above FLAGCAST_MAX_CONNECTIONS (SSE and WS), admitted again below"
+ok "refused above FLAGCAST_MAX_CONNECTIONS (SSE 200 + retry:, WS 1013), admitted again below"
 
 # CORS with a list: an allowed origin is echoed, another gets no header
 curl -s -D "$TMP/h1" -o /dev/null -H 'Origin: https://b.example' "$GW/healthz"
@@ -93,9 +97,13 @@ env FLAGCAST_LISTEN=127.0.0.1:$G3_PORT FLAGCAST_REDIS_URL=redis://127.0.0.1:$R2_
 track $!
 G3=http://127.0.0.1:$G3_PORT
 wait_until 10 "third gateway answering" is_code 503 "$G3/readyz"
-code=$(curl -s -o "$TMP/g3.out" -w '%{http_code}' "$G3/api/v1/realtime/sse")
-[ "$code" = 503 ] || fail "SSE before the first flags load answered $code"
-grep -q 'not loaded' "$TMP/g3.out" || fail "503 body: $(cat "$TMP/g3.out")"
+code=$(curl -s -D "$TMP/g3.h" -o "$TMP/g3.out" -w '%{http_code}' "$G3/api/v1/realtime/sse")
+[ "$code" = 200 ] || fail "SSE before the first flags load answered $code"
+grep -qi '^x-flagcast-refused: starting' "$TMP/g3.h" || fail "refusal header: $(cat "$TMP/g3.h")"
+grep -q 'not loaded' "$TMP/g3.out" || fail "refusal body: $(cat "$TMP/g3.out")"
+grep -q '^retry: [0-9]' "$TMP/g3.out" || fail "refusal without retry: $(cat "$TMP/g3.out")"
+out=$(sleep 3 | timeout 10 node "$GW_DIR/ws_client.js" "ws://127.0.0.1:$G3_PORT/ws" | tr '\n' ' ')
+[ "$out" = "open - close 1013 " ] || fail "WS before the first flags load: $out"
 redis-server --port "$R2_PORT" --bind 127.0.0.1 --save '' --appendonly no \
     --dir "$TMP" --daemonize no >"$TMP/redis3.log" 2>&1 &
 track $!
@@ -104,7 +112,7 @@ curl -sN "$G3/api/v1/realtime/sse" >"$TMP/G3.sse" 2>/dev/null &
 track $!
 g3_snap() { node "$GW_DIR/sse_parse.js" "$TMP/G3.sse" | grep -q '^snapshot'; }
 wait_until 10 "snapshot from the third gateway" g3_snap
-ok "streams wait for the first flags load (503), then are served"
+ok "streams wait for the first flags load (SSE 200 + retry:, WS 1013), then are served"
 
 # ---- FLAGCAST_AUTH=required without any key configured: every token fails (401)
 G4_PORT=$(free_port)

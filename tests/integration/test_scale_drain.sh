@@ -3,7 +3,7 @@
 # test_scale_haproxy.sh):
 #  - SIGINT drains like SIGTERM; during FLAGCAST_DRAIN_DELAY /readyz is 503
 #    but streams are still accepted (the balancer may not have noticed yet);
-#    once the window opens new streams get 503; the first clients are told
+#    once the window opens new streams are refused (200, retry:, end); the first clients are told
 #    to go (jittered retry: hint) and a second signal stops at once, closing
 #    the rest;
 #  - a client that does not answer its close (a WS peer that never reads)
@@ -31,8 +31,10 @@ ok "SIGINT: /readyz 503 at once, streams still accepted during the delay"
 
 window_open() { grep -q 'telling clients to reconnect elsewhere' "$TMP/gateway.log"; }
 wait_until 10 "drain window opens" window_open
-code=$(curl -s -o "$TMP/late.out" -w '%{http_code}' --max-time 5 "$GW/api/v1/realtime/sse")
-[ "$code" = 503 ] || fail "a new stream in the drain window got $code, want 503"
+code=$(curl -s -D "$TMP/late.h" -o "$TMP/late.out" -w '%{http_code}' --max-time 5 "$GW/api/v1/realtime/sse")
+[ "$code" = 200 ] || fail "a new stream in the drain window got $code, want 200 (a refusal EventSource retries)"
+grep -qi '^x-flagcast-refused: draining' "$TMP/late.h" || fail "refusal header: $(cat "$TMP/late.h")"
+grep -q '^retry: [0-9]' "$TMP/late.out" || fail "refusal without retry: $(cat "$TMP/late.out")"
 # the first of each thread's clients goes at once (i = 0 is due at the start)
 drained() { [ "$(metric 'flagcast_gateway_drained_total{transport="sse"}')" -ge 1 ]; }
 wait_until 5 "first client drained" drained
@@ -52,7 +54,7 @@ for c in $gone; do
         *) fail "$c: stream did not end with a retry hint: $last" ;;
     esac
 done
-ok "window open: new streams 503, first clients told to go ($gone) with a jittered retry, $still still served"
+ok "window open: new streams refused (200 + retry:), first clients told to go ($gone) with a jittered retry, $still still served"
 
 T0=$(date +%s)
 kill -TERM "$GW_PID"

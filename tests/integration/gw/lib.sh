@@ -60,7 +60,8 @@ is_code() { _want=$1; shift; [ "$(http_code "$@")" = "$_want" ]; }
 
 node_deps() {
     command -v node >/dev/null || fail "node is required (scripts/deps.sh installs it)"
-    if [ ! -d "$GW_DIR/node_modules/ws" ] || [ ! -d "$GW_DIR/node_modules/@msgpack/msgpack" ]; then
+    if [ ! -d "$GW_DIR/node_modules/ws" ] || [ ! -d "$GW_DIR/node_modules/@msgpack/msgpack" ] ||
+       [ ! -d "$GW_DIR/node_modules/eventsource" ]; then
         (cd "$GW_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1) ||
             fail "npm ci in $GW_DIR failed"
     fi
