@@ -2194,6 +2194,27 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
             conn_release(c);
         return 0;
 
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
+        /* lws drops an upgrade naming no protocol it serves without an
+         * answer: say which ones are (400), and log it. */
+        char proto[512], bad[160], msg[256];
+        int n = lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL);
+
+        if (n <= 0)
+            return 0;
+        if ((size_t)n >= sizeof(proto) || lws_hdr_copy(wsi, proto, sizeof(proto), WSI_TOKEN_PROTOCOL) < 0) {
+            http_reply_json_error(wsi, 400, "Sec-WebSocket-Protocol too long");
+            return -1;
+        }
+        if (admit_ws_subprotocol(proto, strlen(proto), bad, sizeof(bad)) == 0)
+            return 0;
+        snprintf(msg, sizeof(msg), "unsupported WebSocket subprotocol %s (supported: %s)", bad,
+                 ADMIT_WS_PROTOCOLS);
+        log_info("websocket upgrade refused", "reason=\"unsupported subprotocol\" asked=\"%s\"", bad);
+        http_reply_json_error(wsi, 400, msg);
+        return -1;
+    }
+
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
         char path[64];
         int n = lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI);

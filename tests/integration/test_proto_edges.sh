@@ -49,3 +49,47 @@ is_code 503 "$GW/api/v1/realtime/sse/health" || fail "unhealthy health is not 50
 redis-cli -p "$REDIS_PORT" -a x --no-auth-warning config set requirepass '' >/dev/null
 wait_until 30 "healthy again" is_code 200 "$GW/api/v1/realtime/sse/health"
 ok "health: both paths, 503 with a reason while starting or without Redis"
+
+# ---- nothing widens silently: unknown SSE parameters are a 400 naming them
+get "$GW/api/v1/realtime/sse?flagkey=k1"
+[ "$CODE" = 400 ] || fail "?flagkey=k1 answered $CODE: $BODY"
+case "$BODY" in
+    *'unknown parameter \"flagkey\" (known: flagKey, flagKeys (flags), flagID'*'ignored: _)'*) ;;
+    *) fail "?flagkey=k1 body: $BODY" ;;
+esac
+get "$GW/realtime/sse?flagKey=k1&foo=1&bar"
+[ "$CODE" = 400 ] && echo "$BODY" | grep -q 'unknown parameter \\"foo\\", \\"bar\\"' ||
+    fail "two unknown parameters: $CODE $BODY"
+api POST /api/v1/flags '{"key":"k1","description":"one"}'
+api POST /api/v1/flags '{"key":"k2","description":"two"}'
+curl -sN --max-time 3 "$GW/api/v1/realtime/sse?flags=k2&_=1700000000" >"$TMP/alias.sse" 2>/dev/null
+node "$GW_DIR/sse_parse.js" "$TMP/alias.sse" | grep '^snapshot' >"$TMP/alias.snap"
+grep -q 'k2' "$TMP/alias.snap" && ! grep -q 'k1' "$TMP/alias.snap" ||
+    fail "?flags=k2&_=... snapshot: $(cat "$TMP/alias.snap")"
+ok "SSE: unknown parameters 400 naming them; flags= alias and the _ cache-buster accepted"
+
+# ... and unknown WS fields are error bad_message naming the field
+ws_run() { # ws_run OUT [SUBPROTOCOL] < lines: a WS client for ~2 s
+    (cat; sleep 2) | RAW=1 timeout 15 node "$GW_DIR/ws_client.js" "$WSURL/ws" ${2:-} >"$TMP/$1.ws" 2>&1
+}
+printf '%s\n' '{"type":"subscribe","flagKey":["k1"]}' '{"type":"subscribe","flagKeys":["k1"]}' | ws_run U
+grep -q '^error bad_message' "$TMP/U.ws" || fail "unknown WS field: $(cat "$TMP/U.ws")"
+grep -q '^raw {"type":"error","code":"bad_message","message":"unknown field \\"flagKey\\" in subscribe (known: id, flags, flagKeys,' "$TMP/U.ws" ||
+    fail "the error does not name the field: $(cat "$TMP/U.ws")"
+grep -q '^raw {"type":"subscribed",.*"flags":\["k1"\]' "$TMP/U.ws" ||
+    fail "flagKeys alias not subscribed: $(cat "$TMP/U.ws")"
+ok "WS: unknown field is error bad_message naming it; flagKeys accepted"
+
+# ---- an unknown WS subprotocol is answered 400 naming the supported ones
+code=$(curl -s -o "$TMP/sp.out" -w '%{http_code}' --max-time 5 -H 'Connection: Upgrade' \
+    -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' \
+    -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' -H 'Sec-WebSocket-Protocol: graphql-ws' "$GW/ws")
+[ "$code" = 400 ] || fail "unknown subprotocol answered $code"
+grep -q 'unsupported WebSocket subprotocol graphql-ws (supported: flagcast.json, flagcast.msgpack)' "$TMP/sp.out" ||
+    fail "400 body: $(cat "$TMP/sp.out")"
+grep -q 'websocket upgrade refused.*asked="graphql-ws"' "$TMP/gateway.log" || fail "no log line for it"
+echo | ws_run SP mqtt
+grep -q '^http 400' "$TMP/SP.ws" || fail "ws client with subprotocol mqtt: $(cat "$TMP/SP.ws")"
+echo | ws_run SP2 flagcast.msgpack
+grep -q '^open flagcast.msgpack' "$TMP/SP2.ws" || fail "flagcast.msgpack: $(cat "$TMP/SP2.ws")"
+ok "WS: unknown subprotocol 400 (logged), known ones served"

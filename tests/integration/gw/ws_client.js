@@ -6,7 +6,8 @@
 // received message (summary.js), "open <protocol>" once connected, and
 // "close <code>" when the server closes, "ping" for each ping the server
 // sends; exits on close or stdin EOF. With NOPONG=1 in the environment it
-// does not answer pings (a dead-but-connected client).
+// does not answer pings (a dead-but-connected client). With RAW=1 each
+// message is also printed whole, as "raw <JSON>".
 'use strict';
 const WebSocket = require('ws');
 const readline = require('readline');
@@ -45,6 +46,7 @@ ws.on('message', (data, isBinary) => {
   if (proto === 'flagcast.msgpack' && !isBinary) return say('BAD text frame on msgpack');
   if (proto !== 'flagcast.msgpack' && isBinary) return say('BAD binary frame on json');
   say(summarize(o));
+  if (process.env.RAW === '1') say('raw ' + JSON.stringify(o));
 });
 ws.on('ping', () => say('ping'));
 ws.on('close', (code) => { say('close ' + code); process.exit(0); });
