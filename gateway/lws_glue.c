@@ -616,47 +616,29 @@ static int render_snapshot(const filter_t *f, mirror_fmt_t fmt, buf_t *out)
 
 /* ==== HTTP ==== */
 
-static bool origin_allowed(const char *origin)
-{
-    const char *s = gw_cfg.cors_origins;
-    size_t olen = strlen(origin);
-
-    while (*s) {
-        const char *e = strchr(s, ',');
-        size_t n = e ? (size_t)(e - s) : strlen(s);
-
-        while (n && (*s == ' ')) {
-            s++;
-            n--;
-        }
-        while (n && s[n - 1] == ' ')
-            n--;
-        if ((n == 1 && *s == '*') || (n == olen && strncasecmp(s, origin, n) == 0))
-            return true;
-        if (!e)
-            break;
-        s = e + 1;
-    }
-    return false;
-}
-
-/* Adds the CORS headers for the request's Origin, if allowed. */
+/* Adds the CORS headers for the request's Origin, if allowed
+ * (FLAGCAST_CORS_ORIGINS, admit.h): the origin is echoed with
+ * Allow-Credentials, also under "*" (a literal "*" makes browsers refuse
+ * EventSource(url, {withCredentials: true})); the gateway reads bearer
+ * tokens only, never cookies, so credentials grant nothing more here. */
 static int add_cors(struct lws *wsi, unsigned char **p, unsigned char *end)
 {
+    static const char expose[] = "X-Flagcast-Refused, Retry-After";
     char origin[256];
-    int n = lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN);
+    int n = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
 
-    if (n <= 0 || !origin_allowed(origin))
+    if (n <= 0 || (size_t)n >= sizeof(origin) ||
+        lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) != n ||
+        !admit_origin_allowed(gw_cfg.cors_origins, origin, (size_t)n))
         return 0;
-    if (strcmp(gw_cfg.cors_origins, "*") == 0)
-        return lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-origin:",
-                                           (const unsigned char *)"*", 1, p, end);
     if (lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-origin:",
                                     (const unsigned char *)origin, n, p, end) ||
         lws_add_http_header_by_name(wsi, (const unsigned char *)"vary:",
                                     (const unsigned char *)"Origin", 6, p, end) ||
         lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-credentials:",
-                                    (const unsigned char *)"true", 4, p, end))
+                                    (const unsigned char *)"true", 4, p, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-expose-headers:",
+                                    (const unsigned char *)expose, sizeof(expose) - 1, p, end))
         return 1;
     return 0;
 }
@@ -710,7 +692,7 @@ static int http_preflight(struct lws *wsi)
     unsigned char hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *p = start,
                   *end = hdr + sizeof(hdr) - 1;
     static const char methods[] = "GET, OPTIONS";
-    static const char headers[] = "Authorization, Last-Event-ID, Cache-Control, Content-Type";
+    static const char headers[] = "Authorization, Last-Event-ID, Cache-Control, Content-Type, Accept";
 
     if (lws_add_http_common_headers(wsi, 204, NULL, 0, &p, end) ||
         add_cors(wsi, &p, end) ||

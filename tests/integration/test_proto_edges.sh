@@ -93,3 +93,22 @@ grep -q '^http 400' "$TMP/SP.ws" || fail "ws client with subprotocol mqtt: $(cat
 echo | ws_run SP2 flagcast.msgpack
 grep -q '^open flagcast.msgpack' "$TMP/SP2.ws" || fail "flagcast.msgpack: $(cat "$TMP/SP2.ws")"
 ok "WS: unknown subprotocol 400 (logged), known ones served"
+
+# ---- CORS: the origin is echoed with credentials (EventSource withCredentials
+# refuses "*"), the headers clients read are exposed, preflight allows them
+curl -s -D "$TMP/cors.h" -o /dev/null --max-time 3 -H 'Origin: https://app.example' \
+    "$GW/api/v1/realtime/sse?flagKey=k1"
+grep -qi '^access-control-allow-origin: https://app.example' "$TMP/cors.h" || fail "origin not echoed: $(cat "$TMP/cors.h")"
+grep -qi '^access-control-allow-credentials: true' "$TMP/cors.h" || fail "no allow-credentials"
+grep -qi '^vary: Origin' "$TMP/cors.h" || fail "no Vary: Origin"
+grep -qi '^access-control-expose-headers: X-Flagcast-Refused, Retry-After' "$TMP/cors.h" || fail "no expose-headers"
+grep -qi '^access-control-allow-origin: \*' "$TMP/cors.h" && fail "literal * with credentials"
+curl -s -D "$TMP/pre.h" -o /dev/null -X OPTIONS -H 'Origin: https://app.example' \
+    -H 'Access-Control-Request-Method: GET' -H 'Access-Control-Request-Headers: authorization' \
+    "$GW/api/v1/realtime/sse"
+grep -q '^HTTP/1.1 204' "$TMP/pre.h" || fail "preflight: $(cat "$TMP/pre.h")"
+grep -qi '^access-control-allow-headers: .*Authorization' "$TMP/pre.h" || fail "preflight allow-headers"
+grep -qi '^access-control-allow-credentials: true' "$TMP/pre.h" || fail "preflight allow-credentials"
+curl -s -D "$TMP/cors2.h" -o /dev/null -H "$(printf 'Origin: https://a.example\tx')" "$GW/healthz"
+grep -qi '^access-control-allow-origin' "$TMP/cors2.h" && fail "a malformed origin was echoed"
+ok "CORS: origin echoed with credentials and exposed headers; preflight"
