@@ -31,7 +31,10 @@ ok "400 on invalid parameters, 403 on private inboxes"
 
 # ---- CORS
 curl -s -D "$TMP/cors.h" -o /dev/null -H 'Origin: https://app.example' "$GW/healthz"
-grep -qi '^access-control-allow-origin: \*' "$TMP/cors.h" || fail "no CORS header: $(cat "$TMP/cors.h")"
+# The default (FLAGCAST_CORS_ORIGINS=*) echoes the caller's origin with
+# credentials allowed: a literal * breaks EventSource withCredentials.
+grep -qi '^access-control-allow-origin: https://app.example' "$TMP/cors.h" || fail "no CORS header: $(cat "$TMP/cors.h")"
+grep -qi '^access-control-allow-credentials: true' "$TMP/cors.h" || fail "no Allow-Credentials: $(cat "$TMP/cors.h")"
 code=$(curl -s -o /dev/null -w '%{http_code}' -X OPTIONS -H 'Origin: https://app.example' \
     -H 'Access-Control-Request-Method: GET' "$GW/api/v1/realtime/sse")
 [ "$code" = 204 ] || fail "CORS preflight answered $code"
