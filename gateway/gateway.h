@@ -110,30 +110,44 @@ extern pthread_rwlock_t gw_mirror_lock;
 /* ==== resuming from history ==== */
 
 #define GW_RESUME_MAX_EVENTS 10000 /* default FLAGCAST_RESUME_MAX_EVENTS: beyond, resync */
-#define GW_RESUME_MAX_CHANNELS 16
+#define GW_RESUME_MAX_CHANNELS 16   /* items of one client cursor */
 
-/* One connection's request to replay what it missed (SSE Last-Event-ID,
- * WS subscribe "since"), and the answer. Created by a service thread, filled
- * by the Redis thread (XRANGE P:hist:<ch> after checking P:meta:<ch> epoch),
- * handed back to the same service thread. Whoever holds it owns it. */
+/* One connection's request to the Redis thread, and the answer: replay what
+ * it missed (SSE Last-Event-ID, WS subscribe "since"), or only tell where a
+ * channel it starts to receive stands (pos_only), so that its start is
+ * acknowledged only once the channel's SUBSCRIBE is confirmed and nothing
+ * published after the acknowledgement can be missed. Created by a service
+ * thread, filled by the Redis thread (XRANGE P:hist:<ch> after checking
+ * P:meta:<ch>), handed back to the same service thread. Whoever holds it
+ * owns it. The per-channel arrays hold nch entries (room for capch). */
 typedef struct gw_resume {
+    struct gw_resume *next;      /* the connection's requests after this one */
     int         worker;
     uint32_t    serial;          /* the connection, as the worker knows it */
     int         fd;
-    size_t      nch;
-    char       *channels[GW_RESUME_MAX_CHANNELS];   /* owned */
-    char       *epochs[GW_RESUME_MAX_CHANNELS];     /* owned */
-    uint64_t    offsets[GW_RESUME_MAX_CHANNELS];    /* the client's position */
+    size_t      nch, capch;
+    char      **channels;        /* owned */
+    char      **epochs;          /* owned */
+    uint64_t   *offsets;         /* the client's position */
     /* answer */
-    bool        ok[GW_RESUME_MAX_CHANNELS];         /* history covered the gap */
-    const char *reason[GW_RESUME_MAX_CHANNELS];     /* !ok: why (static string) */
-    bool        pos_only[GW_RESUME_MAX_CHANNELS];   /* only the channel's current position
-                                                     * (epoch, last) is asked: ok + epochs/last */
-    uint64_t    last[GW_RESUME_MAX_CHANNELS];       /* last offset replayed, or the cursor */
+    bool       *ok;              /* history covered the gap / position known */
+    const char **reason;         /* !ok: why (static string) */
+    bool       *pos_only;        /* only the channel's current position
+                                  * (epoch, last) is asked: ok + epochs/last */
+    uint64_t   *last;            /* last offset replayed, or the cursor */
     outq_ev_t **evs;             /* replayed events, channel by channel, in order */
     size_t      nevs, cap;
+    /* service thread only: written first when the answer comes (the SSE
+     * prelude, a WS `subscribed`), then a flags snapshot if asked */
+    outq_ev_t  *prelude;
+    bool        snapshot;
 } gw_resume_t;
 
+/* @return an empty request with room for n channels, or NULL. */
+gw_resume_t *gw_resume_new(size_t n);
+/* Appends a channel entry (copies ch and epoch). @return its index, or -1. */
+long gw_resume_push(gw_resume_t *r, const char *ch, size_t chlen, const char *epoch,
+                    size_t elen, uint64_t offset);
 void gw_resume_free(gw_resume_t *r);
 
 /* ==== identity (ident_glue.c) ==== */

@@ -84,7 +84,8 @@ typedef struct gw_chan {
     unsigned        refs;          /* history commands in flight */
     bool            dead;          /* unlinked; freed by the last callback */
     bool            confirmed;     /* SUBSCRIBE confirmed on the current connection */
-    bool            known;         /* epoch/last hold a delivered position */
+    bool            known;         /* epoch/last hold the position delivered last
+                                    * (epoch "": the channel had no history yet) */
     bool            filling, reading;
     bool            retry_fill, retry_read;
     unsigned        fill_gen;
@@ -100,9 +101,7 @@ typedef struct gw_chan {
     hist_evvec_t    win;           /* consecutive offsets */
     uint64_t        wused_ns;
     uint64_t        rfrom;         /* the read under way */
-    bool            pmeta_valid, pmeta_pending;    /* position of a channel not known */
-    char            pmeta_epoch[EV_MAX_EPOCH + 1]; /* "" : no history yet */
-    uint64_t        pmeta_off;
+    bool            pmeta_pending; /* the position read (P:meta) after the first SUBSCRIBE */
     struct hist_wait *waiters;
     char            name[];
 } gw_chan_t;

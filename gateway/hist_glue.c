@@ -227,7 +227,7 @@ static bool live_step(gw_chan_t *c, outq_ev_t *oev)
         deliver(c, oev);
         return true;
     }
-    if (strcmp(ev->epoch, c->epoch) != 0) {
+    if (c->epoch[0] && strcmp(ev->epoch, c->epoch) != 0) {
         resync_all(c, HIST_REASON_EPOCH, ev->epoch, ev->offset - 1);
         deliver(c, oev);
         return true;
@@ -327,11 +327,11 @@ static void on_fill(redisAsyncContext *ac, void *rep, void *priv)
         if (oev == NULL)
             continue;
         ev = outq_ev_event(oev);
-        if (c->known && strcmp(ev->epoch, c->epoch) == 0 && ev->offset <= c->last) {
+        if (c->known && (!c->epoch[0] || strcmp(ev->epoch, c->epoch) == 0) && ev->offset <= c->last) {
             outq_ev_unref(oev);
             continue;
         }
-        if (c->known && strcmp(ev->epoch, c->epoch) != 0)
+        if (c->known && c->epoch[0] && strcmp(ev->epoch, c->epoch) != 0)
             resync_all(c, HIST_REASON_EPOCH, ev->epoch, ev->offset - 1);
         else if (c->known && ev->offset > c->last + 1)
             resync_all(c, HIST_REASON_TRIMMED, ev->epoch, ev->offset - 1);
@@ -477,6 +477,13 @@ static void answer_pos(hreq_t *q, size_t i, const char *epoch, uint64_t last)
     req_done(q);
 }
 
+static void read_position(gw_chan_t *c);
+
+/* The channel's position when its first SUBSCRIBE was confirmed (P:meta,
+ * read after the confirmation): from then on it is known, so a lost
+ * subscriber connection is filled from there even before any live event
+ * (a channel without history yet: epoch "", offset 0). A live event that
+ * came first already gave it. */
 static void on_pos_meta(redisAsyncContext *ac, void *rep, void *priv)
 {
     gw_chan_t *c = priv;
@@ -486,41 +493,46 @@ static void on_pos_meta(redisAsyncContext *ac, void *rep, void *priv)
     if (cb_release(c))
         return;
     c->pmeta_pending = false;
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
-        return;   /* again with the next request or reconnect */
-    c->pmeta_epoch[0] = '\0';
-    c->pmeta_off = 0;
-    if (reply->element[0]->type == REDIS_REPLY_STRING)
-        snprintf(c->pmeta_epoch, sizeof(c->pmeta_epoch), "%s", reply->element[0]->str);
-    if (reply->element[1]->type == REDIS_REPLY_STRING)
-        c->pmeta_off = strtoull(reply->element[1]->str, NULL, 10);
-    c->pmeta_valid = true;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+        if (reply && reply->type == REDIS_REPLY_ERROR)
+            log_warn("channel position read failed", "channel=%s err=\"%s\"", c->name, reply->str);
+        return;   /* again when the reader is back (hist_cmd_up) */
+    }
+    if (!c->known) {
+        c->known = true;
+        c->epoch[0] = '\0';
+        c->last = 0;
+        if (reply->element[0]->type == REDIS_REPLY_STRING && reply->element[1]->type == REDIS_REPLY_STRING) {
+            snprintf(c->epoch, sizeof(c->epoch), "%s", reply->element[0]->str);
+            c->last = strtoull(reply->element[1]->str, NULL, 10);
+        }
+    }
     serve_waiters(c);
 }
 
-/* A position-only request (a new multi-channel SSE stream): the channel's
- * current position, from memory, or one HMGET P:meta shared by every
- * request while the channel has had no live event. Read after the
- * SUBSCRIBE was confirmed, so anything later comes live. */
+static void read_position(gw_chan_t *c)
+{
+    if (c->known || c->pmeta_pending || !rconn_ready(hcmd))
+        return;
+    if (rconn_command(hcmd, on_pos_meta, c, "HMGET %s:meta:%s epoch offset", gw_cfg.prefix,
+                      c->name) == 0) {
+        c->pmeta_pending = true;
+        c->refs++;
+    }
+}
+
+/* A position-only request (a stream starting on the channel): the
+ * channel's position once its SUBSCRIBE is confirmed and the position is
+ * known, so anything later comes live. */
 static bool serve_pos(gw_chan_t *c, hreq_t *q, size_t i)
 {
     if (!c->confirmed || c->filling)
         return false;
     if (c->known) {
-        answer_pos(q, i, c->epoch, c->last);
+        answer_pos(q, i, c->epoch[0] ? c->epoch : HIST_EPOCH_NONE, c->epoch[0] ? c->last : 0);
         return true;
     }
-    if (c->pmeta_valid) {
-        answer_pos(q, i, c->pmeta_epoch[0] ? c->pmeta_epoch : HIST_EPOCH_NONE,
-                   c->pmeta_epoch[0] ? c->pmeta_off : 0);
-        return true;
-    }
-    if (!c->pmeta_pending && rconn_ready(hcmd) &&
-        rconn_command(hcmd, on_pos_meta, c, "HMGET %s:meta:%s epoch offset", gw_cfg.prefix,
-                      c->name) == 0) {
-        c->pmeta_pending = true;
-        c->refs++;
-    }
+    read_position(c);
     return false;
 }
 
@@ -784,6 +796,8 @@ void hist_subscribed(gw_chan_t *c)
     c->confirmed = true;
     if (c->known && !c->filling)
         start_fill(c);   /* whatever the outage took, before live */
+    else
+        read_position(c);
     if (!c->filling)
         serve_waiters(c);
 }
@@ -791,7 +805,6 @@ void hist_subscribed(gw_chan_t *c)
 void hist_sub_lost(gw_chan_t *c)
 {
     c->confirmed = false;
-    c->pmeta_valid = false;   /* the outage may publish: read again */
 }
 
 void hist_cmd_up(gw_chan_t *c)
@@ -800,8 +813,10 @@ void hist_cmd_up(gw_chan_t *c)
         start_fill(c);
     if (c->reading && c->retry_read)
         start_read(c, c->rfrom);
+    if (c->confirmed && !c->known)
+        read_position(c);   /* lost with the reader */
     if (c->waiters && !c->filling && !c->reading)
-        serve_waiters(c);   /* e.g. a position read lost with the reader */
+        serve_waiters(c);
 }
 
 void hist_forget(gw_chan_t *c)

@@ -101,6 +101,7 @@ typedef struct gw_conn {
     uint8_t           resuming;      /* history replay under way: queue, don't write */
     gw_resume_t      *floor;         /* after a replay: per channel, the last offset
                                       * replayed; live events at or below are dropped */
+    gw_resume_t      *rq;            /* requests waiting for the one under way */
     struct conn_pos  *pos;           /* SSE over several channels: the position of
                                       * each, for the per-connection list cursor */
     uint8_t           going_away;    /* WS: drained, close 1001 when writable */
@@ -188,6 +189,9 @@ static gw_resume_t *resume_new(void);
 static int  resume_add(gw_resume_t *r, const filter_t *f, const char *ch, size_t chlen,
                        const char *epoch, size_t elen, uint64_t offset);
 static void resume_start(gw_worker_t *w, gw_conn_t *c, gw_resume_t *r);
+static void resume_add_starts(gw_resume_t *r, const filter_t *f, const filter_t *old);
+static bool resume_has(const gw_resume_t *r, const char *ch);
+static outq_ev_t *snapshot_item(gw_conn_t *c, const char *epoch, uint64_t offset);
 static bool resume_dup(const gw_resume_t *r, const ev_t *ev);
 static bool floor_dup(gw_conn_t *c, const ev_t *ev);
 static int  worker_post(struct gw_worker *w, outq_ev_t *ev, gw_resume_t *res, uint64_t t_ns);
@@ -386,17 +390,6 @@ static int conn_flush(gw_conn_t *c)
 
 /* Writes bytes that are not shared (a prelude, a comment) straight away; p
  * must have LWS_PRE writable bytes before it for WS. */
-static int conn_write_now(gw_conn_t *c, unsigned char *p, size_t n, enum lws_write_protocol wp)
-{
-    if (lws_write(c->wsi, p, n, wp) < 0) {
-        conn_kill(c, "write failed");
-        return -1;
-    }
-    if (lws_partial_buffered(c->wsi))
-        lws_callback_on_writable(c->wsi);
-    return 0;
-}
-
 /* Queues a control message (a buf_t that starts with LWS_PRE bytes of room)
  * for c and writes it if nothing is ahead of it. Takes b's storage. */
 static int conn_send_ctl(gw_conn_t *c, buf_t *b)
@@ -467,6 +460,11 @@ static void conn_release(gw_conn_t *c)
     outq_clear(&c->q);
     gw_resume_free(c->floor);
     c->floor = NULL;
+    while (c->rq) {
+        gw_resume_t *r = c->rq;
+        c->rq = r->next;
+        gw_resume_free(r);
+    }
     free(c->pos);
     c->pos = NULL;
     free(c->rx);
@@ -973,18 +971,13 @@ static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
         lws_finalize_write_http_header(wsi, start, &p, end))
         goto out;
 
-    /* The prelude: retry hint, connection event, snapshot. */
+    /* The prelude: retry hint, connection event; the snapshot follows. */
     buf_init(&b);
     buf_init(&data);
     buf_append(&b, hdr, LWS_PRE);   /* room, unused for HTTP */
     sse_retry(&b, (unsigned)gw_cfg.sse_retry);
     wsmsg_render_connected(WSMSG_FMT_JSON, "Connected to flagcast SSE stream", NULL, "SSE", &data);
     sse_frame(&b, NULL, "connection", data.data, data.len);
-    buf_reset(&data);
-    if (render_snapshot(&f, MIRROR_FMT_JSON, &data) == 0)
-        sse_frame(&b, NULL, "snapshot", data.data, data.len);
-    else
-        b.err = 1;
     buf_free(&data);
     if (b.err) {
         buf_free(&b);
@@ -1008,10 +1001,16 @@ static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
         }
     }
 
-    /* Resume from history: the Last-Event-ID header (browsers) or the
-     * lastEventId parameter, a cursor or a list cursor (one item per
-     * channel). An item that does not parse, or names a channel this stream
-     * does not want, is ignored: that channel just starts live. */
+    /* One request to the Redis thread answers the stream's start: resume
+     * from history what the cursor names (the Last-Event-ID header from
+     * browsers, or the lastEventId parameter: a cursor or a list cursor,
+     * one item per channel; an item that does not parse, or names a channel
+     * this stream does not want, is ignored: that channel starts live), and
+     * the position of every other channel once its SUBSCRIBE is confirmed.
+     * The prelude is written with the answer, so everything published after
+     * the client saw `connection` reaches it; the snapshot comes with it
+     * when the cursor does not cover flags (a replay is never preceded by a
+     * newer snapshot). */
     if (c->sub)
         c->pos = pos_new(subidx_filter(c->sub));
     {
@@ -1020,8 +1019,15 @@ static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
         size_t chlen, eplen, ilen, ipos = 0;
         uint64_t off;
         int cl = curp ? lws_hdr_custom_copy(wsi, curp, QUERY_MAX_CURSOR + 1, "last-event-id:", 14) : -1;
-        gw_resume_t *r = NULL;
+        gw_resume_t *r = resume_new();
+        char *pp;
+        size_t plen;
 
+        if (r == NULL) {
+            free(curp);
+            buf_free(&b);
+            goto out;
+        }
         if (cl > 0)
             cs = curp;
         else if (q.last_event_id)
@@ -1029,25 +1035,20 @@ static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
         while (cs && c->sub && query_cursor_next(cs, strlen(cs), &ipos, &it, &ilen)) {
             if (query_parse_cursor(it, ilen, &ch, &chlen, &ep, &eplen, &off) != 0)
                 continue;
-            if (r == NULL && (r = resume_new()) == NULL)
-                break;
             if (resume_add(r, subidx_filter(c->sub), ch, chlen, ep, eplen, off) == 0 && c->pos)
                 pos_set(c->pos, r->channels[r->nch - 1], r->epochs[r->nch - 1], off);
         }
-        /* a list-cursor stream asks the position of every channel the
-         * cursor did not name, so its cursor covers them from the start */
-        for (uint32_t k = 0; c->pos && k < c->pos->n; k++) {
-            if (c->pos->e[k].known)
-                continue;
-            if (r == NULL && (r = resume_new()) == NULL)
-                break;
-            if (resume_add(r, subidx_filter(c->sub), c->pos->e[k].ch, strlen(c->pos->e[k].ch),
-                           HIST_EPOCH_NONE, 1, 0) == 0)
-                r->pos_only[r->nch - 1] = true;
-        }
-        if (r)
-            resume_start(w, c, r);
+        r->snapshot = !resume_has(r, "flags");
+        if (c->sub)
+            resume_add_starts(r, subidx_filter(c->sub), NULL);
+        pp = buf_steal(&b, &plen);
+        r->prelude = pp ? outq_ev_adopt_raw(pp, plen, LWS_PRE) : NULL;
         free(curp);
+        if (r->prelude == NULL) {
+            gw_resume_free(r);
+            goto out;
+        }
+        resume_start(w, c, r);
     }
 
     /* Keep ~1 KB per idle stream: drop the header table, no timeout. */
@@ -1062,8 +1063,7 @@ static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
             log_warn("epoll_ctl failed", "err=\"%s\"", strerror(errno));
     }
 
-    rc = conn_write_now(c, (unsigned char *)b.data + LWS_PRE, b.len - LWS_PRE, LWS_WRITE_HTTP);
-    buf_free(&b);
+    rc = c->closing ? -1 : 0;
 out:
     token_identity_free(id);
     query_free(&q);
@@ -1144,34 +1144,50 @@ static void ws_send_error(gw_conn_t *c, const char *code, const char *message)
     conn_send_ctl(c, &b);
 }
 
-/* Replies "subscribed" with the effective subscription and, after a
- * subscribe, a snapshot of the flags it selects. */
-static void ws_send_state(gw_conn_t *c, const filter_t *f, bool snapshot)
+/* Replies "subscribed" with the effective subscription f and, after a
+ * subscribe, a snapshot of the flags it selects (unless `since` covers
+ * flags). The reply waits until every channel the request starts (not in
+ * old; NULL: none) is subscribed on Redis and its position known, so that
+ * everything published after the client saw `subscribed` reaches it; the
+ * `since` positions are replayed after it (then live, without a newer
+ * snapshot before the replay). */
+static void ws_send_state(gw_conn_t *c, const filter_t *f, const filter_t *old, bool snapshot,
+                          const wsmsg_since_t *since, size_t nsince)
 {
+    gw_resume_t *r;
     buf_t b;
+    char *p;
+    size_t len, i;
 
     ws_buf(&b);
     wsmsg_render_subscribed(ws_fmt(c), f, &b);
-    if (conn_send_ctl(c, &b) != 0)
-        return;
-    if (!snapshot || f->flags == FILTER_FLAGS_NONE)
-        return;
-    ws_buf(&b);
-    if (render_snapshot(f, c->fmt == OUTQ_FMT_MSGPACK ? MIRROR_FMT_MSGPACK : MIRROR_FMT_JSON, &b) != 0) {
+    if (b.err || (r = resume_new()) == NULL) {
         buf_free(&b);
         return;
     }
-    conn_send_ctl(c, &b);
+    p = buf_steal(&b, &len);
+    r->prelude = p ? outq_ev_adopt_raw(p, len, LWS_PRE) : NULL;
+    if (r->prelude == NULL) {
+        gw_resume_free(r);
+        return;
+    }
+    for (i = 0; c->sub && i < nsince; i++)
+        resume_add(r, f, since[i].channel, strlen(since[i].channel), since[i].epoch,
+                   strlen(since[i].epoch), since[i].offset);
+    r->snapshot = snapshot && f->flags != FILTER_FLAGS_NONE && !resume_has(r, "flags");
+    if (c->sub)
+        resume_add_starts(r, f, old);
+    resume_start(c->w, c, r);
 }
 
 /* Applies a subscribe/unsubscribe request. @return 0, or -1 with *err. */
-static int ws_apply(gw_conn_t *c, const filter_req_t *req, bool subscribe, const char **err,
-                    const char **code)
+static int ws_apply(gw_conn_t *c, const filter_req_t *req, bool subscribe,
+                    const wsmsg_since_t *since, size_t nsince, const char **err, const char **code)
 {
     static _Thread_local char ebuf[400];   /* a refusal naming the channel */
     gw_worker_t *w = c->w;
     access_error_t ae;
-    filter_t f;
+    filter_t f, old;
 
     *code = "bad_message";
     if (subscribe && c->auth_wait) {
@@ -1180,19 +1196,25 @@ static int ws_apply(gw_conn_t *c, const filter_req_t *req, bool subscribe, const
         return -1;
     }
     filter_init(&f);
-    if (c->sub && filter_copy(&f, subidx_filter(c->sub)) != 0) {
+    filter_init(&old);
+    if (c->sub && (filter_copy(&f, subidx_filter(c->sub)) != 0 ||
+                   filter_copy(&old, subidx_filter(c->sub)) != 0)) {
+        filter_free(&f);
+        filter_free(&old);
         *err = "out of memory";
         return -1;
     }
     if (subscribe) {
         if (filter_subscribe(&f, req, FILTER_MAX_ITEMS, err) != 0) {
             filter_free(&f);
+            filter_free(&old);
             return -1;
         }
         if (check_channels(c->id, &f, &ae, ebuf, sizeof(ebuf)) != 0) {
             *code = ae.code;
             *err = ebuf;
             filter_free(&f);
+            filter_free(&old);
             return -1;
         }
     } else {
@@ -1204,6 +1226,7 @@ static int ws_apply(gw_conn_t *c, const filter_req_t *req, bool subscribe, const
     } else if (c->sub) {
         if (subidx_update(w->idx, c->sub, &f) != 0) {
             filter_free(&f);
+            filter_free(&old);
             *err = "out of memory";
             return -1;
         }
@@ -1211,12 +1234,14 @@ static int ws_apply(gw_conn_t *c, const filter_req_t *req, bool subscribe, const
         c->sub = subidx_add(w->idx, c, &f);
         if (c->sub == NULL) {
             filter_free(&f);
+            filter_free(&old);
             *err = "out of memory";
             return -1;
         }
     }
-    ws_send_state(c, &f, subscribe);
+    ws_send_state(c, &f, &old, subscribe, since, nsince);
     filter_free(&f);
+    filter_free(&old);
     return 0;
 }
 
@@ -1268,14 +1293,23 @@ static void ws_auth(gw_conn_t *c, char *tok)
         c->errors++;
         return;
     }
-    if (conn_set_identity(c, id, &err) != 0) {
-        ws_send_error(c, "internal", err);
-        return;
-    }
     {
-        filter_t none;
+        /* the inboxes the identity adds start like subscribed channels */
+        filter_t none, before;
         filter_init(&none);
-        ws_send_state(c, c->sub ? subidx_filter(c->sub) : &none, false);
+        filter_init(&before);
+        if (c->sub && filter_copy(&before, subidx_filter(c->sub)) != 0) {
+            token_identity_free(id);
+            ws_send_error(c, "internal", "out of memory");
+            return;
+        }
+        if (conn_set_identity(c, id, &err) != 0) {
+            filter_free(&before);
+            ws_send_error(c, "internal", err);
+            return;
+        }
+        ws_send_state(c, c->sub ? subidx_filter(c->sub) : &none, &before, false, NULL, 0);
+        filter_free(&before);
     }
 }
 
@@ -1299,17 +1333,10 @@ static int ws_message(gw_conn_t *c, const char *p, size_t n, bool binary)
     switch (m.type) {
     case WSMSG_SUBSCRIBE:
     case WSMSG_UNSUBSCRIBE:
-        if (ws_apply(c, &m.req, m.type == WSMSG_SUBSCRIBE, &err, &code) != 0) {
+        if (ws_apply(c, &m.req, m.type == WSMSG_SUBSCRIBE, m.since,
+                     m.type == WSMSG_SUBSCRIBE ? m.nsince : 0, &err, &code) != 0) {
             ws_send_error(c, code, err ? err : "subscription failed");
             c->errors++;
-        } else if (m.type == WSMSG_SUBSCRIBE && m.nsince > 0 && c->sub) {
-            gw_resume_t *r = resume_new();
-            size_t i;
-            for (i = 0; r && i < m.nsince; i++)
-                resume_add(r, subidx_filter(c->sub), m.since[i].channel, strlen(m.since[i].channel),
-                           m.since[i].epoch, strlen(m.since[i].epoch), m.since[i].offset);
-            if (r)
-                resume_start(c->w, c, r);
         }
         break;
     case WSMSG_PING: {
@@ -1415,14 +1442,6 @@ static int ws_established(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
     conn_register(w, c, wsi, CK_WS);
     c->last_rx_ns = gw_now_ns();
 
-    ws_buf(&b);
-    wsmsg_render_connected(ws_fmt(c), "Connected to flagcast WebSocket", NULL,
-                           c->fmt == OUTQ_FMT_MSGPACK ? "flagcast.msgpack" : "flagcast.json", &b);
-    if (conn_send_ctl(c, &b) != 0) {
-        token_identity_free(id);
-        return -1;
-    }
-
     /* Who it is: its inboxes now; without a token under auth=required it
      * gets nothing until an `auth` message, within FLAGCAST_AUTH_TIMEOUT. */
     if (id) {
@@ -1433,6 +1452,30 @@ static int ws_established(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
         c->auth_deadline_ns = gw_now_ns() + (uint64_t)gw_cfg.auth_timeout * 1000000000ull;
     }
 
+    /* `connected` once the inboxes are subscribed (see ws_send_state) */
+    ws_buf(&b);
+    wsmsg_render_connected(ws_fmt(c), "Connected to flagcast WebSocket", NULL,
+                           c->fmt == OUTQ_FMT_MSGPACK ? "flagcast.msgpack" : "flagcast.json", &b);
+    {
+        gw_resume_t *r = b.err ? NULL : resume_new();
+        char *p;
+        size_t len;
+
+        if (r == NULL) {
+            buf_free(&b);
+            return -1;
+        }
+        p = buf_steal(&b, &len);
+        r->prelude = p ? outq_ev_adopt_raw(p, len, LWS_PRE) : NULL;
+        if (r->prelude == NULL) {
+            gw_resume_free(r);
+            return -1;
+        }
+        if (c->sub)
+            resume_add_starts(r, subidx_filter(c->sub), NULL);
+        resume_start(w, c, r);
+    }
+
     /* Filters in the upgrade URL subscribe at once, like SSE's. */
     if (n > 0) {
         const char *ferr = NULL, *code = NULL;
@@ -1441,7 +1484,7 @@ static int ws_established(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
             ws_send_error(c, "bad_message", err);
         } else if (q.channels_given || q.req.subscribe_all || q.req.items.nkeys ||
                    q.req.items.nids || q.req.items.ntags) {
-            if (ws_apply(c, &q.req, true, &ferr, &code) != 0)
+            if (ws_apply(c, &q.req, true, NULL, 0, &ferr, &code) != 0)
                 ws_send_error(c, code, ferr ? ferr : "subscription failed");
         }
         query_free(&q);
@@ -1791,6 +1834,59 @@ static bool resume_dup(const gw_resume_t *r, const ev_t *ev)
     return false;
 }
 
+/* c's list cursor with ch moved to (epoch, offset), NUL-terminated in
+ * *lid, for a control item of a list-cursor SSE stream; else lid is left
+ * empty (lid->data NULL). */
+static void ctl_cursor(gw_conn_t *c, const char *ch, const char *epoch, uint64_t offset, buf_t *lid)
+{
+    buf_init(lid);
+    if (c->pos == NULL || c->fmt != OUTQ_FMT_SSE)
+        return;
+    pos_set(c->pos, ch, epoch, offset);
+    pos_format(c->pos, lid);
+    buf_putc(lid, '\0');
+    if (lid->err || lid->len <= 1)
+        buf_free(lid);
+}
+
+/* A snapshot of what c's filter selects, in c's format; on SSE with the id
+ * of the flags position it reflects (epoch NULL: none). @return a control
+ * item with one reference, or NULL. */
+static outq_ev_t *snapshot_item(gw_conn_t *c, const char *epoch, uint64_t offset)
+{
+    static const char room[LWS_PRE];
+    const filter_t *f = c->sub ? subidx_filter(c->sub) : NULL;
+    buf_t b, data, lid;
+    char *p;
+    size_t len;
+    int rc;
+
+    if (f == NULL)
+        return NULL;
+    buf_init(&b);
+    buf_append(&b, room, LWS_PRE);
+    if (c->fmt != OUTQ_FMT_SSE) {
+        rc = render_snapshot(f, c->fmt == OUTQ_FMT_MSGPACK ? MIRROR_FMT_MSGPACK : MIRROR_FMT_JSON, &b);
+    } else {
+        char id[QUERY_MAX_CURSOR + 1];
+        ctl_cursor(c, "flags", epoch, offset, &lid);
+        buf_init(&data);
+        rc = render_snapshot(f, MIRROR_FMT_JSON, &data);
+        if (rc == 0 && !lid.data && epoch && query_format_cursor(id, sizeof(id), "flags", epoch, offset) < 0)
+            rc = -1;
+        if (rc == 0)
+            rc = sse_frame(&b, lid.data ? lid.data : epoch ? id : NULL, "snapshot", data.data, data.len);
+        buf_free(&data);
+        buf_free(&lid);
+    }
+    if (rc != 0 || b.err) {
+        buf_free(&b);
+        return NULL;
+    }
+    p = buf_steal(&b, &len);
+    return outq_ev_adopt_raw(p, len, LWS_PRE);
+}
+
 /* A resync for c in its format (hist.h), or on `flags` a fresh snapshot of
  * what c's filter selects (flags are state: that makes the client whole).
  * @return a control item with one reference, or NULL. */
@@ -1799,40 +1895,19 @@ static outq_ev_t *resync_item(gw_conn_t *c, const char *ch, const char *reason,
 {
     static const char room[LWS_PRE];
     const filter_t *f = c->sub ? subidx_filter(c->sub) : NULL;
-    buf_t b, data;
+    buf_t b, lid;
     char *p;
     size_t len;
     int rc;
 
-    buf_t lid;
-
     if (f == NULL || !filter_wants_channel(f, ch, strlen(ch)))
         return NULL;
+    if (strcmp(ch, "flags") == 0)
+        return snapshot_item(c, epoch, offset);
     buf_init(&b);
-    buf_init(&lid);
     buf_append(&b, room, LWS_PRE);
-    if (c->pos && c->fmt == OUTQ_FMT_SSE) {
-        /* a list-cursor stream: the id is the connection's whole position */
-        pos_set(c->pos, ch, epoch, offset);
-        pos_format(c->pos, &lid);
-        buf_putc(&lid, '\0');
-        if (lid.err || lid.len <= 1)
-            buf_free(&lid);
-    }
-    if (strcmp(ch, "flags") != 0) {
-        rc = hist_render_resync((outq_fmt_t)c->fmt, ch, reason, epoch, offset, lid.data, &b);
-    } else if (c->fmt != OUTQ_FMT_SSE) {
-        rc = render_snapshot(f, c->fmt == OUTQ_FMT_MSGPACK ? MIRROR_FMT_MSGPACK : MIRROR_FMT_JSON, &b);
-    } else {
-        char id[QUERY_MAX_CURSOR + 1];
-        buf_init(&data);
-        rc = render_snapshot(f, MIRROR_FMT_JSON, &data);
-        if (rc == 0 && !lid.data && epoch && query_format_cursor(id, sizeof(id), ch, epoch, offset) < 0)
-            rc = -1;
-        if (rc == 0)
-            rc = sse_frame(&b, lid.data ? lid.data : epoch ? id : NULL, "snapshot", data.data, data.len);
-        buf_free(&data);
-    }
+    ctl_cursor(c, ch, epoch, offset, &lid);
+    rc = hist_render_resync((outq_fmt_t)c->fmt, ch, reason, epoch, offset, lid.data, &b);
     buf_free(&lid);
     if (rc != 0 || b.err) {
         buf_free(&b);
@@ -1870,17 +1945,17 @@ void gw_lws_resync(const char *ch, const char *reason, const char *epoch, uint64
     long i, n = atomic_load(&nlive);
 
     for (i = 0; i < n; i++) {
-        gw_resume_t *r = calloc(1, sizeof(*r));
+        gw_resume_t *r = gw_resume_new(1);
         if (r == NULL)
             continue;
         r->worker = (int)i;
         r->fd = -1;
-        r->nch = 1;
-        r->channels[0] = strdup(ch);
-        r->epochs[0] = epoch ? strdup(epoch) : NULL;
+        if (gw_resume_push(r, ch, strlen(ch), epoch, epoch ? strlen(epoch) : 0, offset) < 0) {
+            gw_resume_free(r);
+            continue;
+        }
         r->reason[0] = reason;
-        r->last[0] = offset;
-        if (r->channels[0] == NULL || worker_post(&workers[i], NULL, r, gw_now_ns()) != 0)
+        if (worker_post(&workers[i], NULL, r, gw_now_ns()) != 0)
             gw_resume_free(r);
     }
 }
@@ -1933,12 +2008,27 @@ static void worker_resume(gw_worker_t *w, gw_resume_t *r)
     }
     f = c->sub ? subidx_filter(c->sub) : NULL;
     outq_init(&nq, (outq_fmt_t)c->fmt);
+    /* the acknowledgement first (SSE prelude, WS subscribed), then the
+     * snapshot: both only now that every new channel is subscribed */
+    if (r->prelude)
+        outq_push_ctl(&nq, r->prelude);
+    if (r->snapshot && f) {
+        size_t k;
+        for (k = 0; k < r->nch && !(r->pos_only[k] && strcmp(r->channels[k], "flags") == 0); k++)
+            ;
+        e = snapshot_item(c, k < r->nch && r->ok[k] ? r->epochs[k] : NULL, k < r->nch ? r->last[k] : 0);
+        if (e) {
+            outq_push_ctl(&nq, e);
+            outq_ev_unref(e);
+        }
+    }
     for (i = 0; i < r->nch; i++) {
         if (r->pos_only[i]) {
-            /* where the stream starts on a channel it had no cursor for */
+            /* where the stream starts on a channel it had no cursor for:
+             * live events up to there are before its start (the floor) */
             if (r->ok[i] && r->epochs[i] && c->pos)
                 pos_set(c->pos, r->channels[i], r->epochs[i], r->last[i]);
-            r->ok[i] = false;   /* not a floor: nothing was replayed */
+            any_ok |= r->ok[i];
             continue;
         }
         any_ok |= r->ok[i];
@@ -1977,10 +2067,38 @@ static void worker_resume(gw_worker_t *w, gw_resume_t *r)
     free(r->evs);
     r->evs = NULL;
     r->nevs = r->cap = 0;
-    gw_resume_free(c->floor);
+    if (r->prelude) {
+        outq_ev_unref(r->prelude);
+        r->prelude = NULL;
+    }
+    if (c->floor) {
+        /* positions of the previous floor still at the seam stay */
+        gw_resume_t *o = c->floor;
+        for (i = 0; i < o->nch; i++) {
+            long k;
+            if (!o->ok[i] || o->epochs[i] == NULL || resume_has(r, o->channels[i]))
+                continue;
+            k = gw_resume_push(r, o->channels[i], strlen(o->channels[i]), o->epochs[i],
+                               strlen(o->epochs[i]), o->offsets[i]);
+            if (k >= 0) {
+                r->ok[k] = true;
+                r->last[k] = o->last[i];
+                any_ok = true;
+            }
+        }
+        gw_resume_free(o);
+    }
     c->floor = any_ok ? r : NULL;
     if (!any_ok)
         gw_resume_free(r);
+    if (c->rq) {
+        /* the connection's next request: the answer of this one is
+         * queued (written once that one is answered too) */
+        gw_resume_t *n = c->rq;
+        c->rq = n->next;
+        n->next = NULL;
+        resume_start(w, c, n);
+    }
     if (overflow) {
         metric_inc(gw_m.slow_disconnects);
         log_warn("slow consumer disconnected", "conn=%u transport=%s reason=\"queue over limit during replay\"",
@@ -1993,7 +2111,17 @@ static void worker_resume(gw_worker_t *w, gw_resume_t *r)
 
 static gw_resume_t *resume_new(void)
 {
-    return calloc(1, sizeof(gw_resume_t));
+    return gw_resume_new(4);
+}
+
+static bool resume_has(const gw_resume_t *r, const char *ch)
+{
+    size_t i;
+
+    for (i = 0; i < r->nch; i++)
+        if (strcmp(r->channels[i], ch) == 0)
+            return true;
+    return false;
 }
 
 /* Adds a channel position to r if c's filter wants the channel.
@@ -2003,37 +2131,65 @@ static int resume_add(gw_resume_t *r, const filter_t *f, const char *ch, size_t 
 {
     size_t i;
 
-    if (r->nch >= GW_RESUME_MAX_CHANNELS || !filter_wants_channel(f, ch, chlen))
+    if (!filter_wants_channel(f, ch, chlen))
         return -1;
     for (i = 0; i < r->nch; i++)
         if (strlen(r->channels[i]) == chlen && memcmp(r->channels[i], ch, chlen) == 0)
             return -1;
-    r->channels[r->nch] = strndup(ch, chlen);
-    r->epochs[r->nch] = strndup(epoch, elen);
-    if (r->channels[r->nch] == NULL || r->epochs[r->nch] == NULL) {
-        free(r->channels[r->nch]);
-        free(r->epochs[r->nch]);
-        return -1;
-    }
-    r->offsets[r->nch++] = offset;
-    return 0;
+    return gw_resume_push(r, ch, chlen, epoch, elen, offset) < 0 ? -1 : 0;
 }
 
-/* Sends r for c (takes r): c queues live events until the answer. */
+/* Asks the position of every channel f wants that r does not name yet and
+ * `old` (NULL: none) did not want: the channels this request starts. */
+static void resume_add_starts(gw_resume_t *r, const filter_t *f, const filter_t *old)
+{
+    size_t i;
+
+    if (f->flags != FILTER_FLAGS_NONE && (old == NULL || old->flags == FILTER_FLAGS_NONE) &&
+        resume_add(r, f, "flags", 5, HIST_EPOCH_NONE, 1, 0) == 0)
+        r->pos_only[r->nch - 1] = true;
+    for (i = 0; i < f->nchannels; i++) {
+        const char *ch = f->channels[i];
+        size_t n = strlen(ch);
+        if (old && filter_wants_channel(old, ch, n))
+            continue;
+        if (resume_add(r, f, ch, n, HIST_EPOCH_NONE, 1, 0) == 0)
+            r->pos_only[r->nch - 1] = true;
+    }
+}
+
+/* Sends r for c (takes r): c queues live events until the answer. A
+ * request while another is under way waits for it (answers stay in the
+ * order of the requests); one naming no channel only writes its prelude. */
 static void resume_start(gw_worker_t *w, gw_conn_t *c, gw_resume_t *r)
 {
-    if (r->nch == 0 || c->resuming) {
-        gw_resume_free(r);
+    if (c->resuming) {
+        gw_resume_t **pp = &c->rq;
+        while (*pp)
+            pp = &(*pp)->next;
+        *pp = r;
         return;
     }
-    r->worker = w->id;
-    r->serial = c->serial;
-    r->fd = c->fd;
-    c->resuming = 1;
-    if (gw_redis_resume(r) != 0) {
-        c->resuming = 0;
-        gw_resume_free(r);
+    if (r->nch > 0) {
+        r->worker = w->id;
+        r->serial = c->serial;
+        r->fd = c->fd;
+        c->resuming = 1;
+        if (gw_redis_resume(r) == 0)
+            return;
+        c->resuming = 0;   /* the Redis thread is gone: what can be said now */
     }
+    if (r->prelude)
+        outq_push_ctl(&c->q, r->prelude);
+    if (r->snapshot) {
+        outq_ev_t *e = snapshot_item(c, NULL, 0);
+        if (e) {
+            outq_push_ctl(&c->q, e);
+            outq_ev_unref(e);
+        }
+    }
+    gw_resume_free(r);
+    conn_flush(c);
 }
 
 /* ==== the inbox ==== */

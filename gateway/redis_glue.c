@@ -347,6 +347,77 @@ static void send_sub(gw_chan_t *c, bool on)
 
 /* ==== resume from history ==== */
 
+gw_resume_t *gw_resume_new(size_t n)
+{
+    gw_resume_t *r = calloc(1, sizeof(*r));
+
+    if (r == NULL)
+        return NULL;
+    if (n == 0)
+        n = 1;
+    r->channels = calloc(n, sizeof(*r->channels));
+    r->epochs = calloc(n, sizeof(*r->epochs));
+    r->offsets = calloc(n, sizeof(*r->offsets));
+    r->ok = calloc(n, sizeof(*r->ok));
+    r->reason = calloc(n, sizeof(*r->reason));
+    r->pos_only = calloc(n, sizeof(*r->pos_only));
+    r->last = calloc(n, sizeof(*r->last));
+    r->capch = n;
+    if (!r->channels || !r->epochs || !r->offsets || !r->ok || !r->reason || !r->pos_only ||
+        !r->last) {
+        gw_resume_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+#define GROW(a, n)                                       \
+    do {                                                 \
+        void *np_ = realloc((a), (n) * sizeof(*(a)));    \
+        if (np_ == NULL)                                 \
+            return -1;                                   \
+        (a) = np_;                                       \
+    } while (0)
+
+static int resume_grow(gw_resume_t *r)
+{
+    size_t n = r->capch * 2;
+
+    GROW(r->channels, n);
+    GROW(r->epochs, n);
+    GROW(r->offsets, n);
+    GROW(r->ok, n);
+    GROW(r->reason, n);
+    GROW(r->pos_only, n);
+    GROW(r->last, n);
+    r->capch = n;
+    return 0;
+}
+#undef GROW
+
+long gw_resume_push(gw_resume_t *r, const char *ch, size_t chlen, const char *epoch,
+                    size_t elen, uint64_t offset)
+{
+    size_t i = r->nch;
+
+    if (i == r->capch && resume_grow(r) != 0)
+        return -1;
+    r->channels[i] = strndup(ch, chlen);
+    r->epochs[i] = epoch ? strndup(epoch, elen) : NULL;
+    if (r->channels[i] == NULL || (epoch && r->epochs[i] == NULL)) {
+        free(r->channels[i]);
+        free(r->epochs[i]);
+        return -1;
+    }
+    r->offsets[i] = offset;
+    r->ok[i] = false;
+    r->reason[i] = NULL;
+    r->pos_only[i] = false;
+    r->last[i] = offset;
+    r->nch++;
+    return (long)i;
+}
+
 void gw_resume_free(gw_resume_t *r)
 {
     size_t i;
@@ -359,7 +430,16 @@ void gw_resume_free(gw_resume_t *r)
     }
     for (i = 0; i < r->nevs; i++)
         outq_ev_unref(r->evs[i]);
+    if (r->prelude)
+        outq_ev_unref(r->prelude);
     free(r->evs);
+    free(r->channels);
+    free(r->epochs);
+    free(r->offsets);
+    free(r->ok);
+    free(r->reason);
+    free(r->pos_only);
+    free(r->last);
     free(r);
 }
 

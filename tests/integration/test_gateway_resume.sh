@@ -35,7 +35,8 @@ track $!
 exec 4>"$TMP/W.in"
 echo "{\"type\":\"subscribe\",\"channels\":[\"chat.room1\"],\"since\":{\"chat.room1\":{\"epoch\":\"$EPOCH\",\"offset\":3}}}" >&4
 
-for c in H F X G; do wait_until 10 "$c snapshot" sse_has $c '^snapshot'; done
+for c in H X G; do wait_until 10 "$c snapshot" sse_has $c '^snapshot'; done
+wait_until 10 "F replay" sse_has F '^flag.created'
 wait_until 10 "H replay" sse_has H '"m":4'
 wait_until 10 "W replay" grep -q '"m":4' "$TMP/W.out"
 numsub_is() { [ "$(redis-cli -p "$REDIS_PORT" pubsub numsub "flagcast:ch:$1" | sed -n 2p)" = "$2" ]; }
@@ -66,9 +67,10 @@ snapshot -
 message chat.room1 5 {"m":5}'
 [ "$(grep -c "id: chat.room1/$EPOCH/4" "$TMP/X.sse")" = 1 ] || fail "X: the resync does not carry the position to continue from"
 sse_lines F | grep -v '^:$' >"$TMP/F.got"
+# a cursor history covers gets the replay, no snapshot (a snapshot newer
+# than the replay after it would show old state for a moment)
 expect F "$TMP/F.got" 'retry 3000
 connected
-snapshot k1
 flag.created flags k1 1 enabled=true
 flag.toggled flags k1 2 enabled=false'
 grep -v '^open' "$TMP/W.out" >"$TMP/W.got"
