@@ -372,7 +372,8 @@ static json_t *mp_to_json(const msgpack_object *o)
                 json_decref(m);
                 return NULL;
             }
-            char *ks = strndup(k->via.str.ptr, k->via.str.size);
+            /* an empty key may come with a NULL pointer */
+            char *ks = k->via.str.size ? strndup(k->via.str.ptr, k->via.str.size) : strdup("");
             json_t *v = ks && strlen(ks) == k->via.str.size ? mp_to_json(&o->via.map.ptr[i].val) : NULL;
             /* json_object_set_new steals v even when it fails (e.g. a key
              * that is not UTF-8). */
@@ -447,7 +448,8 @@ static int parse_msgpack(const char *p, size_t n, size_t max_items, wsmsg_t *m, 
         if (j == sizeof known / sizeof *known) {
             /* Unknown: its value is never converted; its name is kept for
              * the field check of interpret(). */
-            char *ks = strndup(k->via.str.ptr, k->via.str.size);
+            /* an empty key may come with a NULL pointer */
+            char *ks = k->via.str.size ? strndup(k->via.str.ptr, k->via.str.size) : strdup("");
             if (!ks || strlen(ks) != k->via.str.size ||
                 json_object_set_new(root, ks, json_true()) != 0) {
                 free(ks);

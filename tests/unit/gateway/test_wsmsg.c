@@ -224,6 +224,16 @@ START_TEST(msgpack_forms)
     ck_assert_int_eq(wsmsg_parse(WSMSG_FMT_MSGPACK, sb.data, 5, 0, 0, &m, &e), -1);
     ERR(WSERR_BAD_JSON);
 
+    /* An empty key (msgpack-c gives it a NULL pointer): an unknown field,
+     * named in the error (the fuzzer's find). */
+    msgpack_sbuffer_clear(&sb);
+    msgpack_pack_map(&pk, 2);
+    pk_str(&pk, "type"); pk_str(&pk, "subscribe");
+    msgpack_pack_str(&pk, 0); msgpack_pack_str_body(&pk, NULL, 0);
+    msgpack_pack_true(&pk);
+    ck_assert_int_eq(wsmsg_parse(WSMSG_FMT_MSGPACK, sb.data, sb.size, 0, 0, &m, &e), -1);
+    ERR(WSERR_BAD_MESSAGE);
+
     /* ping with a binary id: echoed byte for byte. */
     msgpack_sbuffer_clear(&sb);
     msgpack_pack_map(&pk, 2);
