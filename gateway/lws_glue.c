@@ -589,7 +589,7 @@ static void worker_fanout(gw_worker_t *w, outq_ev_t *e, uint64_t t_ns)
     f.dev = outq_ev_event(e);
     if (f.dev == NULL)
         return;
-    n = subidx_lookup(w->idx, f.dev, fan_visit, &f);
+    n = subidx_lookup_change(w->idx, f.dev, outq_ev_prev(e), fan_visit, &f);
     if (n > 0)
         metric_observe(gw_m.fanout_seconds, (double)(gw_now_ns() - t_ns) / 1e9);
     if (f.delivered)
@@ -2040,7 +2040,9 @@ static void worker_resume(gw_worker_t *w, gw_resume_t *r)
     }
     for (i = 0; i < r->nevs; i++) {
         const ev_t *dev = outq_ev_event(r->evs[i]);
-        if (f && dev && filter_match_event(f, dev) &&
+        const flag_t *pv = outq_ev_prev(r->evs[i]);
+        if (f && dev && (filter_match_event(f, dev) ||
+                         (pv && filter_wants_channel(f, "flags", 5) && filter_match_flag(f, pv))) &&
             outq_ev_data(r->evs[i], (outq_fmt_t)c->fmt, NULL) != NULL &&
             outq_push_ctl(&nq, r->evs[i]) == OUTQ_OK)
             replayed++;

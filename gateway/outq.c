@@ -34,6 +34,7 @@ struct outq_ev {
     bool            raw;
     ev_t            ev;
     const char     *key;                      /* conflation key, in ev */
+    flag_t         *prev;                     /* the flag before the change, or NULL */
     size_t          headroom;
     pthread_mutex_t mu;
     atomic_int      state[OUTQ_FMT_COUNT];    /* 0 not yet, 1 ready, -1 failed */
@@ -119,6 +120,10 @@ void outq_ev_unref(outq_ev_t *e)
             free(e->buf[i]);
         ev_free(&e->ev);
     }
+    if (e->prev) {
+        flag_free(e->prev);
+        free(e->prev);
+    }
     pthread_mutex_destroy(&e->mu);
     free(e);
 }
@@ -126,6 +131,20 @@ void outq_ev_unref(outq_ev_t *e)
 unsigned outq_ev_refs(const outq_ev_t *e)
 {
     return atomic_load_explicit(&((outq_ev_t *)e)->refs, memory_order_relaxed);
+}
+
+void outq_ev_set_prev(outq_ev_t *e, flag_t *prev)
+{
+    if (e->prev) {
+        flag_free(e->prev);
+        free(e->prev);
+    }
+    e->prev = prev;
+}
+
+const flag_t *outq_ev_prev(const outq_ev_t *e)
+{
+    return e->prev;
 }
 
 const ev_t *outq_ev_event(const outq_ev_t *e)

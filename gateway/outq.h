@@ -90,6 +90,11 @@ const char *outq_ev_data(outq_ev_t *e, outq_fmt_t fmt, size_t *len);
 int         outq_ev_prepare(outq_ev_t *e, unsigned fmt_mask);
 /* The decoded event (NULL for a raw buffer); read-only, lives as long as e. */
 const ev_t *outq_ev_event(const outq_ev_t *e);
+/* The flag as it was before a flag event changed it (for matching the
+ * connections it leaves; set on the Redis thread before the event is handed
+ * on, takes ownership of a malloc'd, flag_copy'd record), or NULL. */
+void          outq_ev_set_prev(outq_ev_t *e, flag_t *prev);
+const flag_t *outq_ev_prev(const outq_ev_t *e);
 /* The conflation key (the flag key of a flag event on "flags"), or NULL. */
 const char *outq_ev_key(const outq_ev_t *e);
 unsigned    outq_ev_refs(const outq_ev_t *e);  /* current count, for tests */

@@ -292,14 +292,44 @@ void gw_redis_flags_resync(const char *reason, const char *epoch, uint64_t pos)
     maybe_load();
 }
 
+/* True if a filter selects a and b alike: same key, id and tag set. */
+static bool same_selection(const flag_t *a, const flag_t *b)
+{
+    size_t i, j;
+
+    if (a->id != b->id || !a->key != !b->key || (a->key && strcmp(a->key, b->key) != 0) ||
+        a->ntags != b->ntags)
+        return false;
+    for (i = 0; i < a->ntags; i++) {
+        for (j = 0; j < b->ntags && !(a->tags[i] && b->tags[j] && strcmp(a->tags[i], b->tags[j]) == 0); j++)
+            ;
+        if (j == b->ntags)
+            return false;
+    }
+    return true;
+}
+
 void gw_redis_deliver(outq_ev_t *oev)
 {
     const ev_t *ev = outq_ev_event(oev);
 
     if (ev && ev_type_is_flag(ev->type) && strcmp(ev->channel, "flags") == 0) {
+        const flag_t *old;
+        flag_t *prev = NULL;
+
         pthread_rwlock_wrlock(&gw_mirror_lock);
+        /* what the flag was, when that selects other connections than the
+         * new record (tags changed, or gone): they get the change too */
+        old = ev->flag && ev->flag->key ? mirror_get(gw_mirror, ev->flag->key, strlen(ev->flag->key)) : NULL;
+        if (old && !outq_ev_prev(oev) && (ev->type == EV_FLAG_DELETED || !same_selection(old, ev->flag)) &&
+            (prev = calloc(1, sizeof(*prev))) != NULL && flag_copy(prev, old) != 0) {
+            free(prev);
+            prev = NULL;
+        }
         mirror_apply(gw_mirror, ev);
         pthread_rwlock_unlock(&gw_mirror_lock);
+        if (prev)
+            outq_ev_set_prev(oev, prev);
     }
     gw_lws_dispatch(oev);
 }

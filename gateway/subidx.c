@@ -364,8 +364,10 @@ void *subidx_owner(const subidx_sub_t *s)
 
 /* Visits every subscription of bucket b; check: verify the flag filter and
  * dedupe by stamp. */
+/* check (and prev, if set): a candidate matches if its filter selects the
+ * record check or the record prev (the flag before the change). */
 static size_t sx_visit(subidx_t *idx, const sx_bucket_t *b, const flag_t *check,
-                       subidx_visit_cb visit, void *arg)
+                       const flag_t *prev, subidx_visit_cb visit, void *arg)
 {
     size_t m = 0;
     if (!b)
@@ -378,7 +380,8 @@ static size_t sx_visit(subidx_t *idx, const sx_bucket_t *b, const flag_t *check,
             s->stamp = idx->gen;
         }
         idx->last_visited++;
-        if (check && !filter_match_flag(&s->filter, check))
+        if (check && !filter_match_flag(&s->filter, check) &&
+            !(prev && filter_match_flag(&s->filter, prev)))
             continue;
         m++;
         if (visit)
@@ -387,7 +390,23 @@ static size_t sx_visit(subidx_t *idx, const sx_bucket_t *b, const flag_t *check,
     return m;
 }
 
-size_t subidx_lookup(subidx_t *idx, const ev_t *ev, subidx_visit_cb visit, void *arg)
+static size_t sx_visit_flag(subidx_t *idx, const flag_t *fl, const flag_t *check,
+                            const flag_t *prev, subidx_visit_cb visit, void *arg)
+{
+    size_t m = 0;
+
+    if (fl->key)
+        m += sx_visit(idx, sx_find(idx, 'k', fl->key, strlen(fl->key)), check, prev, visit, arg);
+    m += sx_visit(idx, sx_find(idx, 'i', &fl->id, sizeof fl->id), check, prev, visit, arg);
+    for (size_t i = 0; i < fl->ntags; i++)
+        if (fl->tags[i])
+            m += sx_visit(idx, sx_find(idx, 't', fl->tags[i], strlen(fl->tags[i])),
+                          check, prev, visit, arg);
+    return m;
+}
+
+size_t subidx_lookup_change(subidx_t *idx, const ev_t *ev, const flag_t *prev,
+                            subidx_visit_cb visit, void *arg)
 {
     size_t m = 0;
     idx->gen++;
@@ -398,19 +417,20 @@ size_t subidx_lookup(subidx_t *idx, const ev_t *ev, subidx_visit_cb visit, void 
     if (clen == 5 && memcmp(ev->channel, "flags", 5) == 0) {
         const flag_t *fl = ev->flag;
         if (!fl)
-            return sx_visit(idx, sx_find(idx, 'c', "flags", 5), NULL, visit, arg);
+            return sx_visit(idx, sx_find(idx, 'c', "flags", 5), NULL, NULL, visit, arg);
         /* Mode ALL subscriptions sit only in "a": no check, no dedupe. */
-        m += sx_visit(idx, sx_find(idx, 'a', "", 0), NULL, visit, arg);
-        if (fl->key)
-            m += sx_visit(idx, sx_find(idx, 'k', fl->key, strlen(fl->key)), fl, visit, arg);
-        m += sx_visit(idx, sx_find(idx, 'i', &fl->id, sizeof fl->id), fl, visit, arg);
-        for (size_t i = 0; i < fl->ntags; i++)
-            if (fl->tags[i])
-                m += sx_visit(idx, sx_find(idx, 't', fl->tags[i], strlen(fl->tags[i])),
-                              fl, visit, arg);
+        m += sx_visit(idx, sx_find(idx, 'a', "", 0), NULL, NULL, visit, arg);
+        m += sx_visit_flag(idx, fl, fl, prev, visit, arg);
+        if (prev)   /* those the flag left */
+            m += sx_visit_flag(idx, prev, fl, prev, visit, arg);
         return m;
     }
-    return sx_visit(idx, sx_find(idx, 'c', ev->channel, clen), NULL, visit, arg);
+    return sx_visit(idx, sx_find(idx, 'c', ev->channel, clen), NULL, NULL, visit, arg);
+}
+
+size_t subidx_lookup(subidx_t *idx, const ev_t *ev, subidx_visit_cb visit, void *arg)
+{
+    return subidx_lookup_change(idx, ev, NULL, visit, arg);
 }
 
 void subidx_foreach_channel(const subidx_t *idx,

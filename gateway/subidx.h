@@ -74,6 +74,12 @@ void           *subidx_owner(const subidx_sub_t *s);
  * (filter_match_event). Not re-entrant: visit must not add, update or
  * remove subscriptions (collect, then act). @return the number of matches. */
 size_t    subidx_lookup(subidx_t *idx, const ev_t *ev, subidx_visit_cb visit, void *arg);
+/* The same for a flag change whose flag was prev before (NULL: unknown or
+ * new): a subscription also matches if its filter selected prev, so a
+ * connection whose filter the flag leaves (a tag removed, a delete) gets
+ * the event with the new record and sees it go. */
+size_t    subidx_lookup_change(subidx_t *idx, const ev_t *ev, const flag_t *prev,
+                               subidx_visit_cb visit, void *arg);
 
 /* Calls fn for every logical channel that currently has subscribers, with
  * its count (e.g. to resubscribe everything after a Redis reconnect). */

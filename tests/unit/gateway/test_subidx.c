@@ -205,6 +205,47 @@ START_TEST(lookup_each_match_once)
 }
 END_TEST
 
+/* A change a filter no longer selects still reaches those it selected
+ * before: lookup_change matches the new record or the previous one. */
+START_TEST(lookup_change_reaches_those_left)
+{
+    subidx_t *idx = subidx_new(NULL, NULL);
+    filter_t f;
+    const char *err;
+    flag_t before, after;
+    ev_t ev;
+
+    gwt_flag(&before, "a", 1, 1, "beta", NULL);
+    gwt_flag(&after, "a", 1, 2, "web", NULL);
+    gwt_flag_ev(&ev, EV_FLAG_UPDATED, &after, 2);
+    /* 1: tag beta; 2: tag web; 3: key a AND tag beta (keys dimension);
+     * 4: tag other */
+    fkeys(&f, FILTER_FLAGS_SOME, NULL);
+    filter_add_tag(&f, "beta", 4, 256, &err);
+    subidx_add(idx, (void *)1, &f); filter_free(&f);
+    fkeys(&f, FILTER_FLAGS_SOME, NULL);
+    filter_add_tag(&f, "web", 3, 256, &err);
+    subidx_add(idx, (void *)2, &f); filter_free(&f);
+    fkeys(&f, FILTER_FLAGS_SOME, "a", NULL);
+    filter_add_tag(&f, "beta", 4, 256, &err);
+    subidx_add(idx, (void *)3, &f); filter_free(&f);
+    fkeys(&f, FILTER_FLAGS_SOME, NULL);
+    filter_add_tag(&f, "other", 5, 256, &err);
+    subidx_add(idx, (void *)4, &f); filter_free(&f);
+
+    reset_hits();   /* without the previous record: only the new tag */
+    ck_assert_uint_eq(subidx_lookup(idx, &ev, visit, NULL), 1);
+    ck_assert(hits[2] == 1);
+    reset_hits();
+    ck_assert_uint_eq(subidx_lookup_change(idx, &ev, &before, visit, NULL), 3);
+    ck_assert(hits[1] == 1 && hits[2] == 1 && hits[3] == 1 && hits[4] == 0);
+
+    ev_free(&ev);
+    flag_free(&before); flag_free(&after);
+    subidx_free(idx);
+}
+END_TEST
+
 /* 10k owners, each on its own key: a lookup touches only the match. */
 START_TEST(lookup_cost_follows_receivers)
 {
@@ -269,6 +310,7 @@ int main(void)
     tcase_add_test(tc, refcount_transitions);
     tcase_add_test(tc, update_does_not_flap);
     tcase_add_test(tc, lookup_each_match_once);
+    tcase_add_test(tc, lookup_change_reaches_those_left);
     tcase_add_test(tc, lookup_cost_follows_receivers);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
