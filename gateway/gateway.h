@@ -89,6 +89,8 @@ typedef struct gw_metrics {
     metric_t *history_reads;                   /* XRANGE pages (resumes and gap fills) */
     metric_t *gap_fills;                       /* gaps in live traffic / after reconnects */
     metric_t *resyncs;                         /* resync events (channel-wide or per resume) */
+    metric_t *offsets_rejected;                /* live offsets history contradicts: dropped */
+    metric_t *rollbacks;                       /* history found behind what was delivered */
 } gw_metrics_t;
 
 extern gw_metrics_t gw_m;

@@ -261,9 +261,15 @@ static void flush_held(gw_chan_t *c)
         if (live_step(c, v[i]))
             continue;
         if (i < mark) {
+            /* It came before the fill's last read, so history has every
+             * offset up to it (the publisher writes both at once), yet the
+             * read ended before it: not the publisher's. Delivering it would
+             * move the position past every genuine event that follows. */
             const ev_t *ev = outq_ev_event(v[i]);
-            resync_all(c, HIST_REASON_TRIMMED, ev->epoch, ev->offset - 1);
-            deliver(c, v[i]);
+            metric_inc(gw_m.offsets_rejected);
+            log_warn("live event not in history dropped", "channel=%s epoch=%s offset=%llu last=%llu",
+                     c->name, ev->epoch, (unsigned long long)ev->offset, (unsigned long long)c->last);
+            outq_ev_unref(v[i]);
             continue;
         }
         /* a newer loss: hold the rest and fill again */
@@ -348,6 +354,62 @@ static void on_fill(redisAsyncContext *ac, void *rep, void *priv)
     }
     log_info("history gap filled", "channel=%s events=%zu held=%zu", c->name, c->fill_n, c->held.n);
     fill_end(c);
+}
+
+/* After a reconnect: P:meta first. The same epoch at an offset below the
+ * position delivered means Redis came back with older data (a restart from
+ * an older RDB, the last second of an everysec AOF): the offsets delivered
+ * since will be used again by other events. Every local subscriber is
+ * resynced at what Redis has (its cursor then names an offset that exists),
+ * and the fill goes on from there. Live events are held meanwhile. */
+static void on_fill_meta(redisAsyncContext *ac, void *rep, void *priv)
+{
+    hcb_t *cb = priv;
+    gw_chan_t *c = cb->c;
+    redisReply *reply = rep;
+    unsigned gen = cb->gen;
+
+    (void)ac;
+    free(cb);
+    if (cb_release(c))
+        return;
+    if (gen != c->fill_gen || !c->filling)
+        return;
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+        reply->element[0]->type == REDIS_REPLY_STRING && reply->element[1]->type == REDIS_REPLY_STRING &&
+        c->known && c->epoch[0] && strcmp(reply->element[0]->str, c->epoch) == 0) {
+        uint64_t off = strtoull(reply->element[1]->str, NULL, 10);
+        if (off < c->last) {
+            metric_inc(gw_m.rollbacks);
+            log_warn("history rolled back", "channel=%s epoch=%s delivered=%llu redis=%llu", c->name,
+                     c->epoch, (unsigned long long)c->last, (unsigned long long)off);
+            c->last = off;
+            resync_all(c, HIST_REASON_ROLLBACK, c->epoch, off);
+        }
+    }
+    start_fill(c);   /* also when the read failed: the fill reports its own errors */
+}
+
+static void start_fill_checked(gw_chan_t *c)
+{
+    hcb_t *cb;
+
+    c->filling = true;
+    c->fill_n = 0;
+    c->fill_gen++;
+    metric_inc(gw_m.gap_fills);
+    c->held_mark = c->held.n;
+    if (!rconn_ready(hcmd) || (cb = cb_new(c)) == NULL) {
+        c->retry_fill = true;
+        return;
+    }
+    if (rconn_command(hcmd, on_fill_meta, cb, "HMGET %s:meta:%s epoch offset", gw_cfg.prefix,
+                      c->name) != 0) {
+        free(cb);
+        c->retry_fill = true;
+        return;
+    }
+    c->refs++;
 }
 
 /* Reads history from last + 1 (one page); live events are held meanwhile. */
@@ -795,7 +857,7 @@ void hist_subscribed(gw_chan_t *c)
     c->hist = true;
     c->confirmed = true;
     if (c->known && !c->filling)
-        start_fill(c);   /* whatever the outage took, before live */
+        start_fill_checked(c);   /* whatever the outage took, before live */
     else
         read_position(c);
     if (!c->filling)

@@ -87,6 +87,10 @@ void gw_metrics_init(void)
                                      "Gaps filled from history: a lost pub/sub message or a Redis reconnect.");
     gw_m.resyncs = metrics_counter("flagcast_gateway_resyncs_total",
                                    "Resyncs sent (flags: snapshots) where history could not fill a gap.");
+    gw_m.offsets_rejected = metrics_counter("flagcast_gateway_offsets_rejected_total",
+        "Live events dropped because their offset is not in the channel's history (a writer outside the publisher)");
+    gw_m.rollbacks = metrics_counter("flagcast_gateway_history_rollbacks_total",
+        "Channels whose history was found behind the position delivered (Redis restarted from older data): clients resynced");
     gw_m.draining = metrics_gauge("flagcast_gateway_draining",
                                   "1 from SIGTERM/SIGINT on: /readyz answers 503 and clients are drained.");
     gw_m.drained_sse = metrics_counter("flagcast_gateway_drained_total{transport=\"sse\"}",

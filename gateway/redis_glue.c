@@ -212,9 +212,16 @@ static void on_hgetall(redisAsyncContext *ac, void *r, void *priv)
     log_info("flags mirror loaded", "flags=%zu", n - nbad);
     update_ready();
     if (flags_resync.pending && mirror_loaded) {
+        /* The snapshot's id is where flags stand now, not where the resync
+         * was decided: events delivered while the mirror reloaded are in
+         * it, and a cursor never goes back (after FLUSHALL the new epoch's
+         * first event comes before the reload ends). */
+        gw_chan_t *fc = gw_chan_get("flags", false);
+        bool now = fc && fc->known && fc->epoch[0];
         flags_resync.pending = false;
-        gw_lws_resync("flags", flags_resync.reason, flags_resync.has_epoch ? flags_resync.epoch : NULL,
-                      flags_resync.pos);
+        gw_lws_resync("flags", flags_resync.reason,
+                      now ? fc->epoch : flags_resync.has_epoch ? flags_resync.epoch : NULL,
+                      now ? fc->last : flags_resync.pos);
     }
 }
 
