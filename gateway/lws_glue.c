@@ -192,6 +192,7 @@ static void resume_start(gw_worker_t *w, gw_conn_t *c, gw_resume_t *r);
 static void resume_add_starts(gw_resume_t *r, const filter_t *f, const filter_t *old);
 static bool resume_has(const gw_resume_t *r, const char *ch);
 static outq_ev_t *snapshot_item(gw_conn_t *c, const char *epoch, uint64_t offset);
+static outq_ev_t *position_item(gw_conn_t *c, const gw_resume_t *r);
 static bool resume_dup(const gw_resume_t *r, const ev_t *ev);
 static bool floor_dup(gw_conn_t *c, const ev_t *ev);
 static int  worker_post(struct gw_worker *w, outq_ev_t *ev, gw_resume_t *res, uint64_t t_ns);
@@ -1887,6 +1888,43 @@ static outq_ev_t *snapshot_item(gw_conn_t *c, const char *epoch, uint64_t offset
     return outq_ev_adopt_raw(p, len, LWS_PRE);
 }
 
+/* For an SSE start without a snapshot: `id: <cursor>` and a blank line (no
+ * data, so no event is dispatched, but the last event id is set): the list
+ * cursor of a multi-channel stream, or the one channel's position. @return
+ * a control item, or NULL (no position answered). */
+static outq_ev_t *position_item(gw_conn_t *c, const gw_resume_t *r)
+{
+    static const char room[LWS_PRE];
+    char id[QUERY_MAX_CURSOR + 1];
+    buf_t b;
+    char *p;
+    size_t len, i;
+
+    for (i = 0; i < r->nch && !(r->pos_only[i] && r->ok[i] && r->epochs[i]); i++)
+        ;
+    if (i == r->nch)
+        return NULL;
+    buf_init(&b);
+    buf_append(&b, room, LWS_PRE);
+    buf_puts(&b, "id: ");
+    if (c->pos) {
+        pos_format(c->pos, &b);
+    } else {
+        if (query_format_cursor(id, sizeof(id), r->channels[i], r->epochs[i], r->last[i]) < 0) {
+            buf_free(&b);
+            return NULL;
+        }
+        buf_puts(&b, id);
+    }
+    buf_puts(&b, "\n\n");
+    if (b.err) {
+        buf_free(&b);
+        return NULL;
+    }
+    p = buf_steal(&b, &len);
+    return outq_ev_adopt_raw(p, len, LWS_PRE);
+}
+
 /* A resync for c in its format (hist.h), or on `flags` a fresh snapshot of
  * what c's filter selects (flags are state: that makes the client whole).
  * @return a control item with one reference, or NULL. */
@@ -2012,6 +2050,11 @@ static void worker_resume(gw_worker_t *w, gw_resume_t *r)
      * snapshot: both only now that every new channel is subscribed */
     if (r->prelude)
         outq_push_ctl(&nq, r->prelude);
+    /* where the stream starts on each channel it had no cursor for: live
+     * events up to there are before its start (the floor) */
+    for (i = 0; i < r->nch; i++)
+        if (r->pos_only[i] && r->ok[i] && r->epochs[i] && c->pos)
+            pos_set(c->pos, r->channels[i], r->epochs[i], r->last[i]);
     if (r->snapshot && f) {
         size_t k;
         for (k = 0; k < r->nch && !(r->pos_only[k] && strcmp(r->channels[k], "flags") == 0); k++)
@@ -2021,13 +2064,15 @@ static void worker_resume(gw_worker_t *w, gw_resume_t *r)
             outq_push_ctl(&nq, e);
             outq_ev_unref(e);
         }
+    } else if (c->fmt == OUTQ_FMT_SSE && (e = position_item(c, r)) != NULL) {
+        /* no snapshot carries the position: an id-only frame gives the
+         * client a cursor before its first event (EventSource keeps it), so
+         * a reconnect before then misses nothing either */
+        outq_push_ctl(&nq, e);
+        outq_ev_unref(e);
     }
     for (i = 0; i < r->nch; i++) {
         if (r->pos_only[i]) {
-            /* where the stream starts on a channel it had no cursor for:
-             * live events up to there are before its start (the floor) */
-            if (r->ok[i] && r->epochs[i] && c->pos)
-                pos_set(c->pos, r->channels[i], r->epochs[i], r->last[i]);
             any_ok |= r->ok[i];
             continue;
         }
