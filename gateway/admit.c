@@ -20,6 +20,21 @@ admit_t admit_stream(bool stopping, bool mirror_loaded, bool over_capacity)
     return ADMIT_OK;
 }
 
+bool admit_reserve(atomic_long *count, long cap)
+{
+    long n = atomic_load(count);
+
+    while (n < cap)
+        if (atomic_compare_exchange_weak(count, &n, n + 1))
+            return true;
+    return false;
+}
+
+void admit_release(atomic_long *count)
+{
+    atomic_fetch_sub(count, 1);
+}
+
 const char *admit_reason(admit_t a)
 {
     switch (a) {

@@ -20,6 +20,7 @@
 #ifndef FLAGCAST_GW_ADMIT_H
 #define FLAGCAST_GW_ADMIT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,6 +38,13 @@ typedef enum admit {
 
 /* The decision for a new stream, in this order: draining, starting, full. */
 admit_t admit_stream(bool stopping, bool mirror_loaded, bool over_capacity);
+
+/* The connection cap, atomically: takes one slot of *count if fewer than
+ * cap are held (a compare-and-swap, so that threads admitting at once never
+ * hold more than cap together). @return true if a slot was taken; it must be
+ * given back exactly once with admit_release. */
+bool admit_reserve(atomic_long *count, long cap);
+void admit_release(atomic_long *count);
 
 /* "draining", "starting", "full" ("" for ADMIT_OK): the X-Flagcast-Refused
  * header and the log's reason. */

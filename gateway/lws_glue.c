@@ -486,7 +486,7 @@ static void conn_release(gw_conn_t *c)
         list_del(&w->ws, c);
         metric_add(gw_m.conns_ws, -1);
     }
-    atomic_fetch_sub(&gw_conns, 1);
+    admit_release(&gw_conns);   /* the slot admission reserved */
     c->kind = CK_NONE;
 }
 
@@ -929,20 +929,26 @@ static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
     filter_t f;
     buf_t b, data;
     int n, rc = -1;
+    bool held = false;   /* a cap slot, until conn_register hands it to c */
 
     {
         admit_t a = admit_stream(atomic_load(&gw_stopping), !not_started(), over_capacity(w, wsi));
+        if (a == ADMIT_OK && !(held = admit_reserve(&gw_conns, gw_cfg.max_conns)))
+            a = ADMIT_FULL;
         if (a != ADMIT_OK)
             return sse_refuse(wsi, a);
     }
     n = get_query(wsi, qs, sizeof(qs), tokbuf, sizeof(tokbuf), &tok);
     if (n >= 0 && request_identity(wsi, tok, false, &id, &ae) != 0) {
         explicit_bzero(tokbuf, sizeof(tokbuf));
+        admit_release(&gw_conns);
         return http_reply_json_error(wsi, (unsigned)ae.status, ae.message);
     }
     explicit_bzero(tokbuf, sizeof(tokbuf));
-    if (n < 0)
+    if (n < 0) {
+        admit_release(&gw_conns);
         return http_reply_json_error(wsi, 400, "query string too long");
+    }
     query_init(&q);
     filter_init(&f);
     if (query_parse(qs, (size_t)n, NULL, &q, err, sizeof(err)) != 0) {
@@ -988,7 +994,7 @@ static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
     memset(c, 0, sizeof(*c));
     outq_init(&c->q, OUTQ_FMT_SSE);
     c->fmt = OUTQ_FMT_SSE;
-    atomic_fetch_add(&gw_conns, 1);
+    held = false;   /* c holds the slot now: conn_release gives it back */
     conn_register(w, c, wsi, CK_SSE);
     c->id = id;   /* conn_release frees it */
     id = NULL;
@@ -1066,6 +1072,8 @@ static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
 
     rc = c->closing ? -1 : 0;
 out:
+    if (held)
+        admit_release(&gw_conns);
     token_identity_free(id);
     query_free(&q);
     filter_free(&f);
@@ -1437,9 +1445,19 @@ static int ws_established(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
     explicit_bzero(tokbuf, sizeof(tokbuf));
 
     memset(c, 0, sizeof(*c));
+    /* The cap slot, atomically (the check in FILTER_PROTOCOL_CONNECTION is
+     * only an early answer): full is closed 1013 like a refusal there. */
+    if (!admit_reserve(&gw_conns, gw_cfg.max_conns)) {
+        const char *msg = admit_message(ADMIT_FULL);
+        token_identity_free(id);
+        metric_inc(gw_m.conns_rejected);
+        log_debug("stream refused", "transport=ws reason=%s", admit_reason(ADMIT_FULL));
+        lws_close_reason(wsi, (enum lws_close_status)admit_ws_close(ADMIT_FULL),
+                         (unsigned char *)msg, strlen(msg));
+        return -1;
+    }
     c->fmt = pr && pr->id == PROTO_MSGPACK ? OUTQ_FMT_MSGPACK : OUTQ_FMT_JSON;
     outq_init(&c->q, (outq_fmt_t)c->fmt);
-    atomic_fetch_add(&gw_conns, 1);
     conn_register(w, c, wsi, CK_WS);
     c->last_rx_ns = gw_now_ns();
 

@@ -1,6 +1,7 @@
 /* Unit tests for gateway/admit: refusals clients retry, health, WS
  * subprotocols, CORS origins. */
 #include <check.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "gateway/admit.h"
@@ -111,6 +112,59 @@ START_TEST(cors_origins)
 }
 END_TEST
 
+START_TEST(reserve_basic)
+{
+    atomic_long n = 0;
+    ck_assert(admit_reserve(&n, 2));
+    ck_assert(admit_reserve(&n, 2));
+    ck_assert(!admit_reserve(&n, 2));   /* full: nothing taken */
+    ck_assert_int_eq(atomic_load(&n), 2);
+    admit_release(&n);
+    ck_assert(admit_reserve(&n, 2));
+    ck_assert(!admit_reserve(&n, 0));
+    ck_assert_int_eq(atomic_load(&n), 2);
+}
+END_TEST
+
+/* Two threads admit and release at once: the count never goes past the
+ * cap (a separate check then increment did, by one). */
+#define RES_CAP 3
+#define RES_ITERS 200000
+static atomic_long res_count, res_max, res_held_over;
+
+static void *res_worker(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < RES_ITERS; i++) {
+        if (!admit_reserve(&res_count, RES_CAP))
+            continue;
+        long now = atomic_load(&res_count);
+        long m = atomic_load(&res_max);
+        while (now > m && !atomic_compare_exchange_weak(&res_max, &m, now))
+            ;
+        if (now > RES_CAP)
+            atomic_fetch_add(&res_held_over, 1);
+        admit_release(&res_count);
+    }
+    return NULL;
+}
+
+START_TEST(reserve_two_threads_never_over_cap)
+{
+    pthread_t t[4];
+    atomic_store(&res_count, 0);
+    atomic_store(&res_max, 0);
+    atomic_store(&res_held_over, 0);
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, res_worker, NULL), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_int_eq(atomic_load(&res_held_over), 0);
+    ck_assert_int_le(atomic_load(&res_max), RES_CAP);
+    ck_assert_int_eq(atomic_load(&res_count), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("admit");
@@ -120,6 +174,9 @@ int main(void)
     tcase_add_test(tc, health);
     tcase_add_test(tc, ws_subprotocols);
     tcase_add_test(tc, cors_origins);
+    tcase_add_test(tc, reserve_basic);
+    tcase_add_test(tc, reserve_two_threads_never_over_cap);
+    tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
