@@ -26,6 +26,15 @@ wait_until 20 "s1 got 5" got s1 chat 5
 
 kill -STOP "$REDIS_PID"; STOPPED=1
 T0=$(date +%s)
+# a call already on its way when Redis stalls: answered when its reply is
+# overdue (FLAGCAST_REDIS_TIMEOUT_MS 2000), not left hanging
+code=$(curl -s -m 6 -o "$TMP/inflight.out" -w '%{http_code}' -X POST \
+    -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    --data '{"data":{"m":"inflight"}}' "$PUB/api/v1/channels/other/messages")
+[ "$code" = 503 ] || fail "admin POST sent as Redis stalled answered '$code' (000: hung)"
+grep -q '"redis_timeout"\|"redis_unavailable"' "$TMP/inflight.out" ||
+    fail "503 without the Redis error code: $(cat "$TMP/inflight.out")"
+ok "admin POST sent as Redis stalled: 503 after $(( $(date +%s) - T0 ))s $(cat "$TMP/inflight.out")"
 wait_until 8 "publisher /readyz 503 while Redis is stopped" is_code 503 -m 2 "$PUB/readyz"
 wait_until 8 "gateway /readyz 503 while Redis is stopped" is_code 503 -m 2 "$A/readyz"
 ok "both /readyz 503 after $(( $(date +%s) - T0 ))s of stall"
