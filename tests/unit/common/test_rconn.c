@@ -169,12 +169,17 @@ static void on_stall_read(evutil_socket_t fd, short w, void *arg)
     }
 }
 static int answered[16];
+static struct event *conn_ev[16];
+static int conn_fd[16];
 static void on_stall_accept(evutil_socket_t fd, short w, void *arg)
 {
     int c = accept(fd, NULL, NULL);
     if (c < 0 || stall_conns >= 16)
         return;
-    event_add(event_new(arg, c, EV_READ | EV_PERSIST, on_stall_read, &answered[stall_conns]), NULL);
+    conn_fd[stall_conns] = c;
+    conn_ev[stall_conns] = event_new(arg, c, EV_READ | EV_PERSIST, on_stall_read,
+                                     &answered[stall_conns]);
+    event_add(conn_ev[stall_conns], NULL);
     stall_conns++;
     stall_fd = c;
 }
@@ -227,9 +232,14 @@ START_TEST(test_stalled_server_times_out)
     ck_assert_int_eq(null_timed_out, 1);
     ck_assert(!rconn_timed_out(stall_rc));
     rconn_free(stall_rc);
+    for (int i = 0; i < stall_conns; i++) {
+        event_free(conn_ev[i]);
+        close(conn_fd[i]);
+    }
     event_free(t);
     event_free(ev);
     close(ls);
+    event_base_free(base);
 }
 END_TEST
 
