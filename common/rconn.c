@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stdint.h>
 #include <time.h>
 
 /* Tests may #include this file with shorter values. */
@@ -29,6 +30,12 @@
 #endif
 #ifndef RCONN_BACKOFF_MAX_MS
 #define RCONN_BACKOFF_MAX_MS     5000
+#endif
+#ifndef RCONN_DEFAULT_TIMEOUT_MS
+#define RCONN_DEFAULT_TIMEOUT_MS 2000   /* a reply later than this fails the connection */
+#endif
+#ifndef RCONN_DEFAULT_PING_MS
+#define RCONN_DEFAULT_PING_MS    1000   /* health ping interval while ready */
 #endif
 #ifndef RCONN_CONNECT_TIMEOUT_MS
 #define RCONN_CONNECT_TIMEOUT_MS 3000   /* TCP connect + AUTH/SELECT/PING */
@@ -50,7 +57,40 @@ struct rconn {
     int                handshake_pending;
     int                freeing;
     int                logged_down;  /* "unreachable" logged once per outage */
+    /* command timeout and health ping (0 = off) */
+    unsigned           timeout_ms, ping_ms;
+    struct event      *wd;           /* watchdog: oldest outstanding reply overdue */
+    struct event      *ping;         /* periodic health ping while READY */
+    struct rc_pend    *pend_head, *pend_tail;  /* tracked commands, oldest first */
+    uint64_t           ping_sent;    /* ms when the outstanding ping went out, 0 none */
+    const char        *down_why;     /* reason given to the next went_down */
+    int                timing_out;   /* NULL replies now are from a timeout */
 };
+
+/* A command whose reply is awaited (not on a subscribed connection). */
+typedef struct rc_pend {
+    struct rc_pend  *prev, *next;
+    rconn_t         *rc;
+    redisCallbackFn *fn;
+    void            *priv;
+    uint64_t         sent;
+} rc_pend_t;
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+long rconn_overdue_in(uint64_t now, uint64_t oldest, unsigned timeout_ms)
+{
+    if (oldest == 0 || timeout_ms == 0)
+        return -1;
+    if (now >= oldest + timeout_ms)
+        return 0;
+    return (long)(oldest + timeout_ms - now);
+}
 
 /* ==== URL ==== */
 
@@ -200,6 +240,13 @@ static void went_down(rconn_t *rc, const char *why)
 {
     int was_ready = rc->state == RC_READY;
     rc->ac = NULL;
+    if (rc->down_why) {
+        why = rc->down_why;
+        rc->down_why = NULL;
+    }
+    rc->ping_sent = 0;
+    evtimer_del(rc->wd);
+    evtimer_del(rc->ping);
     if (!rc->logged_down || was_ready) {
         log_warn("redis unavailable", "conn=%s addr=%s:%d error=\"%s\"", rc->name,
                  rc->url.host, rc->url.port, why ? why : "disconnected");
@@ -209,6 +256,85 @@ static void went_down(rconn_t *rc, const char *why)
     schedule_retry(rc);
     if (was_ready && rc->cb && !rc->freeing)
         rc->cb(rc, 0, rc->arg);
+}
+
+static uint64_t oldest_outstanding(const rconn_t *rc)
+{
+    uint64_t o = rc->pend_head ? rc->pend_head->sent : 0;
+    if (rc->ping_sent && (o == 0 || rc->ping_sent < o))
+        o = rc->ping_sent;
+    return o;
+}
+
+static void wd_arm(rconn_t *rc)
+{
+    long ms = rconn_overdue_in(now_ms(), oldest_outstanding(rc), rc->timeout_ms);
+    if (ms < 0 || rc->state != RC_READY)
+        return;
+    if (ms == 0)
+        ms = 1;
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    evtimer_add(rc->wd, &tv);
+}
+
+/* A reply is overdue: the connection is treated as failed. Pending
+ * callbacks get NULL (rconn_timed_out() is true meanwhile), then it
+ * reconnects with backoff. */
+static void wd_fire(evutil_socket_t fd, short what, void *arg)
+{
+    rconn_t *rc = arg;
+    long ms;
+    if (rc->state != RC_READY || rc->ac == NULL)
+        return;
+    ms = rconn_overdue_in(now_ms(), oldest_outstanding(rc), rc->timeout_ms);
+    if (ms < 0)
+        return;
+    if (ms > 0) {
+        wd_arm(rc);
+        return;
+    }
+    rc->down_why = rc->ping_sent && (!rc->pend_head || rc->ping_sent <= rc->pend_head->sent)
+                       ? "health ping unanswered within the timeout"
+                       : "command reply not received within the timeout";
+    rc->timing_out = 1;
+    redisAsyncFree(rc->ac);   /* NULL replies, then on_disconnect → went_down */
+    rc->timing_out = 0;
+}
+
+static void on_ping_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    rconn_t *rc = priv;
+    redisReply *reply = r;
+    if (reply == NULL || rc == NULL)
+        return;
+    /* a subscribed connection's heartbeat: ["subscribe", chan, n]; a
+     * "message" on that channel is not an answer */
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 &&
+        reply->element[0]->type == REDIS_REPLY_STRING &&
+        strcasecmp(reply->element[0]->str, "subscribe") != 0)
+        return;
+    rc->ping_sent = 0;
+}
+
+static void ping_fire(evutil_socket_t fd, short what, void *arg)
+{
+    rconn_t *rc = arg;
+    int r;
+    if (rc->state != RC_READY || rc->ac == NULL || rc->ping_sent)
+        return;
+    /* hiredis 0.14 never calls back a PING sent on a subscribed connection
+     * (its ["pong",""] is looked up as a pattern), so there the ping is a
+     * SUBSCRIBE to a private channel: answered in order, callback reused. */
+    if (rc->ac->c.flags & REDIS_SUBSCRIBED)
+        r = redisAsyncCommand(rc->ac, on_ping_reply, rc, "SUBSCRIBE flagcast:rconn-ping:%s",
+                              rc->name);
+    else
+        r = redisAsyncCommand(rc->ac, on_ping_reply, rc, "PING");
+    if (r == REDIS_OK) {
+        rc->ping_sent = now_ms();
+        if (!evtimer_pending(rc->wd, NULL))
+            wd_arm(rc);
+    }
 }
 
 static void on_connect(const redisAsyncContext *ac, int status)
@@ -251,6 +377,11 @@ static void on_handshake(redisAsyncContext *ac, void *r, void *priv)
     rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
     rc->connects++;
     rc->logged_down = 0;
+    rc->ping_sent = 0;
+    if (rc->ping_ms) {
+        struct timeval tv = { rc->ping_ms / 1000, (rc->ping_ms % 1000) * 1000 };
+        evtimer_add(rc->ping, &tv);
+    }
     log_info("redis connected", "conn=%s addr=%s:%d db=%d", rc->name, rc->url.host,
              rc->url.port, rc->url.db);
     if (rc->cb)
@@ -307,12 +438,33 @@ rconn_t *rconn_new(struct event_base *base, const redis_url_t *url,
     rc->cb = cb;
     rc->arg = arg;
     rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
+    rc->timeout_ms = RCONN_DEFAULT_TIMEOUT_MS;
+    rc->ping_ms = RCONN_DEFAULT_PING_MS;
     rc->timer = evtimer_new(base, timer_fire, rc);
-    if (rc->timer == NULL) {
+    rc->wd = evtimer_new(base, wd_fire, rc);
+    rc->ping = event_new(base, -1, EV_PERSIST, ping_fire, rc);
+    if (rc->timer == NULL || rc->wd == NULL || rc->ping == NULL) {
+        if (rc->timer)
+            event_free(rc->timer);
+        if (rc->wd)
+            event_free(rc->wd);
+        if (rc->ping)
+            event_free(rc->ping);
         free(rc);
         return NULL;
     }
     return rc;
+}
+
+void rconn_set_timeouts(rconn_t *rc, unsigned timeout_ms, unsigned ping_ms)
+{
+    rc->timeout_ms = timeout_ms;
+    rc->ping_ms = ping_ms;
+}
+
+bool rconn_timed_out(const rconn_t *rc)
+{
+    return rc && rc->timing_out;
 }
 
 int rconn_start(rconn_t *rc)
@@ -333,24 +485,104 @@ redisAsyncContext *rconn_ctx(rconn_t *rc)
     return rconn_ready(rc) ? rc->ac : NULL;
 }
 
+static void pend_unlink(rc_pend_t *p)
+{
+    rconn_t *rc = p->rc;
+    if (p->prev)
+        p->prev->next = p->next;
+    else if (rc->pend_head == p)
+        rc->pend_head = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    else if (rc->pend_tail == p)
+        rc->pend_tail = p->prev;
+    p->prev = p->next = NULL;
+}
+
+static void on_tracked(redisAsyncContext *ac, void *r, void *priv)
+{
+    rc_pend_t *p = priv;
+    pend_unlink(p);
+    if (p->fn)
+        p->fn(ac, r, p->priv);
+    free(p);
+}
+
+/* Commands with a reply to wait for are tracked for the timeout; pub/sub
+ * commands and anything on a subscribed connection are not (the health
+ * ping covers those). @return the record, or NULL to send untracked. */
+static rc_pend_t *pend_new(rconn_t *rc, const char *cmd, size_t len,
+                           redisCallbackFn *fn, void *priv)
+{
+    rc_pend_t *p;
+    if (rc->timeout_ms == 0 || (rc->ac->c.flags & REDIS_SUBSCRIBED))
+        return NULL;
+    if (cmd[0] == 'p' || cmd[0] == 'P')
+        cmd++, len--;
+    if ((len == 9 && strncasecmp(cmd, "subscribe", 9) == 0) ||
+        (len == 11 && strncasecmp(cmd, "unsubscribe", 11) == 0))
+        return NULL;
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    p->rc = rc;
+    p->fn = fn;
+    p->priv = priv;
+    p->sent = now_ms();
+    return p;
+}
+
+static void pend_link(rc_pend_t *p)
+{
+    rconn_t *rc = p->rc;
+    p->prev = rc->pend_tail;
+    if (rc->pend_tail)
+        rc->pend_tail->next = p;
+    else
+        rc->pend_head = p;
+    rc->pend_tail = p;
+    if (!evtimer_pending(rc->wd, NULL))
+        wd_arm(rc);
+}
+
 int rconn_command(rconn_t *rc, redisCallbackFn *fn, void *privdata, const char *fmt, ...)
 {
     va_list ap;
     int r;
+    rc_pend_t *p;
     if (!rconn_ready(rc))
         return -1;
+    p = pend_new(rc, fmt, strcspn(fmt, " "), fn, privdata);
     va_start(ap, fmt);
-    r = redisvAsyncCommand(rc->ac, fn, privdata, fmt, ap);
+    r = p ? redisvAsyncCommand(rc->ac, on_tracked, p, fmt, ap)
+          : redisvAsyncCommand(rc->ac, fn, privdata, fmt, ap);
     va_end(ap);
+    if (p) {
+        if (r == REDIS_OK)
+            pend_link(p);
+        else
+            free(p);
+    }
     return r == REDIS_OK ? 0 : -1;
 }
 
 int rconn_command_argv(rconn_t *rc, redisCallbackFn *fn, void *privdata,
                        int argc, const char **argv, const size_t *argvlen)
 {
-    if (!rconn_ready(rc))
+    rc_pend_t *p;
+    int r;
+    if (!rconn_ready(rc) || argc < 1)
         return -1;
-    return redisAsyncCommandArgv(rc->ac, fn, privdata, argc, argv, argvlen) == REDIS_OK ? 0 : -1;
+    p = pend_new(rc, argv[0], argvlen ? argvlen[0] : strlen(argv[0]), fn, privdata);
+    r = p ? redisAsyncCommandArgv(rc->ac, on_tracked, p, argc, argv, argvlen)
+          : redisAsyncCommandArgv(rc->ac, fn, privdata, argc, argv, argvlen);
+    if (p) {
+        if (r == REDIS_OK)
+            pend_link(p);
+        else
+            free(p);
+    }
+    return r == REDIS_OK ? 0 : -1;
 }
 
 void rconn_drop(rconn_t *rc)
@@ -376,5 +608,7 @@ void rconn_free(rconn_t *rc)
         redisAsyncFree(ac);
     }
     event_free(rc->timer);
+    event_free(rc->wd);
+    event_free(rc->ping);
     free(rc);
 }

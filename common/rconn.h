@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <event2/event.h>
 #include <hiredis/async.h>
 
@@ -34,6 +35,18 @@ typedef void rconn_state_cb(rconn_t *rc, int connected, void *arg);
 
 rconn_t *rconn_new(struct event_base *base, const redis_url_t *url,
                    const char *name, rconn_state_cb *cb, void *arg);
+/* Command timeout and health ping interval in ms (0 = off; defaults 2000
+ * and 1000). A tracked command whose reply is later than timeout_ms, or a
+ * ping unanswered that long, fails the connection: pending callbacks get a
+ * NULL reply, the state callback reports it down, and it reconnects with
+ * backoff. On a subscribed connection the ping is a SUBSCRIBE to a private
+ * channel. Call before rconn_start(). */
+void rconn_set_timeouts(rconn_t *rc, unsigned timeout_ms, unsigned ping_ms);
+/* True while NULL replies are delivered because of a timeout. */
+bool rconn_timed_out(const rconn_t *rc);
+/* Pure: ms until a reply sent at `oldest` (ms, 0 = none) is overdue, 0 if it
+ * is, -1 if nothing is outstanding or the timeout is off. */
+long rconn_overdue_in(uint64_t now, uint64_t oldest, unsigned timeout_ms);
 /* Starts connecting (asynchronously). @return 0 or -1. */
 int  rconn_start(rconn_t *rc);
 bool rconn_ready(const rconn_t *rc);

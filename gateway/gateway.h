@@ -44,6 +44,8 @@ typedef struct gw_config {
     const char *redis_url;
     redis_url_t rurl;
     const char *prefix;
+    long        redis_timeout_ms;  /* a Redis reply later than this fails the connection */
+    long        redis_ping_ms;     /* health ping interval per Redis connection */
     const char *auth;
     long        max_conns;         /* resolved: never 0 after main() */
     long        sse_keepalive;     /* seconds */

@@ -263,7 +263,12 @@ static int redis_unavailable_reply(req_t *q, const redisReply *reply)
     static const char *const transient[] = { "READONLY", "LOADING", "MASTERDOWN", "BUSY",
                                              "TRYAGAIN", "CLUSTERDOWN" };
     if (reply == NULL) {
-        req_unavailable(q);
+        if (rconn_timed_out(q->p->rc))
+            req_error(q, 503, "redis_timeout",
+                      "Redis did not answer within %ld ms; the change may or may not have been "
+                      "applied, check before retrying", q->p->cfg.redis_timeout_ms);
+        else
+            req_unavailable(q);
         return 1;
     }
     if (reply->type != REDIS_REPLY_ERROR)

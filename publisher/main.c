@@ -52,6 +52,11 @@ static const cfg_opt_t opts[] = {
       "largest accepted request body, bytes", &P.cfg.max_body, 64, 64 * 1024 * 1024 },
     { "drain-timeout", "FLAGCAST_DRAIN_TIMEOUT", CFG_INT, "10",
       "seconds to wait for in-flight requests on SIGTERM", &P.cfg.drain_timeout, 0, 3600 },
+    { "redis-timeout-ms", "FLAGCAST_REDIS_TIMEOUT_MS", CFG_INT, "2000",
+      "a Redis reply or health ping later than this fails the connection (0: off)",
+      &P.cfg.redis_timeout_ms, 0, 3600000 },
+    { "redis-ping-ms", "FLAGCAST_REDIS_PING_MS", CFG_INT, "1000",
+      "health ping interval on the Redis connection (0: off)", &P.cfg.redis_ping_ms, 0, 3600000 },
     { "log-level", "FLAGCAST_LOG_LEVEL", CFG_STR, "info",
       "debug, info, warn or error", &P.cfg.log_level, 0, 0 },
     { 0 }
@@ -221,6 +226,8 @@ int main(int argc, char **argv)
         return 1;
     }
     p->rc = rconn_new(p->base, &url, "publisher", on_redis_state, p);
+    if (p->rc)
+        rconn_set_timeouts(p->rc, (unsigned)p->cfg.redis_timeout_ms, (unsigned)p->cfg.redis_ping_ms);
     if (p->rc == NULL || rconn_start(p->rc) < 0) {
         log_error("cannot start the Redis connection", NULL);
         return 1;

@@ -39,6 +39,8 @@ typedef struct pub_cfg {
     long        history_ttl;
     long        max_body;
     long        drain_timeout;
+    long        redis_timeout_ms;
+    long        redis_ping_ms;
 } pub_cfg_t;
 
 typedef struct pub {

@@ -4,6 +4,8 @@
  * to shorten its timeouts. */
 #define RCONN_CONNECT_TIMEOUT_MS 200
 #define RCONN_BACKOFF_MIN_MS 20
+#define RCONN_DEFAULT_TIMEOUT_MS 150
+#define RCONN_DEFAULT_PING_MS 50
 #include "common/rconn.c"
 
 #include <arpa/inet.h>
@@ -143,6 +145,104 @@ START_TEST(test_silent_server_times_out_and_retries)
 }
 END_TEST
 
+START_TEST(test_overdue_in)
+{
+    ck_assert_int_eq(rconn_overdue_in(1000, 0, 2000), -1);    /* nothing outstanding */
+    ck_assert_int_eq(rconn_overdue_in(1000, 900, 0), -1);     /* timeout off */
+    ck_assert_int_eq(rconn_overdue_in(1000, 900, 2000), 1900);
+    ck_assert_int_eq(rconn_overdue_in(2900, 900, 2000), 0);   /* exactly due */
+    ck_assert_int_eq(rconn_overdue_in(5000, 900, 2000), 0);
+}
+END_TEST
+
+/* A server that answers the handshake PING once, then stalls (like a
+ * SIGSTOPped Redis): the command gets NULL while rconn_timed_out(), the
+ * connection goes down, and it reconnects. */
+static int stall_fd = -1, stall_conns;
+static void on_stall_read(evutil_socket_t fd, short w, void *arg)
+{
+    char b[512];
+    ssize_t n = read(fd, b, sizeof(b));
+    if (n > 0 && !*(int *)arg) {
+        *(int *)arg = 1;
+        (void)!write(fd, "+PONG\r\n", 7);
+    }
+}
+static int answered[16];
+static struct event *conn_ev[16];
+static int conn_fd[16];
+static void on_stall_accept(evutil_socket_t fd, short w, void *arg)
+{
+    int c = accept(fd, NULL, NULL);
+    if (c < 0 || stall_conns >= 16)
+        return;
+    conn_fd[stall_conns] = c;
+    conn_ev[stall_conns] = event_new(arg, c, EV_READ | EV_PERSIST, on_stall_read,
+                                     &answered[stall_conns]);
+    event_add(conn_ev[stall_conns], NULL);
+    stall_conns++;
+    stall_fd = c;
+}
+static int ups, downs, null_replies, null_timed_out;
+static rconn_t *stall_rc;
+static void on_cmd(redisAsyncContext *ac, void *r, void *priv)
+{
+    if (r == NULL) {
+        null_replies++;
+        null_timed_out += rconn_timed_out(stall_rc);
+    }
+}
+static void on_stall_state(rconn_t *rc, int up, void *arg)
+{
+    if (up) {
+        ups++;
+        if (ups == 1)
+            ck_assert_int_eq(rconn_command(rc, on_cmd, NULL, "GET k"), 0);
+    } else {
+        downs++;
+    }
+}
+
+START_TEST(test_stalled_server_times_out)
+{
+    struct event_base *base = event_base_new();
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    socklen_t al = sizeof(a);
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(ls, (struct sockaddr *)&a, sizeof(a)), 0);
+    ck_assert_int_eq(listen(ls, 16), 0);
+    ck_assert_int_eq(getsockname(ls, (struct sockaddr *)&a, &al), 0);
+    struct event *ev = event_new(base, ls, EV_READ | EV_PERSIST, on_stall_accept, base);
+    event_add(ev, NULL);
+    char url[64];
+    redis_url_t u;
+    const char *err;
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", ntohs(a.sin_port));
+    ck_assert_int_eq(redis_url_parse(url, &u, &err), 0);
+    stall_rc = rconn_new(base, &u, "test", on_stall_state, NULL);
+    ck_assert_int_eq(rconn_start(stall_rc), 0);
+    struct event *t = evtimer_new(base, stop, base);
+    struct timeval tv = { 0, 500000 }; /* up at once, down after ~150 ms, up again */
+    evtimer_add(t, &tv);
+    event_base_dispatch(base);
+    ck_assert_int_ge(ups, 2);
+    ck_assert_int_ge(downs, 1);
+    ck_assert_int_eq(null_replies, 1);
+    ck_assert_int_eq(null_timed_out, 1);
+    ck_assert(!rconn_timed_out(stall_rc));
+    rconn_free(stall_rc);
+    for (int i = 0; i < stall_conns; i++) {
+        event_free(conn_ev[i]);
+        close(conn_fd[i]);
+    }
+    event_free(t);
+    event_free(ev);
+    close(ls);
+    event_base_free(base);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("rconn");
@@ -151,6 +251,8 @@ int main(void)
     tcase_add_test(tc, test_url_bad);
     tcase_add_test(tc, test_not_ready_while_down);
     tcase_add_test(tc, test_silent_server_times_out_and_retries);
+    tcase_add_test(tc, test_overdue_in);
+    tcase_add_test(tc, test_stalled_server_times_out);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
