@@ -47,6 +47,7 @@
 #define HIST_REASON_BEHIND   "too far behind"
 #define HIST_REASON_ERROR    "history unavailable"
 #define HIST_REASON_ROLLBACK "history rolled back"
+#define HIST_REASON_OVERLOAD "gateway overloaded"
 
 /* Appends a resync event in format fmt: for OUTQ_FMT_SSE a whole SSE frame
  * (`id: <sse_id>`, or `id: <channel>/<epoch>/<offset>` when sse_id is NULL

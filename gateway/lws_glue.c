@@ -1996,24 +1996,31 @@ static void worker_resync_all(gw_worker_t *w, gw_resume_t *r)
     gw_resume_free(r);
 }
 
+/* A channel-wide resync for worker i's subscribers of ch (past the inbox
+ * bound: a resync must not be lost). */
+static void post_resync(long i, const char *ch, const char *reason, const char *epoch, uint64_t offset)
+{
+    gw_resume_t *r = gw_resume_new(1);
+
+    if (r == NULL)
+        return;
+    r->worker = (int)i;
+    r->fd = -1;
+    if (gw_resume_push(r, ch, strlen(ch), epoch, epoch ? strlen(epoch) : 0, offset) < 0) {
+        gw_resume_free(r);
+        return;
+    }
+    r->reason[0] = reason;
+    if (worker_post(&workers[i], NULL, r, gw_now_ns()) != 0)
+        gw_resume_free(r);
+}
+
 void gw_lws_resync(const char *ch, const char *reason, const char *epoch, uint64_t offset)
 {
     long i, n = atomic_load(&nlive);
 
-    for (i = 0; i < n; i++) {
-        gw_resume_t *r = gw_resume_new(1);
-        if (r == NULL)
-            continue;
-        r->worker = (int)i;
-        r->fd = -1;
-        if (gw_resume_push(r, ch, strlen(ch), epoch, epoch ? strlen(epoch) : 0, offset) < 0) {
-            gw_resume_free(r);
-            continue;
-        }
-        r->reason[0] = reason;
-        if (worker_post(&workers[i], NULL, r, gw_now_ns()) != 0)
-            gw_resume_free(r);
-    }
+    for (i = 0; i < n; i++)
+        post_resync(i, ch, reason, epoch, offset);
 }
 
 /* resume_dup against c's floor; a channel whose live events have passed
@@ -2333,8 +2340,13 @@ void gw_lws_dispatch(outq_ev_t *oev)
         outq_ev_ref(oev);
         if (worker_post(&workers[i], oev, NULL, t) != 0) {
             outq_ev_unref(oev);
+            const ev_t *ev = outq_ev_event(oev);
             metric_inc(gw_m.drops);
             log_warn("service thread inbox full, event dropped", "thread=%ld", i);
+            /* never silent: the thread's subscribers of the channel are
+             * told (flags: a fresh snapshot, which holds the change) */
+            if (ev && ev->channel)
+                post_resync(i, ev->channel, HIST_REASON_OVERLOAD, ev->epoch, ev->offset);
         }
     }
 }
