@@ -90,6 +90,7 @@ typedef struct gw_chan {
                                     * (epoch "": the channel had no history yet) */
     bool            filling, reading;
     bool            retry_fill, retry_read;
+    bool            fill_check;    /* the fill waits for its P:meta check */
     unsigned        fill_gen;
     char            epoch[EV_MAX_EPOCH + 1];
     uint64_t        last;

@@ -286,6 +286,7 @@ static void flush_held(gw_chan_t *c)
 static void fill_end(gw_chan_t *c)
 {
     c->filling = false;
+    c->fill_check = false;
     c->retry_fill = false;
     c->fill_gen++;
     flush_held(c);
@@ -375,7 +376,12 @@ static void on_fill_meta(redisAsyncContext *ac, void *rep, void *priv)
         return;
     if (gen != c->fill_gen || !c->filling)
         return;
-    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+    if (reply == NULL) {
+        c->retry_fill = true;   /* the reader went: check again when it is back */
+        return;
+    }
+    c->fill_check = false;
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
         reply->element[0]->type == REDIS_REPLY_STRING && reply->element[1]->type == REDIS_REPLY_STRING &&
         c->known && c->epoch[0] && strcmp(reply->element[0]->str, c->epoch) == 0) {
         uint64_t off = strtoull(reply->element[1]->str, NULL, 10);
@@ -390,17 +396,13 @@ static void on_fill_meta(redisAsyncContext *ac, void *rep, void *priv)
     start_fill(c);   /* also when the read failed: the fill reports its own errors */
 }
 
-static void start_fill_checked(gw_chan_t *c)
+static void send_fill_check(gw_chan_t *c)
 {
     hcb_t *cb;
 
-    c->filling = true;
-    c->fill_n = 0;
-    c->fill_gen++;
-    metric_inc(gw_m.gap_fills);
-    c->held_mark = c->held.n;
+    c->fill_check = true;
     if (!rconn_ready(hcmd) || (cb = cb_new(c)) == NULL) {
-        c->retry_fill = true;
+        c->retry_fill = true;   /* hist_cmd_up sends it */
         return;
     }
     if (rconn_command(hcmd, on_fill_meta, cb, "HMGET %s:meta:%s epoch offset", gw_cfg.prefix,
@@ -409,7 +411,18 @@ static void start_fill_checked(gw_chan_t *c)
         c->retry_fill = true;
         return;
     }
+    c->retry_fill = false;
     c->refs++;
+}
+
+static void start_fill_checked(gw_chan_t *c)
+{
+    c->filling = true;
+    c->fill_n = 0;
+    c->fill_gen++;
+    metric_inc(gw_m.gap_fills);
+    c->held_mark = c->held.n;
+    send_fill_check(c);
 }
 
 /* Reads history from last + 1 (one page); live events are held meanwhile. */
@@ -871,8 +884,12 @@ void hist_sub_lost(gw_chan_t *c)
 
 void hist_cmd_up(gw_chan_t *c)
 {
-    if (c->filling && c->retry_fill)
-        start_fill(c);
+    if (c->filling && c->retry_fill) {
+        if (c->fill_check)
+            send_fill_check(c);
+        else
+            start_fill(c);
+    }
     if (c->reading && c->retry_read)
         start_read(c, c->rfrom);
     if (c->confirmed && !c->known)
