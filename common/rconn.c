@@ -545,6 +545,19 @@ static void pend_link(rc_pend_t *p)
         wd_arm(rc);
 }
 
+/* After sending a tracked command (p NULL: not tracked): tracks it if it
+ * was sent. @return 0, or -1 if the send failed. */
+static int pend_commit(rc_pend_t *p, int r)
+{
+    if (p) {
+        if (r == REDIS_OK)
+            pend_link(p);
+        else
+            free(p);
+    }
+    return r == REDIS_OK ? 0 : -1;
+}
+
 int rconn_command(rconn_t *rc, redisCallbackFn *fn, void *privdata, const char *fmt, ...)
 {
     va_list ap;
@@ -557,13 +570,7 @@ int rconn_command(rconn_t *rc, redisCallbackFn *fn, void *privdata, const char *
     r = p ? redisvAsyncCommand(rc->ac, on_tracked, p, fmt, ap)
           : redisvAsyncCommand(rc->ac, fn, privdata, fmt, ap);
     va_end(ap);
-    if (p) {
-        if (r == REDIS_OK)
-            pend_link(p);
-        else
-            free(p);
-    }
-    return r == REDIS_OK ? 0 : -1;
+    return pend_commit(p, r);
 }
 
 int rconn_command_argv(rconn_t *rc, redisCallbackFn *fn, void *privdata,
@@ -576,13 +583,7 @@ int rconn_command_argv(rconn_t *rc, redisCallbackFn *fn, void *privdata,
     p = pend_new(rc, argv[0], argvlen ? argvlen[0] : strlen(argv[0]), fn, privdata);
     r = p ? redisAsyncCommandArgv(rc->ac, on_tracked, p, argc, argv, argvlen)
           : redisAsyncCommandArgv(rc->ac, fn, privdata, argc, argv, argvlen);
-    if (p) {
-        if (r == REDIS_OK)
-            pend_link(p);
-        else
-            free(p);
-    }
-    return r == REDIS_OK ? 0 : -1;
+    return pend_commit(p, r);
 }
 
 void rconn_drop(rconn_t *rc)

@@ -357,6 +357,22 @@ static void on_fill(redisAsyncContext *ac, void *rep, void *priv)
     fill_end(c);
 }
 
+/* The reply of `HMGET P:meta:<ch> epoch offset`: the channel's position
+ * into epoch (n bytes; "" when the channel has no history) and *off.
+ * @return false if the reply is not that (an error, a lost connection). */
+static bool meta_parse(const redisReply *reply, char *epoch, size_t n, uint64_t *off)
+{
+    epoch[0] = '\0';
+    *off = 0;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
+        return false;
+    if (reply->element[0]->type == REDIS_REPLY_STRING && reply->element[1]->type == REDIS_REPLY_STRING) {
+        snprintf(epoch, n, "%s", reply->element[0]->str);
+        *off = strtoull(reply->element[1]->str, NULL, 10);
+    }
+    return true;
+}
+
 /* After a reconnect: P:meta first. The same epoch at an offset below the
  * position delivered means Redis came back with older data (a restart from
  * an older RDB, the last second of an everysec AOF): the offsets delivered
@@ -369,6 +385,8 @@ static void on_fill_meta(redisAsyncContext *ac, void *rep, void *priv)
     gw_chan_t *c = cb->c;
     redisReply *reply = rep;
     unsigned gen = cb->gen;
+    char epoch[EV_MAX_EPOCH + 1];
+    uint64_t off;
 
     (void)ac;
     free(cb);
@@ -381,10 +399,8 @@ static void on_fill_meta(redisAsyncContext *ac, void *rep, void *priv)
         return;
     }
     c->fill_check = false;
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
-        reply->element[0]->type == REDIS_REPLY_STRING && reply->element[1]->type == REDIS_REPLY_STRING &&
-        c->known && c->epoch[0] && strcmp(reply->element[0]->str, c->epoch) == 0) {
-        uint64_t off = strtoull(reply->element[1]->str, NULL, 10);
+    if (meta_parse(reply, epoch, sizeof(epoch), &off) && c->known && c->epoch[0] &&
+        strcmp(epoch, c->epoch) == 0) {
         if (off < c->last) {
             metric_inc(gw_m.rollbacks);
             log_warn("history rolled back", "channel=%s epoch=%s delivered=%llu redis=%llu", c->name,
@@ -563,24 +579,22 @@ static void on_pos_meta(redisAsyncContext *ac, void *rep, void *priv)
 {
     gw_chan_t *c = priv;
     redisReply *reply = rep;
+    char epoch[EV_MAX_EPOCH + 1];
+    uint64_t off;
 
     (void)ac;
     if (cb_release(c))
         return;
     c->pmeta_pending = false;
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+    if (!meta_parse(reply, epoch, sizeof(epoch), &off)) {
         if (reply && reply->type == REDIS_REPLY_ERROR)
             log_warn("channel position read failed", "channel=%s err=\"%s\"", c->name, reply->str);
         return;   /* again when the reader is back (hist_cmd_up) */
     }
     if (!c->known) {
         c->known = true;
-        c->epoch[0] = '\0';
-        c->last = 0;
-        if (reply->element[0]->type == REDIS_REPLY_STRING && reply->element[1]->type == REDIS_REPLY_STRING) {
-            snprintf(c->epoch, sizeof(c->epoch), "%s", reply->element[0]->str);
-            c->last = strtoull(reply->element[1]->str, NULL, 10);
-        }
+        memcpy(c->epoch, epoch, sizeof(c->epoch));
+        c->last = off;
     }
     serve_waiters(c);
 }
@@ -724,14 +738,7 @@ static void on_read_meta(redisAsyncContext *ac, void *rep, void *priv)
         return;
     if (!c->reading || reply == NULL)
         return;
-    c->wepoch[0] = '\0';
-    c->wmeta_off = 0;
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
-        if (reply->element[0]->type == REDIS_REPLY_STRING)
-            snprintf(c->wepoch, sizeof(c->wepoch), "%s", reply->element[0]->str);
-        if (reply->element[1]->type == REDIS_REPLY_STRING)
-            c->wmeta_off = strtoull(reply->element[1]->str, NULL, 10);
-    }
+    meta_parse(reply, c->wepoch, sizeof(c->wepoch), &c->wmeta_off);
 }
 
 static int send_page(gw_chan_t *c, uint64_t from);

@@ -186,6 +186,7 @@ static const struct lws_protocols gw_protocols[] = {
 
 static void conn_kill(gw_conn_t *c, const char *reason);
 static gw_resume_t *resume_new(void);
+static gw_resume_t *ack_request(buf_t *b);
 static int  resume_add(gw_resume_t *r, const filter_t *f, const char *ch, size_t chlen,
                        const char *epoch, size_t elen, uint64_t offset);
 static void resume_start(gw_worker_t *w, gw_conn_t *c, gw_resume_t *r);
@@ -391,12 +392,26 @@ static int conn_flush(gw_conn_t *c)
 
 /* Writes bytes that are not shared (a prelude, a comment) straight away; p
  * must have LWS_PRE writable bytes before it for WS. */
+/* A control item from b (a buf_t that starts with LWS_PRE bytes of room;
+ * takes its storage, also on failure). @return it with one reference, or
+ * NULL (b failed, out of memory). */
+static outq_ev_t *ctl_item(buf_t *b)
+{
+    size_t len;
+    char *p;
+
+    if (b->err) {
+        buf_free(b);
+        return NULL;
+    }
+    p = buf_steal(b, &len);
+    return p ? outq_ev_adopt_raw(p, len, LWS_PRE) : NULL;
+}
+
 /* Queues a control message (a buf_t that starts with LWS_PRE bytes of room)
  * for c and writes it if nothing is ahead of it. Takes b's storage. */
 static int conn_send_ctl(gw_conn_t *c, buf_t *b)
 {
-    size_t len;
-    char *p;
     outq_ev_t *e;
 
     if (b->err) {
@@ -415,9 +430,7 @@ static int conn_send_ctl(gw_conn_t *c, buf_t *b)
         conn_kill(c, "replies not read");
         return -1;
     }
-    p = buf_steal(b, &len);
-    e = outq_ev_adopt_raw(p, len, LWS_PRE);
-    if (e == NULL)
+    if ((e = ctl_item(b)) == NULL)
         return -1;
     if (outq_push_ctl(&c->q, e) != OUTQ_OK) {
         outq_ev_unref(e);
@@ -1026,13 +1039,10 @@ static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
         size_t chlen, eplen, ilen, ipos = 0;
         uint64_t off;
         int cl = curp ? lws_hdr_custom_copy(wsi, curp, QUERY_MAX_CURSOR + 1, "last-event-id:", 14) : -1;
-        gw_resume_t *r = resume_new();
-        char *pp;
-        size_t plen;
+        gw_resume_t *r = ack_request(&b);
 
         if (r == NULL) {
             free(curp);
-            buf_free(&b);
             goto out;
         }
         if (cl > 0)
@@ -1048,13 +1058,7 @@ static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
         r->snapshot = !resume_has(r, "flags");
         if (c->sub)
             resume_add_starts(r, subidx_filter(c->sub), NULL);
-        pp = buf_steal(&b, &plen);
-        r->prelude = pp ? outq_ev_adopt_raw(pp, plen, LWS_PRE) : NULL;
         free(curp);
-        if (r->prelude == NULL) {
-            gw_resume_free(r);
-            goto out;
-        }
         resume_start(w, c, r);
     }
 
@@ -1165,21 +1169,12 @@ static void ws_send_state(gw_conn_t *c, const filter_t *f, const filter_t *old, 
 {
     gw_resume_t *r;
     buf_t b;
-    char *p;
-    size_t len, i;
+    size_t i;
 
     ws_buf(&b);
     wsmsg_render_subscribed(ws_fmt(c), f, &b);
-    if (b.err || (r = resume_new()) == NULL) {
-        buf_free(&b);
+    if ((r = ack_request(&b)) == NULL)
         return;
-    }
-    p = buf_steal(&b, &len);
-    r->prelude = p ? outq_ev_adopt_raw(p, len, LWS_PRE) : NULL;
-    if (r->prelude == NULL) {
-        gw_resume_free(r);
-        return;
-    }
     for (i = 0; c->sub && i < nsince; i++)
         resume_add(r, f, since[i].channel, strlen(since[i].channel), since[i].epoch,
                    strlen(since[i].epoch), since[i].offset);
@@ -1476,20 +1471,10 @@ static int ws_established(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
     wsmsg_render_connected(ws_fmt(c), "Connected to flagcast WebSocket", NULL,
                            c->fmt == OUTQ_FMT_MSGPACK ? "flagcast.msgpack" : "flagcast.json", &b);
     {
-        gw_resume_t *r = b.err ? NULL : resume_new();
-        char *p;
-        size_t len;
+        gw_resume_t *r = ack_request(&b);
 
-        if (r == NULL) {
-            buf_free(&b);
+        if (r == NULL)
             return -1;
-        }
-        p = buf_steal(&b, &len);
-        r->prelude = p ? outq_ev_adopt_raw(p, len, LWS_PRE) : NULL;
-        if (r->prelude == NULL) {
-            gw_resume_free(r);
-            return -1;
-        }
         if (c->sub)
             resume_add_starts(r, subidx_filter(c->sub), NULL);
         resume_start(w, c, r);
@@ -1876,8 +1861,6 @@ static outq_ev_t *snapshot_item(gw_conn_t *c, const char *epoch, uint64_t offset
     static const char room[LWS_PRE];
     const filter_t *f = c->sub ? subidx_filter(c->sub) : NULL;
     buf_t b, data, lid;
-    char *p;
-    size_t len;
     int rc;
 
     if (f == NULL)
@@ -1898,12 +1881,11 @@ static outq_ev_t *snapshot_item(gw_conn_t *c, const char *epoch, uint64_t offset
         buf_free(&data);
         buf_free(&lid);
     }
-    if (rc != 0 || b.err) {
+    if (rc != 0) {
         buf_free(&b);
         return NULL;
     }
-    p = buf_steal(&b, &len);
-    return outq_ev_adopt_raw(p, len, LWS_PRE);
+    return ctl_item(&b);
 }
 
 /* For an SSE start without a snapshot: `id: <cursor>` and a blank line (no
@@ -1915,8 +1897,7 @@ static outq_ev_t *position_item(gw_conn_t *c, const gw_resume_t *r)
     static const char room[LWS_PRE];
     char id[QUERY_MAX_CURSOR + 1];
     buf_t b;
-    char *p;
-    size_t len, i;
+    size_t i;
 
     for (i = 0; i < r->nch && !(r->pos_only[i] && r->ok[i] && r->epochs[i]); i++)
         ;
@@ -1935,12 +1916,7 @@ static outq_ev_t *position_item(gw_conn_t *c, const gw_resume_t *r)
         buf_puts(&b, id);
     }
     buf_puts(&b, "\n\n");
-    if (b.err) {
-        buf_free(&b);
-        return NULL;
-    }
-    p = buf_steal(&b, &len);
-    return outq_ev_adopt_raw(p, len, LWS_PRE);
+    return ctl_item(&b);
 }
 
 /* A resync for c in its format (hist.h), or on `flags` a fresh snapshot of
@@ -1952,8 +1928,6 @@ static outq_ev_t *resync_item(gw_conn_t *c, const char *ch, const char *reason,
     static const char room[LWS_PRE];
     const filter_t *f = c->sub ? subidx_filter(c->sub) : NULL;
     buf_t b, lid;
-    char *p;
-    size_t len;
     int rc;
 
     if (f == NULL || !filter_wants_channel(f, ch, strlen(ch)))
@@ -1965,12 +1939,11 @@ static outq_ev_t *resync_item(gw_conn_t *c, const char *ch, const char *reason,
     ctl_cursor(c, ch, epoch, offset, &lid);
     rc = hist_render_resync((outq_fmt_t)c->fmt, ch, reason, epoch, offset, lid.data, &b);
     buf_free(&lid);
-    if (rc != 0 || b.err) {
+    if (rc != 0) {
         buf_free(&b);
         return NULL;
     }
-    p = buf_steal(&b, &len);
-    return outq_ev_adopt_raw(p, len, LWS_PRE);
+    return ctl_item(&b);
 }
 
 /* A channel-wide resync from the Redis thread (r->fd < 0): every local
@@ -2228,6 +2201,20 @@ static void resume_add_starts(gw_resume_t *r, const filter_t *f, const filter_t 
         if (resume_add(r, f, ch, n, HIST_EPOCH_NONE, 1, 0) == 0)
             r->pos_only[r->nch - 1] = true;
     }
+}
+
+/* A start request whose answer is written after the acknowledgement in b
+ * (takes b's storage). @return it, or NULL. */
+static gw_resume_t *ack_request(buf_t *b)
+{
+    gw_resume_t *r = b->err ? NULL : resume_new();
+
+    if (r == NULL || (r->prelude = ctl_item(b)) == NULL) {
+        buf_free(b);
+        gw_resume_free(r);
+        return NULL;
+    }
+    return r;
 }
 
 /* Sends r for c (takes r): c queues live events until the answer. A
