@@ -37,6 +37,7 @@
 #include "gateway/filter.h"
 #include "gateway/hist.h"
 #include "gateway/query.h"
+#include "gateway/headgate.h"
 #include "gateway/subidx.h"
 #include "gateway/wsmsg.h"
 #include "common/log.h"
@@ -137,6 +138,11 @@ typedef struct gw_worker {
     /* owned by the worker thread */
     subidx_t            *idx;
     gw_conn_t           *sse, *ws;   /* lists */
+    int                  hg_epfd;    /* connections whose head is not complete yet */
+    struct lws          *hg_wsi;
+    uint32_t            *hg;         /* per fd: 0, or deadline second << 1 | lingering */
+    size_t               hg_count, hg_top;   /* pending; highest fd + 1 ever pending */
+    char                *hg_buf;     /* FLAGCAST_MAX_HEADER_BYTES, for peeking */
     gw_conn_t          **by_fd;      /* epoll lookup */
     size_t               nfd;
     uint32_t             serial;
@@ -1577,12 +1583,169 @@ static void reap_ready(gw_worker_t *w)
 
 /* ==== accepting ==== */
 
+/* ==== the head gate: a new connection's head is checked before lws ==== */
+
+#define GW_HEAD_TIMEOUT_S 10   /* a head not complete by then: closed (lws: timeout_secs) */
+#define GW_LINGER_S        2   /* after a refusal: read what is left, then close */
+
+static uint32_t now_s(void) { return (uint32_t)(gw_now_ns() / 1000000000ull); }
+
+static void gate_forget(gw_worker_t *w, int fd)
+{
+    if (w->hg[fd]) {
+        w->hg[fd] = 0;
+        w->hg_count--;
+    }
+}
+
+static void gate_close(gw_worker_t *w, int fd)
+{
+    gate_forget(w, fd);
+    close(fd);   /* also leaves hg_epfd */
+}
+
+static void gate_adopt(gw_worker_t *w, int fd)
+{
+    lws_sock_file_fd_type sfd;
+
+    if (w->hg[fd]) {
+        epoll_ctl(w->hg_epfd, EPOLL_CTL_DEL, fd, NULL);
+        gate_forget(w, fd);
+    }
+    sfd.sockfd = fd;
+    if (lws_adopt_descriptor_vhost(w->vh, LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP, sfd, NULL, NULL) == NULL)
+        log_warn("adopting a connection failed", NULL);
+}
+
+/* Reads and drops what the client sends after a refusal; 1 once it closed. */
+static int gate_discard(gw_worker_t *w, int fd)
+{
+    for (;;) {
+        ssize_t r = recv(fd, w->hg_buf, (size_t)gw_cfg.max_header_bytes, MSG_DONTWAIT);
+        if (r > 0)
+            continue;
+        if (r < 0 && errno == EINTR)
+            continue;
+        return !(r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+    }
+}
+
+/* Answers a head lws would drop without a word (431 / 400), then lingers:
+ * closing with the head still unread would reset the connection and could
+ * discard the answer before the client reads it. */
+static void gate_refuse(gw_worker_t *w, int fd, headgate_t v)
+{
+    char body[256], msg[512];
+    int n, status = v == HEADGATE_TOO_LARGE ? 431 : 400;
+
+    if (v == HEADGATE_TOO_LARGE)
+        snprintf(body, sizeof(body), "{\"error\":\"request head over %ld bytes (FLAGCAST_MAX_HEADER_BYTES)\"}\n",
+                 gw_cfg.max_header_bytes);
+    else
+        snprintf(body, sizeof(body), "{\"error\":\"bad request: %s\"}\n", headgate_reason(v));
+    n = snprintf(msg, sizeof(msg),
+                 "HTTP/1.1 %s\r\ncontent-type: application/json\r\ncontent-length: %zu\r\n"
+                 "cache-control: no-store\r\nconnection: close\r\n\r\n%s",
+                 status == 431 ? "431 Request Header Fields Too Large" : "400 Bad Request",
+                 strlen(body), body);
+    log_info("request refused", "status=%d reason=\"%s\"", status, headgate_reason(v));
+    /* a few hundred bytes into an empty send buffer: never short */
+    if (send(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 || shutdown(fd, SHUT_WR) != 0 ||
+        gate_discard(w, fd)) {
+        gate_close(w, fd);
+        return;
+    }
+    if (!w->hg[fd])
+        w->hg_count++;
+    w->hg[fd] = ((now_s() + GW_LINGER_S) << 1) | 1;
+}
+
+/* Looks at what fd sent so far; 1 once the connection left the gate. */
+static int gate_try(gw_worker_t *w, int fd)
+{
+    ssize_t r = recv(fd, w->hg_buf, (size_t)gw_cfg.max_header_bytes, MSG_PEEK | MSG_DONTWAIT);
+    headgate_t v;
+
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return 0;
+    if (r <= 0) {
+        gate_close(w, fd);   /* gone before it asked anything */
+        return 1;
+    }
+    v = headgate_check(w->hg_buf, (size_t)r, (size_t)gw_cfg.max_header_bytes);
+    if (v == HEADGATE_MORE)
+        return 0;
+    if (v == HEADGATE_OK)
+        gate_adopt(w, fd);
+    else
+        gate_refuse(w, fd, v);
+    return 1;
+}
+
+static void gate_new(gw_worker_t *w, int fd)
+{
+    struct epoll_event ev;
+
+    if ((size_t)fd >= w->nfd) {
+        gate_adopt(w, fd);   /* lws refuses it as over capacity */
+        return;
+    }
+    if (gate_try(w, fd))
+        return;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;   /* edge: peeked bytes stay unread */
+    ev.data.fd = fd;
+    if (epoll_ctl(w->hg_epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        gate_adopt(w, fd);
+        return;
+    }
+    w->hg[fd] = (now_s() + GW_HEAD_TIMEOUT_S) << 1;
+    w->hg_count++;
+    if ((size_t)fd + 1 > w->hg_top)
+        w->hg_top = (size_t)fd + 1;
+}
+
+static void gate_ready(gw_worker_t *w)
+{
+    struct epoll_event evs[GW_EPOLL_BATCH];
+    int n, i;
+
+    for (;;) {
+        n = epoll_wait(w->hg_epfd, evs, GW_EPOLL_BATCH, 0);
+        if (n <= 0)
+            return;
+        for (i = 0; i < n; i++) {
+            int fd = evs[i].data.fd;
+
+            if (fd < 0 || (size_t)fd >= w->nfd || !w->hg[fd])
+                continue;
+            if (w->hg[fd] & 1) {
+                if (gate_discard(w, fd))
+                    gate_close(w, fd);
+            } else {
+                gate_try(w, fd);
+            }
+        }
+    }
+}
+
+/* Every second: heads that never completed, and refusals the client never
+ * closed, are closed. */
+static void gate_expire(gw_worker_t *w, bool all)
+{
+    uint32_t now = now_s();
+    size_t fd;
+
+    for (fd = 0; w->hg_count && fd < w->hg_top; fd++)
+        if (w->hg[fd] && (all || (w->hg[fd] >> 1) <= now))
+            gate_close(w, (int)fd);
+}
+
 static void accept_ready(gw_worker_t *w)
 {
     int i, one = 1;
 
     for (i = 0; i < GW_ACCEPT_BURST; i++) {
-        lws_sock_file_fd_type fd;
         int s = accept4(w->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (s < 0) {
@@ -1602,9 +1765,7 @@ static void accept_ready(gw_worker_t *w)
             return;
         }
         setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        fd.sockfd = s;
-        if (lws_adopt_descriptor_vhost(w->vh, LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP, fd, NULL, NULL) == NULL)
-            log_warn("adopting a connection failed", NULL);
+        gate_new(w, s);
     }
 }
 
@@ -1790,6 +1951,8 @@ static void worker_tick(lws_sorted_usec_list_t *sul)
         lws_cancel_service(w->ctx);
         return;
     }
+    if (w->hg_count)
+        gate_expire(w, false);
     if (now >= w->next_keepalive_ns) {
         w->next_keepalive_ns = now + (uint64_t)gw_cfg.sse_keepalive * 1000000000ull;
         for (c = w->sse; c; c = next) {
@@ -2364,6 +2527,8 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
             accept_ready(w);
         else if (wsi == w->ep_wsi)
             reap_ready(w);
+        else if (wsi == w->hg_wsi)
+            gate_ready(w);
         return 0;
 
     case LWS_CALLBACK_RAW_CLOSE_FILE:
@@ -2372,6 +2537,8 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
             w->listen_wsi = NULL;
         if (wsi == w->ep_wsi)
             w->ep_wsi = NULL;
+        if (wsi == w->hg_wsi)
+            w->hg_wsi = NULL;
         return 0;
 
     case LWS_CALLBACK_HTTP: {
@@ -2585,6 +2752,11 @@ static int worker_setup(gw_worker_t *w)
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (w->epfd < 0)
         return -1;
+    w->hg_epfd = epoll_create1(EPOLL_CLOEXEC);
+    w->hg = calloc(w->nfd, sizeof(*w->hg));
+    w->hg_buf = malloc((size_t)gw_cfg.max_header_bytes);
+    if (w->hg_epfd < 0 || w->hg == NULL || w->hg_buf == NULL)
+        return -1;
 
     memset(&info, 0, sizeof(info));
     info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
@@ -2592,6 +2764,10 @@ static int worker_setup(gw_worker_t *w)
     info.count_threads = 1;
     info.fd_limit_per_thread = 0;      /* any other value makes lws look fds up linearly */
     info.timeout_secs = 10;
+    /* headgate has checked the raw head against FLAGCAST_MAX_HEADER_BYTES;
+     * lws's table stores it with some overhead per header, so give it twice */
+    info.max_http_header_data = (unsigned short)(gw_cfg.max_header_bytes * 2 > 65535
+                                                 ? 65535 : gw_cfg.max_header_bytes * 2);
     info.server_string = "flagcast-gateway";
     pthread_mutex_lock(&ctx_create_mu);
     w->ctx = lws_create_context(&info);
@@ -2615,6 +2791,10 @@ static int worker_setup(gw_worker_t *w)
     ad.fd.filefd = w->epfd;
     w->ep_wsi = lws_adopt_descriptor_vhost_via_info(&ad);
     if (w->ep_wsi == NULL)
+        return -1;
+    ad.fd.filefd = w->hg_epfd;
+    w->hg_wsi = lws_adopt_descriptor_vhost_via_info(&ad);
+    if (w->hg_wsi == NULL)
         return -1;
     ad.fd.filefd = w->listen_fd;
     w->listen_wsi = lws_adopt_descriptor_vhost_via_info(&ad);
@@ -2668,6 +2848,13 @@ static void worker_cleanup(gw_worker_t *w)
     w->in_head = NULL;
     if (w->idx)
         subidx_free(w->idx);
+    if (w->hg) {
+        gate_expire(w, true);
+        free(w->hg);
+    }
+    free(w->hg_buf);
+    if (w->hg_epfd >= 0)
+        close(w->hg_epfd);
     free(w->by_fd);
     if (w->epfd >= 0)
         close(w->epfd);
@@ -2688,7 +2875,7 @@ int gw_lws_start(void)
     for (i = 0; i < nworkers; i++) {
         gw_worker_t *w = &workers[i];
         w->id = (int)i;
-        w->listen_fd = w->epfd = w->spare_fd = -1;
+        w->listen_fd = w->epfd = w->hg_epfd = w->spare_fd = -1;
         pthread_mutex_init(&w->mu, NULL);
         w->in_tail = &w->in_head;
         if (pthread_create(&w->tid, NULL, worker_main, w) != 0) {

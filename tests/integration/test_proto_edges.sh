@@ -112,3 +112,38 @@ grep -qi '^access-control-allow-credentials: true' "$TMP/pre.h" || fail "preflig
 curl -s -D "$TMP/cors2.h" -o /dev/null -H "$(printf 'Origin: https://a.example\tx')" "$GW/healthz"
 grep -qi '^access-control-allow-origin' "$TMP/cors2.h" && fail "a malformed origin was echoed"
 ok "CORS: origin echoed with credentials and exposed headers; preflight"
+
+# ---- request heads lws cannot take get an answer, never an empty reply
+# A token up to the documented 8 KiB limit fits the head (it is judged, 401)
+tok=$(head -c 8000 /dev/zero | tr '\0' a)
+get "$GW/api/v1/realtime/sse?channels=x" -H "Authorization: Bearer $tok"
+[ "$CODE $BODY" = '401 {"error":"malformed token"}' ] || fail "8000-byte token: $CODE $BODY"
+# A head over FLAGCAST_MAX_HEADER_BYTES (16384): 431, SSE and WS alike
+big=$(head -c 20000 /dev/zero | tr '\0' b)
+get "$GW/api/v1/realtime/sse" -H "X-Big: $big"
+[ "$CODE $BODY" = '431 {"error":"request head over 16384 bytes (FLAGCAST_MAX_HEADER_BYTES)"}' ] ||
+    fail "20 KB head: $CODE $BODY"
+get "$GW/ws" -H "X-Big: $big" -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+    -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=='
+[ "$CODE" = 431 ] || fail "20 KB WS upgrade head: $CODE $BODY"
+# %00 (or a control byte) in the target: 400 naming it
+for u in "/api/v1/realtime/sse?channels=a%00b" "/api/v1/realtime/sse?token=%00" "/ws%00"; do
+    get "$GW$u"
+    [ "$CODE $BODY" = '400 {"error":"bad request: request target holds %00 or a control character"}' ] ||
+        fail "$u: $CODE $BODY"
+done
+# A head that arrives in pieces is waited for and served
+piece=$(python3 - "$GW_PORT" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+for part in (b"GET /readyz HTTP/1.1\r\n", b"Host: x\r\n", b"\r\n"):
+    s.sendall(part); time.sleep(0.4)
+s.settimeout(5)
+print(s.recv(100).split(b"\r\n")[0].decode())
+PY
+)
+[ "$piece" = "HTTP/1.1 200 OK" ] || fail "a head sent in pieces: $piece"
+# ... and streams are served as before
+sse heads "/api/v1/realtime/sse?channels=after"
+wait_until 10 "an SSE stream after the refusals" file_has "$TMP/heads.sse" 'event: connection'
+ok "request heads: 8 KB token judged, 20 KB head 431, %00 400, a head in pieces served"
