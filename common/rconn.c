@@ -59,6 +59,7 @@ struct rconn {
     int                logged_down;  /* "unreachable" logged once per outage */
     /* command timeout and health ping (0 = off) */
     unsigned           timeout_ms, ping_ms;
+    char               ping_channel[160];  /* the subscribed connection's ping */
     struct event      *wd;           /* watchdog: oldest outstanding reply overdue */
     struct event      *ping;         /* periodic health ping while READY */
     struct rc_pend    *pend_head, *pend_tail;  /* tracked commands, oldest first */
@@ -326,8 +327,7 @@ static void ping_fire(evutil_socket_t fd, short what, void *arg)
      * (its ["pong",""] is looked up as a pattern), so there the ping is a
      * SUBSCRIBE to a private channel: answered in order, callback reused. */
     if (rc->ac->c.flags & REDIS_SUBSCRIBED)
-        r = redisAsyncCommand(rc->ac, on_ping_reply, rc, "SUBSCRIBE flagcast:rconn-ping:%s",
-                              rc->name);
+        r = redisAsyncCommand(rc->ac, on_ping_reply, rc, "SUBSCRIBE %s", rc->ping_channel);
     else
         r = redisAsyncCommand(rc->ac, on_ping_reply, rc, "PING");
     if (r == REDIS_OK) {
@@ -440,6 +440,7 @@ rconn_t *rconn_new(struct event_base *base, const redis_url_t *url,
     rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
     rc->timeout_ms = RCONN_DEFAULT_TIMEOUT_MS;
     rc->ping_ms = RCONN_DEFAULT_PING_MS;
+    rconn_set_ping_prefix(rc, NULL);
     rc->timer = evtimer_new(base, timer_fire, rc);
     rc->wd = evtimer_new(base, wd_fire, rc);
     rc->ping = event_new(base, -1, EV_PERSIST, ping_fire, rc);
@@ -595,6 +596,12 @@ void rconn_drop(rconn_t *rc)
 unsigned long rconn_reconnects(const rconn_t *rc)
 {
     return rc && rc->connects > 0 ? rc->connects - 1 : 0;
+}
+
+void rconn_set_ping_prefix(rconn_t *rc, const char *prefix)
+{
+    snprintf(rc->ping_channel, sizeof(rc->ping_channel), "%s:rconn-ping:%s",
+             prefix && *prefix ? prefix : "flagcast", rc->name);
 }
 
 void rconn_free(rconn_t *rc)

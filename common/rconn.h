@@ -42,6 +42,10 @@ rconn_t *rconn_new(struct event_base *base, const redis_url_t *url,
  * backoff. On a subscribed connection the ping is a SUBSCRIBE to a private
  * channel. Call before rconn_start(). */
 void rconn_set_timeouts(rconn_t *rc, unsigned timeout_ms, unsigned ping_ms);
+/* The subscribed connection's ping channel is "<prefix>:rconn-ping:<name>"
+ * (prefix NULL or "": "flagcast"), so it stays inside the deployment's key
+ * prefix (FLAGCAST_REDIS_PREFIX). */
+void rconn_set_ping_prefix(rconn_t *rc, const char *prefix);
 /* True while NULL replies are delivered because of a timeout. */
 bool rconn_timed_out(const rconn_t *rc);
 /* Pure: ms until a reply sent at `oldest` (ms, 0 = none) is overdue, 0 if it

@@ -638,6 +638,7 @@ int gw_redis_start(void)
     if (wake_ev == NULL || sub_rc == NULL || cmd_rc == NULL)
         return -1;
     rconn_set_timeouts(sub_rc, (unsigned)gw_cfg.redis_timeout_ms, (unsigned)gw_cfg.redis_ping_ms);
+    rconn_set_ping_prefix(sub_rc, gw_cfg.prefix);
     rconn_set_timeouts(cmd_rc, (unsigned)gw_cfg.redis_timeout_ms, (unsigned)gw_cfg.redis_ping_ms);
     hist_init(cmd_rc);
     if (rconn_start(sub_rc) != 0 || rconn_start(cmd_rc) != 0)

@@ -10,11 +10,11 @@ node_deps
 for v in FLAGCAST_LISTEN FLAGCAST_REDIS_URL FLAGCAST_REDIS_PREFIX FLAGCAST_AUTH \
          FLAGCAST_MAX_CONNECTIONS FLAGCAST_SSE_KEEPALIVE FLAGCAST_SSE_RETRY \
          FLAGCAST_QUEUE_MAX_EVENTS FLAGCAST_QUEUE_MAX_BYTES FLAGCAST_WS_MAX_FRAME \
-         FLAGCAST_CORS_ORIGINS FLAGCAST_THREADS FLAGCAST_LOG_LEVEL; do
+         FLAGCAST_CORS_ORIGINS FLAGCAST_THREADS FLAGCAST_LOG_LEVEL FLAGCAST_MAX_HEADER_BYTES; do
     grep -q "$v" "$TMP/help.txt" || fail "--help does not list $v"
 done
 "$BIN/flagcast-gateway" --version >/dev/null 2>&1 || fail "--version failed"
-for bad in "--listen=nope" "--redis-url=http://x" "--auth=maybe" "--sse-keepalive=0" "--threads=-1" "--log-level=loud"; do
+for bad in "--listen=nope" "--redis-url=http://x" "--auth=maybe" "--sse-keepalive=0" "--threads=-1" "--log-level=loud" "--max-header-bytes=100"; do
     "$BIN/flagcast-gateway" "$bad" >"$TMP/bad.txt" 2>&1; rc=$?
     [ "$rc" = 2 ] || fail "$bad: exit $rc (want 2)"
     [ -s "$TMP/bad.txt" ] || fail "$bad: no message"
@@ -22,6 +22,14 @@ done
 ok "--help lists the settings; bad values exit 2 with a message"
 
 start_redis
+# the subscriber's health ping stays inside the deployment's key prefix
+start_gateway FLAGCAST_REDIS_PREFIX=acme FLAGCAST_REDIS_PING_MS=100
+pinged() { redis-cli -p "$REDIS_PORT" PUBSUB CHANNELS '*rconn-ping*' | grep -qx 'acme:rconn-ping:subscriber'; }
+wait_until 10 "the ping channel under the prefix" pinged
+redis-cli -p "$REDIS_PORT" PUBSUB CHANNELS '*' | grep -v '^acme:' | grep -q . &&
+    fail "a channel outside the prefix: $(redis-cli -p "$REDIS_PORT" PUBSUB CHANNELS '*')"
+kill "$GW_PID"; wait "$GW_PID" 2>/dev/null
+ok "FLAGCAST_REDIS_PREFIX=acme: every subscription, the health ping's too, is under acme:"
 start_gateway FLAGCAST_MAX_CONNECTIONS=2 FLAGCAST_CORS_ORIGINS=https://a.example,https://b.example \
     FLAGCAST_WS_PING=1 FLAGCAST_WS_IDLE_TIMEOUT=3
 sse A "/api/v1/realtime/sse"
