@@ -52,6 +52,7 @@ typedef struct gw_config {
     long        sse_retry;         /* ms, the retry: hint */
     long        queue_max_events;
     long        queue_max_bytes;
+    long        inbox_max;         /* events waiting per service thread */
     long        max_header_bytes;  /* lws's header table: request line + headers */
     long        ws_max_frame;      /* bytes of one client frame */
     long        ws_ping;           /* seconds of silence before a ping */

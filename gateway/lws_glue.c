@@ -63,7 +63,6 @@
 #include <unistd.h>
 
 #define GW_ACCEPT_BURST   256         /* accepts per readable listen socket */
-#define GW_INBOX_MAX      65536       /* events waiting per worker */
 #define GW_EPOLL_BATCH    256
 #define GW_SSE_RX_MAX     (64 * 1024) /* bytes an SSE client may send after its request */
 #define GW_QUERY_MAX      8192
@@ -2460,7 +2459,7 @@ static int worker_post(gw_worker_t *w, outq_ev_t *ev, gw_resume_t *res, uint64_t
     it->res = res;
     it->t_ns = t_ns;
     pthread_mutex_lock(&w->mu);
-    if (ev && w->in_count >= GW_INBOX_MAX) {
+    if (ev && w->in_count >= (size_t)gw_cfg.inbox_max) {
         pthread_mutex_unlock(&w->mu);
         free(it);
         return -1;
