@@ -2186,6 +2186,39 @@ static bool floor_dup(gw_conn_t *c, const ev_t *ev)
  * filter selects, then what was queued live meanwhile, minus what the
  * replay already covered. The replayed positions stay as c's floor, so a
  * live event that the replay already gave is never written twice. */
+/* A WS acknowledgement (connected, subscribed) tells where each channel it
+ * started begins ("positions", the shape `since` takes), so a client that
+ * reconnects before its first event there resumes from its start, as an
+ * SSE client does with the id-only frame. */
+static void ws_ack_positions(gw_conn_t *c, gw_resume_t *r)
+{
+    wsmsg_since_t *pos;
+    const char *msg;
+    size_t i, n = 0, len;
+    outq_ev_t *e;
+    buf_t b;
+
+    for (i = 0; i < r->nch; i++)
+        n += r->pos_only[i] && r->ok[i] && r->epochs[i];
+    if (n == 0 || (msg = outq_ev_data(r->prelude, (outq_fmt_t)c->fmt, &len)) == NULL ||
+        (pos = calloc(n, sizeof(*pos))) == NULL)
+        return;
+    for (i = 0, n = 0; i < r->nch; i++)
+        if (r->pos_only[i] && r->ok[i] && r->epochs[i]) {
+            pos[n].channel = r->channels[i];
+            pos[n].epoch = r->epochs[i];
+            pos[n++].offset = r->last[i];
+        }
+    ws_buf(&b);
+    if (wsmsg_add_positions(ws_fmt(c), msg, len, pos, n, &b) == 0 && (e = ctl_item(&b)) != NULL) {
+        outq_ev_unref(r->prelude);
+        r->prelude = e;
+    } else {
+        buf_free(&b);
+    }
+    free(pos);
+}
+
 static void worker_resume(gw_worker_t *w, gw_resume_t *r)
 {
     gw_conn_t *c;
@@ -2208,6 +2241,8 @@ static void worker_resume(gw_worker_t *w, gw_resume_t *r)
     outq_init(&nq, (outq_fmt_t)c->fmt);
     /* the acknowledgement first (SSE prelude, WS subscribed), then the
      * snapshot: both only now that every new channel is subscribed */
+    if (r->prelude && c->kind == CK_WS)
+        ws_ack_positions(c, r);
     if (r->prelude)
         outq_push_ctl(&nq, r->prelude);
     /* where the stream starts on each channel it had no cursor for: live

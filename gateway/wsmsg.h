@@ -35,7 +35,9 @@
  * Server → client (wsmsg_render_*), one object per frame:
  *   {"type":"connected","message":str,"connectionId":str?,"protocol":str?}
  *   {"type":"subscribed","channels":[..."flags" if wanted],"flags":[...],
- *    "flagIDs":[...],"tags":[...],"subscribeAll":bool}
+ *    "flagIDs":[...],"tags":[...],"subscribeAll":bool,
+ *    "positions":{channel:{"epoch":str,"offset":uint}}?}
+ *   (connected, too, carries "positions" for the inboxes it started)
  *   {"type":"pong","id":<the ping's id, if any>}
  *   {"type":"error","code":str,"message":str}
  * The SSE `connection` event carries the same "connected" JSON.
@@ -130,6 +132,14 @@ int wsmsg_render_connected(wsmsg_fmt_t fmt, const char *message,
 /* Echo of the effective subscription: channels lists "flags" first when the
  * mode is not NONE; subscribeAll is true for mode ALL. */
 int wsmsg_render_subscribed(wsmsg_fmt_t fmt, const filter_t *f, buf_t *out);
+/* Writes msg (a rendered connected / subscribed object, len bytes) to out
+ * with a "positions" field added: {channel: {"epoch":str,"offset":uint}},
+ * the start position of each channel the request started, in the shape a
+ * `subscribe` takes as "since" (a client that reconnects before any event
+ * on a channel sends it back and misses nothing). npos 0: msg unchanged.
+ * @return 0, or -1 (msg is not an object these renderers made). */
+int wsmsg_add_positions(wsmsg_fmt_t fmt, const char *msg, size_t len,
+                        const wsmsg_since_t *pos, size_t npos, buf_t *out);
 /* Echoes ping->ping_id when present and encoded in fmt; ping may be NULL. */
 int wsmsg_render_pong(wsmsg_fmt_t fmt, const wsmsg_t *ping, buf_t *out);
 int wsmsg_render_error(wsmsg_fmt_t fmt, const char *code, const char *message,

@@ -1,7 +1,8 @@
 // ws_resume.js CHANNEL URL [URL...] — a WebSocket client (npm's ws) that
 // subscribes to CHANNEL and, whenever the connection ends, reconnects to the
 // next URL (round robin, after RETRY_MS, default 200) and subscribes again
-// with "since": {CHANNEL: {epoch, offset}} of the last event it got.
+// with "since": {CHANNEL: {epoch, offset}} of the last event it got (or,
+// before any, the position `subscribed` gave).
 // Prints one summary line per message (summary.js) and "open" per connection.
 'use strict';
 const WebSocket = require('ws');
@@ -30,6 +31,10 @@ function connect() {
     try { o = JSON.parse(data.toString('utf8')); } catch (e) { return say('BAD json'); }
     if (o.channel === channel && typeof o.epoch === 'string' && typeof o.offset === 'number')
       pos = { epoch: o.epoch, offset: o.offset };
+    // a fresh start on the channel: where it begins, so that a reconnect
+    // before its first event misses nothing
+    if ((o.type === 'subscribed' || o.type === 'connected') && o.positions && o.positions[channel])
+      pos = o.positions[channel];
     say(summarize(o));
   });
   ws.on('close', retry);

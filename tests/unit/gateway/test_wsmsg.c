@@ -378,6 +378,58 @@ START_TEST(render_control_messages)
 }
 END_TEST
 
+START_TEST(positions_added)
+{
+    buf_t m, b;
+    wsmsg_since_t pos[2] = { { "quiet", "-", 0 }, { "chat", "e1", 42 } };
+
+    buf_init(&m);
+    buf_init(&b);
+    ck_assert_int_eq(wsmsg_render_connected(WSMSG_FMT_JSON, "hi", NULL, NULL, &m), 0);
+    ck_assert_int_eq(wsmsg_add_positions(WSMSG_FMT_JSON, m.data, m.len, pos, 2, &b), 0);
+    buf_putc(&b, '\0');
+    ck_assert_str_eq(b.data, "{\"type\":\"connected\",\"message\":\"hi\",\"positions\":"
+                             "{\"quiet\":{\"epoch\":\"-\",\"offset\":0},\"chat\":{\"epoch\":\"e1\",\"offset\":42}}}");
+    /* none: unchanged */
+    buf_reset(&b);
+    ck_assert_int_eq(wsmsg_add_positions(WSMSG_FMT_JSON, m.data, m.len, pos, 0, &b), 0);
+    ck_assert_uint_eq(b.len, m.len);
+    ck_assert(memcmp(b.data, m.data, m.len) == 0);
+    /* not an object these renderers made */
+    buf_reset(&b);
+    ck_assert_int_eq(wsmsg_add_positions(WSMSG_FMT_JSON, "[1]", 3, pos, 1, &b), -1);
+    ck_assert_int_eq(wsmsg_add_positions(WSMSG_FMT_MSGPACK, "\x91\x01", 2, pos, 1, &b), -1);
+
+    /* msgpack: one more map entry, decodable, the positions last */
+    filter_t f;
+    const char *err;
+    filter_init(&f);
+    filter_add_channel(&f, "chat", 4, 256, &err);
+    buf_reset(&m);
+    buf_reset(&b);
+    ck_assert_int_eq(wsmsg_render_subscribed(WSMSG_FMT_MSGPACK, &f, &m), 0);
+    ck_assert_int_eq(wsmsg_add_positions(WSMSG_FMT_MSGPACK, m.data, m.len, pos + 1, 1, &b), 0);
+    ck_assert_uint_eq((unsigned char)b.data[0], 0x87);
+    msgpack_unpacked u;
+    size_t off = 0;
+    msgpack_unpacked_init(&u);
+    ck_assert_int_eq(msgpack_unpack_next(&u, b.data, b.len, &off), MSGPACK_UNPACK_SUCCESS);
+    ck_assert_uint_eq(off, b.len);
+    const msgpack_object_kv *kv = &u.data.via.map.ptr[6];
+    ck_assert(kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == 9 &&
+              memcmp(kv->key.via.str.ptr, "positions", 9) == 0);
+    ck_assert(kv->val.type == MSGPACK_OBJECT_MAP && kv->val.via.map.size == 1);
+    const msgpack_object *p = &kv->val.via.map.ptr[0].val;
+    ck_assert(p->type == MSGPACK_OBJECT_MAP && p->via.map.size == 2);
+    ck_assert(p->via.map.ptr[1].val.type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+              p->via.map.ptr[1].val.via.u64 == 42);
+    msgpack_unpacked_destroy(&u);
+    filter_free(&f);
+    buf_free(&m);
+    buf_free(&b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("wsmsg");
@@ -390,6 +442,7 @@ int main(void)
     tcase_add_test(tc, limits);
     tcase_add_test(tc, msgpack_forms);
     tcase_add_test(tc, render_control_messages);
+    tcase_add_test(tc, positions_added);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,39 @@
+#!/bin/sh
+# A WebSocket `subscribed` gives the start position of each channel it
+# started ("positions", the shape `since` takes), so a client that drops
+# before its first event on a channel resumes from its start and misses
+# nothing published while it was away (issue 9: the SSE stream has the
+# id-only frame for this). A channel without history yet starts at "-"/0.
+. "$(dirname "$0")/gw/lib.sh"
+. "$GW_DIR/recovery.sh"
+
+node_deps
+start_redis
+start_publisher
+start_gateway
+publish_range busy 1 2
+epoch=$(redis-cli -p "$REDIS_PORT" HGET flagcast:meta:busy epoch)
+[ -n "$epoch" ] || fail "no epoch for busy"
+
+node "$GW_DIR/ws_positions.js" "$WSURL/ws" json - quiet busy >"$TMP/first.out" || fail "first session: $(cat "$TMP/first.out")"
+pos=$(sed -n 1p "$TMP/first.out")
+[ "$pos" = "{\"quiet\":{\"epoch\":\"-\",\"offset\":0},\"busy\":{\"epoch\":\"$epoch\",\"offset\":2}}" ] ||
+    [ "$pos" = "{\"busy\":{\"epoch\":\"$epoch\",\"offset\":2},\"quiet\":{\"epoch\":\"-\",\"offset\":0}}" ] ||
+    fail "subscribed positions: $pos"
+[ "$(sed -n '2,$p' "$TMP/first.out")" = "" ] || fail "first session got events: $(cat "$TMP/first.out")"
+
+# away: three on quiet (its first ever), two more on busy
+publish_range quiet 1 3
+publish_range busy 3 4
+node "$GW_DIR/ws_positions.js" "$WSURL/ws" json "$pos" quiet busy >"$TMP/back.out" || fail "resume: $(cat "$TMP/back.out")"
+[ "$(sed -n 1p "$TMP/back.out")" = null ] || fail "a resumed subscribe gave positions: $(sed -n 1p "$TMP/back.out")"
+got=$(sed -n '2,$p' "$TMP/back.out" | sort)
+want=$(printf '%s\n' 'message busy 3 {"m":3}' 'message busy 4 {"m":4}' 'message quiet 1 {"m":1}' \
+    'message quiet 2 {"m":2}' 'message quiet 3 {"m":3}')
+[ "$got" = "$want" ] || fail "resumed from the positions, got: $got"
+
+# msgpack carries the same map
+node "$GW_DIR/ws_positions.js" "$WSURL/ws" msgpack - busy >"$TMP/mp.out" || fail "msgpack: $(cat "$TMP/mp.out")"
+[ "$(sed -n 1p "$TMP/mp.out")" = "{\"busy\":{\"epoch\":\"$epoch\",\"offset\":4}}" ] ||
+    fail "msgpack positions: $(cat "$TMP/mp.out")"
+ok "WS subscribed positions: fresh channel -/0 and busy $epoch/2; a resume from them got all 5 missed; msgpack too"
