@@ -2029,8 +2029,16 @@ static outq_ev_t *snapshot_item(gw_conn_t *c, const char *epoch, uint64_t offset
         return NULL;
     buf_init(&b);
     buf_append(&b, room, LWS_PRE);
-    if (c->fmt != OUTQ_FMT_SSE) {
+    if (c->fmt != OUTQ_FMT_SSE && epoch == NULL) {
         rc = render_snapshot(f, c->fmt == OUTQ_FMT_MSGPACK ? MIRROR_FMT_MSGPACK : MIRROR_FMT_JSON, &b);
+    } else if (c->fmt != OUTQ_FMT_SSE) {
+        /* WS: the snapshot says where it stands ("channel", "epoch",
+         * "offset", as events do), so a client resumes flags from it */
+        buf_init(&data);
+        rc = render_snapshot(f, c->fmt == OUTQ_FMT_MSGPACK ? MIRROR_FMT_MSGPACK : MIRROR_FMT_JSON, &data);
+        if (rc == 0)
+            rc = wsmsg_add_position(ws_fmt(c), data.data, data.len, "flags", epoch, offset, &b);
+        buf_free(&data);
     } else {
         char id[QUERY_MAX_CURSOR + 1];
         ctl_cursor(c, "flags", epoch, offset, &lid);

@@ -664,6 +664,45 @@ int wsmsg_render_error(wsmsg_fmt_t fmt, const char *code, const char *message, b
     return out->err ? -1 : 0;
 }
 
+/* Copies a rendered object but its end, with room for `more` entries: a
+ * msgpack fixmap header raised by more (our renderers write fixmaps), or
+ * JSON without its closing brace. @return 0, or -1 (not such an object). */
+static int open_object(wsmsg_fmt_t fmt, const char *msg, size_t len, unsigned more, buf_t *out)
+{
+    if (fmt == WSMSG_FMT_MSGPACK) {
+        if (len == 0 || ((unsigned char)msg[0] & 0xf0) != 0x80 ||
+            ((unsigned char)msg[0] & 0x0f) + more > 15)
+            return -1;
+        buf_putc(out, (char)((unsigned char)msg[0] + more));
+        buf_append(out, msg + 1, len - 1);
+        return out->err ? -1 : 0;
+    }
+    if (len < 2 || msg[0] != '{' || msg[len - 1] != '}')
+        return -1;
+    buf_append(out, msg, len - 1);
+    return out->err ? -1 : 0;
+}
+
+int wsmsg_add_position(wsmsg_fmt_t fmt, const char *msg, size_t len, const char *channel,
+                       const char *epoch, uint64_t offset, buf_t *out)
+{
+    if (open_object(fmt, msg, len, 3, out) != 0)
+        return -1;
+    if (fmt == WSMSG_FMT_MSGPACK) {
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, out, buf_msgpack_write);
+        int r = mp_str(&pk, "channel") | mp_str(&pk, channel) | mp_str(&pk, "epoch") |
+                mp_str(&pk, epoch) | mp_str(&pk, "offset") | msgpack_pack_uint64(&pk, offset);
+        return r || out->err ? -1 : 0;
+    }
+    buf_puts(out, ",\"channel\":");
+    json_cstr(out, channel);
+    buf_puts(out, ",\"epoch\":");
+    json_cstr(out, epoch);
+    buf_printf(out, ",\"offset\":%llu}", (unsigned long long)offset);
+    return out->err ? -1 : 0;
+}
+
 int wsmsg_add_positions(wsmsg_fmt_t fmt, const char *msg, size_t len,
                         const wsmsg_since_t *pos, size_t npos, buf_t *out)
 {
@@ -677,8 +716,8 @@ int wsmsg_add_positions(wsmsg_fmt_t fmt, const char *msg, size_t len,
         }
         msgpack_packer pk;
         msgpack_packer_init(&pk, out, buf_msgpack_write);
-        buf_putc(out, (char)((unsigned char)msg[0] + 1));
-        buf_append(out, msg + 1, len - 1);
+        if (open_object(fmt, msg, len, 1, out) != 0)
+            return -1;
         int r = mp_str(&pk, "positions") | msgpack_pack_map(&pk, npos);
         for (size_t i = 0; i < npos; i++) {
             r |= mp_str(&pk, pos[i].channel) | msgpack_pack_map(&pk, 2);
@@ -693,7 +732,8 @@ int wsmsg_add_positions(wsmsg_fmt_t fmt, const char *msg, size_t len,
         buf_append(out, msg, len);
         return out->err ? -1 : 0;
     }
-    buf_append(out, msg, len - 1);
+    if (open_object(fmt, msg, len, 0, out) != 0)
+        return -1;
     buf_puts(out, ",\"positions\":{");
     for (size_t i = 0; i < npos; i++) {
         if (i)

@@ -140,6 +140,11 @@ int wsmsg_render_subscribed(wsmsg_fmt_t fmt, const filter_t *f, buf_t *out);
  * @return 0, or -1 (msg is not an object these renderers made). */
 int wsmsg_add_positions(wsmsg_fmt_t fmt, const char *msg, size_t len,
                         const wsmsg_since_t *pos, size_t npos, buf_t *out);
+/* Writes msg (a rendered object: a snapshot) to out with "channel",
+ * "epoch" and "offset" added, the position it stands at, as every event
+ * carries them (a client keeps its cursor from it). @return 0, or -1. */
+int wsmsg_add_position(wsmsg_fmt_t fmt, const char *msg, size_t len, const char *channel,
+                       const char *epoch, uint64_t offset, buf_t *out);
 /* Echoes ping->ping_id when present and encoded in fmt; ping may be NULL. */
 int wsmsg_render_pong(wsmsg_fmt_t fmt, const wsmsg_t *ping, buf_t *out);
 int wsmsg_render_error(wsmsg_fmt_t fmt, const char *code, const char *message,

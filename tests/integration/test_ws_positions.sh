@@ -36,4 +36,20 @@ want=$(printf '%s\n' 'message busy 3 {"m":3}' 'message busy 4 {"m":4}' 'message 
 node "$GW_DIR/ws_positions.js" "$WSURL/ws" msgpack - busy >"$TMP/mp.out" || fail "msgpack: $(cat "$TMP/mp.out")"
 [ "$(sed -n 1p "$TMP/mp.out")" = "{\"busy\":{\"epoch\":\"$epoch\",\"offset\":4}}" ] ||
     fail "msgpack positions: $(cat "$TMP/mp.out")"
+
+# a snapshot says where it stands (channel, epoch, offset, as events do):
+# a client resumes flags from it
+api POST /api/v1/flags '{"key":"k1"}'
+api POST /api/v1/flags '{"key":"k2"}'
+fe=$(redis-cli -p "$REDIS_PORT" HGET flagcast:meta:flags epoch)
+node "$GW_DIR/ws_positions.js" "$WSURL/ws" json - flags >"$TMP/snap.out" || fail "snapshot session: $(cat "$TMP/snap.out")"
+[ "$(sed -n 2p "$TMP/snap.out")" = "snapshot k1,k2 at flags/$fe/2" ] || fail "WS snapshot position: $(cat "$TMP/snap.out")"
+node "$GW_DIR/ws_positions.js" "$WSURL/ws" msgpack - flags >"$TMP/snapmp.out" || fail "msgpack snapshot: $(cat "$TMP/snapmp.out")"
+[ "$(sed -n 2p "$TMP/snapmp.out")" = "snapshot k1,k2 at flags/$fe/2" ] || fail "WS msgpack snapshot position: $(cat "$TMP/snapmp.out")"
+api PUT /api/v1/flags/k1/enabled '{"enabled":true}'
+node "$GW_DIR/ws_positions.js" "$WSURL/ws" json "{\"flags\":{\"epoch\":\"$fe\",\"offset\":2}}" flags >"$TMP/snapback.out" ||
+    fail "flags resume: $(cat "$TMP/snapback.out")"
+[ "$(sed -n '2,$p' "$TMP/snapback.out")" = "flag.toggled flags k1 3 enabled=true" ] ||
+    fail "flags resume from the snapshot's position: $(cat "$TMP/snapback.out")"
+ok "WS snapshot carries flags/$fe/2 (JSON and msgpack); a resume from it gets just the later toggle"
 ok "WS subscribed positions: fresh channel -/0 and busy $epoch/2; a resume from them got all 5 missed; msgpack too"

@@ -1,7 +1,8 @@
 // ws_positions.js URL FORMAT SINCE-JSON CHANNEL... — one WebSocket session:
 // subscribes to the channels (with "since" when SINCE-JSON is not "-"),
 // prints the `subscribed` reply's "positions" as JSON on the first line,
-// then one summary line per message, for WAIT_MS (default 1500) ms.
+// then one summary line per message (a snapshot with the position it
+// carries: "snapshot KEYS at flags/EPOCH/OFFSET"), for WAIT_MS (default 1500) ms.
 // FORMAT: json or msgpack (subprotocol flagcast.msgpack, binary frames).
 'use strict';
 const WebSocket = require('ws');
@@ -21,6 +22,7 @@ ws.on('open', () => {
 ws.on('message', (data, isBinary) => {
   const o = mp ? decode(data) : JSON.parse(data.toString('utf8'));
   if (o.type === 'subscribed') say(JSON.stringify(o.positions === undefined ? null : o.positions));
+  else if (o.type === 'snapshot') say(summarize(o) + ' at ' + o.channel + '/' + o.epoch + '/' + o.offset);
   else if (o.type !== 'connected') say(summarize(o));
 });
 ws.on('error', (e) => { say('error ' + e.message); process.exit(1); });

@@ -425,6 +425,24 @@ START_TEST(positions_added)
               p->via.map.ptr[1].val.via.u64 == 42);
     msgpack_unpacked_destroy(&u);
     filter_free(&f);
+
+    /* a snapshot with its position, as events carry it */
+    buf_reset(&b);
+    ck_assert_int_eq(wsmsg_add_position(WSMSG_FMT_JSON, "{\"type\":\"snapshot\",\"flags\":[]}", 30,
+                                        "flags", "e9", 7, &b), 0);
+    buf_putc(&b, '\0');
+    ck_assert_str_eq(b.data, "{\"type\":\"snapshot\",\"flags\":[],\"channel\":\"flags\",\"epoch\":\"e9\",\"offset\":7}");
+    buf_reset(&b);
+    ck_assert_int_eq(wsmsg_add_position(WSMSG_FMT_MSGPACK, "\x81\xa1t\x01", 4, "flags", "-", 0, &b), 0);
+    ck_assert_uint_eq((unsigned char)b.data[0], 0x84);
+    off = 0;
+    msgpack_unpacked_init(&u);
+    ck_assert_int_eq(msgpack_unpack_next(&u, b.data, b.len, &off), MSGPACK_UNPACK_SUCCESS);
+    ck_assert_uint_eq(off, b.len);
+    ck_assert(u.data.via.map.ptr[3].val.type == MSGPACK_OBJECT_POSITIVE_INTEGER);
+    msgpack_unpacked_destroy(&u);
+    buf_reset(&b);
+    ck_assert_int_eq(wsmsg_add_position(WSMSG_FMT_JSON, "[]", 2, "flags", "e", 1, &b), -1);
     buf_free(&m);
     buf_free(&b);
 }
