@@ -2194,6 +2194,27 @@ static bool floor_dup(gw_conn_t *c, const ev_t *ev)
  * filter selects, then what was queued live meanwhile, minus what the
  * replay already covered. The replayed positions stay as c's floor, so a
  * live event that the replay already gave is never written twice. */
+/* A replayed flag change whose record before it matters (f selects flags
+ * by tag, the change is no create, and the record after it does not match:
+ * it may have left the filter) but that a history read cannot carry. */
+static bool replay_before_unknown(const filter_t *f, const ev_t *ev)
+{
+    return f->flags == FILTER_FLAGS_SOME && f->ntags > 0 && ev->flag && ev->type != EV_FLAG_CREATED &&
+           strcmp(ev->channel, "flags") == 0 && !filter_match_event(f, ev);
+}
+
+/* The record before replayed event i: the flag as an earlier event of the
+ * same replay left it, or NULL (its last change is before the gap). */
+static const flag_t *replay_prev(const gw_resume_t *r, size_t i, uint64_t id)
+{
+    while (i-- > 0) {
+        const ev_t *ev = outq_ev_event(r->evs[i]);
+        if (ev && ev->flag && ev->flag->id == id && strcmp(ev->channel, "flags") == 0)
+            return ev->flag;
+    }
+    return NULL;
+}
+
 /* A WS acknowledgement (connected, subscribed) tells where each channel it
  * started begins ("positions", the shape `since` takes), so a client that
  * reconnects before its first event there resumes from its start, as an
@@ -2234,7 +2255,7 @@ static void worker_resume(gw_worker_t *w, gw_resume_t *r)
     outq_t nq;
     outq_ev_t *e;
     size_t i, replayed = 0;
-    bool overflow = false, any_ok = false;
+    bool overflow = false, any_ok = false, flags_unsure = false;
 
     if (r->fd < 0) {
         worker_resync_all(w, r);
@@ -2289,11 +2310,27 @@ static void worker_resume(gw_worker_t *w, gw_resume_t *r)
     for (i = 0; i < r->nevs; i++) {
         const ev_t *dev = outq_ev_event(r->evs[i]);
         const flag_t *pv = outq_ev_prev(r->evs[i]);
+        if (f && dev && pv == NULL && replay_before_unknown(f, dev) &&
+            (pv = replay_prev(r, i, dev->flag->id)) == NULL)
+            flags_unsure = true;
         if (f && dev && (filter_match_event(f, dev) ||
                          (pv && filter_wants_channel(f, "flags", 5) && filter_match_flag(f, pv))) &&
             outq_ev_data(r->evs[i], (outq_fmt_t)c->fmt, NULL) != NULL &&
             outq_push_ctl(&nq, r->evs[i]) == OUTQ_OK)
             replayed++;
+    }
+    if (flags_unsure) {
+        /* a change in the gap may have moved a flag out of the filter and
+         * history does not say what it was before: the flags view is made
+         * whole with a snapshot at the end of the replay */
+        size_t k;
+        for (k = 0; k < r->nch && strcmp(r->channels[k], "flags") != 0; k++)
+            ;
+        e = snapshot_item(c, k < r->nch && r->ok[k] ? r->epochs[k] : NULL, k < r->nch ? r->last[k] : 0);
+        if (e) {
+            outq_push_ctl(&nq, e);
+            outq_ev_unref(e);
+        }
     }
     while ((e = outq_peek(&c->q, NULL, NULL)) != NULL) {
         const ev_t *dev = outq_ev_event(e);
