@@ -80,6 +80,11 @@ static struct {
     const char *reason;
     char        epoch[EV_MAX_EPOCH + 1];
     uint64_t    pos;
+    /* flag events that came while the mirror reloads: applied to the fresh
+     * mirror before the snapshot is posted, never written on their own
+     * (the snapshot, at the position after them, holds them) */
+    outq_ev_t **held;
+    size_t      nheld, capheld;
 } flags_resync;
 static unsigned long malformed_seen;
 
@@ -213,11 +218,20 @@ static void on_hgetall(redisAsyncContext *ac, void *r, void *priv)
     update_ready();
     if (flags_resync.pending && mirror_loaded) {
         /* The snapshot's id is where flags stand now, not where the resync
-         * was decided: events delivered while the mirror reloaded are in
-         * it, and a cursor never goes back (after FLUSHALL the new epoch's
-         * first event comes before the reload ends). */
+         * was decided: the events that came while the mirror reloaded are
+         * applied to it first (the reload may have read Redis before some
+         * of them), so the snapshot holds them and a cursor never goes
+         * back (after FLUSHALL the new epoch's first event comes before the
+         * reload ends); none of them is written before the snapshot. */
         gw_chan_t *fc = gw_chan_get("flags", false);
         bool now = fc && fc->known && fc->epoch[0];
+        pthread_rwlock_wrlock(&gw_mirror_lock);
+        for (i = 0; i < flags_resync.nheld; i++)
+            mirror_apply(gw_mirror, outq_ev_event(flags_resync.held[i]));
+        pthread_rwlock_unlock(&gw_mirror_lock);
+        for (i = 0; i < flags_resync.nheld; i++)
+            outq_ev_unref(flags_resync.held[i]);
+        flags_resync.nheld = 0;
         flags_resync.pending = false;
         gw_lws_resync("flags", flags_resync.reason,
                       now ? fc->epoch : flags_resync.has_epoch ? flags_resync.epoch : NULL,
@@ -316,6 +330,21 @@ static bool same_selection(const flag_t *a, const flag_t *b)
     return true;
 }
 
+/* Keeps a flag event until the mirror reload of a flags resync ends. */
+static bool hold_flag_event(outq_ev_t *oev)
+{
+    if (flags_resync.nheld == flags_resync.capheld) {
+        size_t cap = flags_resync.capheld ? flags_resync.capheld * 2 : 64;
+        outq_ev_t **p = realloc(flags_resync.held, cap * sizeof(*p));
+        if (p == NULL)
+            return false;
+        flags_resync.held = p;
+        flags_resync.capheld = cap;
+    }
+    flags_resync.held[flags_resync.nheld++] = outq_ev_ref(oev);
+    return true;
+}
+
 void gw_redis_deliver(outq_ev_t *oev)
 {
     const ev_t *ev = outq_ev_event(oev);
@@ -323,6 +352,10 @@ void gw_redis_deliver(outq_ev_t *oev)
     if (ev && ev_type_is_flag(ev->type) && strcmp(ev->channel, "flags") == 0) {
         const flag_t *old;
         flag_t *prev = NULL;
+
+        /* a flags resync waits for the reload: its snapshot holds this */
+        if (flags_resync.pending && hold_flag_event(oev))
+            return;
 
         pthread_rwlock_wrlock(&gw_mirror_lock);
         /* what the flag was, when that selects other connections than the
@@ -687,6 +720,11 @@ void gw_redis_stop(void)
             chans[i] = c->next;
             gw_chan_free(c);
         }
+    for (i = 0; i < flags_resync.nheld; i++)
+        outq_ev_unref(flags_resync.held[i]);
+    free(flags_resync.held);
+    flags_resync.held = NULL;
+    flags_resync.nheld = flags_resync.capheld = 0;
     if (rbase)
         event_base_free(rbase);
     rbase = NULL;

@@ -78,21 +78,29 @@ ok "(b) a rollback resyncs the clients; reused offsets delivered"
 # ---- (d) FLUSHALL: the new epoch's position never goes back
 redis-cli -p "$REDIS_PORT" flushall >/dev/null
 api POST /api/v1/flags '{"key":"k9","enabled":true}'
-wait_until 20 "F k9" sse_has F '^flag.created flags k9'
-wait_until 20 "F snapshot after flushall" sh -c "[ \$(grep -c '^event: snapshot' '$TMP/F.sse') -ge 3 ]"
+wait_until 20 "F: a snapshot with k9 after flushall" sse_has F '^snapshot k9$'
+api PUT /api/v1/flags/k9/enabled '{"enabled":false}'
+wait_until 20 "F: the toggle after it" sse_has F '^flag.toggled flags k9'
 FE=$(redis-cli -p "$REDIS_PORT" hget flagcast:meta:flags epoch)
+# the new epoch starts with the snapshot that announces it (no event of it
+# before, none computed against the old epoch's flags), positions never go
+# back, and what follows is delivered
 node -e '
 const fs = require("fs");
-let last = -1, epoch = process.argv[2], seen = false;
+let last = -1, epoch = process.argv[2], first = null, ev = null;
 for (const l of fs.readFileSync(process.argv[1], "utf8").split("\n")) {
+  if (l.startsWith("event: ")) { ev = l.slice(7); continue; }
   const m = l.match(/^id: flags\/([^/ ]+)\/(\d+)$/);
-  if (!m || m[1] !== epoch) continue;
-  seen = true;
-  const o = parseInt(m[2], 10);
-  if (o < last) { console.log(`position went back: ${last} then ${o}`); process.exit(1); }
-  last = o;
+  if (m && m[1] === epoch) {
+    const o = parseInt(m[2], 10);
+    if (o < last) { console.log(`position went back: ${last} then ${o}`); process.exit(1); }
+    last = o;
+  }
+  if (l.startsWith("data: ") && l.includes(`"epoch":"${epoch}"`) && first === null) first = ev;
+  if (l.startsWith("data: ") && ev === "snapshot" && first === null && last >= 0) first = ev;
 }
-if (!seen) { console.log("no id in the new epoch"); process.exit(1); }
-' "$TMP/F.sse" "$FE" || fail "F: $(grep '^id:' "$TMP/F.sse")"
-ok "(d) after FLUSHALL the snapshot id does not go back"
+if (first !== "snapshot") { console.log(`the new epoch began with ${first}`); process.exit(1); }
+if (last < 0) { console.log("no id in the new epoch"); process.exit(1); }
+' "$TMP/F.sse" "$FE" || fail "F: $(grep '^id:\|^event:' "$TMP/F.sse")"
+ok "(d) after FLUSHALL the new epoch begins with its snapshot, ids never go back"
 stop_gws A
