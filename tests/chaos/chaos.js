@@ -563,7 +563,7 @@ function makeClients() {
       case 'allflags': f.channels.push('flags'); break;
       case 'keys': f.channels.push('flags'); f.keys = r.some(KEYS, r.int(1, 3)); break;
       case 'tags': f.channels.push('flags'); f.tags = r.some(TAGS, r.int(1, 2)); break;
-      case 'ids': f.channels.push('flags'); f.ids = [r.int(1, 8), r.int(1, 8)].filter((v, j, a) => a.indexOf(v) === j); break;
+      case 'ids': f.channels.push('flags'); f.ids = [r.int(1, 12), r.int(1, 12 + SECONDS * 2), r.int(1, 12 + SECONDS * 2)].filter((v, j, a) => a.indexOf(v) === j); break;
       case 'channels': f.channels.push(...r.some(CHANNELS, r.int(1, 2))); break;
       case 'mixed': f.channels.push('flags', ...r.some(CHANNELS, 1)); f.tags = r.some(TAGS, 1); break;
       case 'inbox': f.channels.push(...r.some(CHANNELS, 1)); if (r() < 0.5) f.channels.push('flags'); break;
@@ -722,9 +722,17 @@ async function fault(f) {
       const meta = await rcmd('HMGET', PREFIX + ':meta:' + ch, 'epoch', 'offset');
       if (!meta[0]) { desc.push('no history on ' + ch); break; }
       const off = parseInt(meta[1].toString(), 10) + 1000;
+      const rejected = async () => { let n = 0; for (const g of GWS) n += (await gwMetric(g, 'flagcast_gateway_offsets_rejected_total')) || 0; return n; };
+      const before = await rejected();
       const msg = Buffer.concat([Buffer.from(msgpack.encode([1, ch, meta[0].toString(), off])),
         Buffer.from(msgpack.encode({ type: 'message', ts: now(), data: { bad: off } }))]);
-      desc.push(`${ch} offset ${off} to ${await rcmd('PUBLISH', PREFIX + ':ch:' + ch, msg)}`);
+      const got = await rcmd('PUBLISH', PREFIX + ':ch:' + ch, msg);
+      desc.push(`${ch} offset ${off} to ${got} gateway(s)`);
+      if (got > 0) {
+        await waitFor('offsets_rejected_total to count the bad message', async () => (await rejected()) >= before + 1, 10)
+          .then(() => desc.push('counted'))
+          .catch(() => violations.push({ client: null, ch, msg: `a far-ahead offset reached ${got} gateway(s) but no flagcast_gateway_offsets_rejected_total moved within 10 s` }));
+      }
       badWrites++;
       break;
     }
@@ -754,10 +762,15 @@ async function fault(f) {
       for (let i = 0; i < n; i++) {
         const c = clients[r.int(0, clients.length - 1)];
         const away = r.int(0, 4000);
+        const fresh = r() < 0.3;   // comes back as a new client, without its cursor
         if (!c.alive) continue;
-        desc.push(`c${c.id} away ${away}ms`);
+        desc.push(`c${c.id} away ${away}ms${fresh ? ' fresh' : ''}`);
         c.stop();
-        setTimeout(() => { if (!exiting && !c.alive) c.start(); }, away);
+        setTimeout(() => {
+          if (exiting || c.alive) return;
+          if (fresh) { c.lastId = null; c.pos.clear(); c.note('(comes back fresh, no cursor)'); }
+          c.start();
+        }, away);
         c.pendingReturn = now() + away;
       }
       break;
@@ -855,14 +868,15 @@ function checkClient(c, final) {
       last = { epoch: o.epoch, offset: o.offset };
     }
     curObs = null;
-    for (const m of missing) violation(c, ch, `missing ${m.epoch}/${m.offset} (${m.key}) ${m.why}, and no later event of that flag`);
-    if (!final || !c.alive) continue;
+    const reportMissing = () => { for (const m of missing.splice(0)) violation(c, ch, `missing ${m.epoch}/${m.offset} (${m.key}) ${m.why}, and no later event of that flag`); };
+    if (!final || !c.alive) { reportMissing(); continue; }
     // tail: nothing it selects after its last position
     const fc = final.ch.get(ch);
-    if (!fc || !fc.meta) continue;
-    const ep = fc.get(fc.meta.epoch);
-    if (!ep) continue;
-    if (last && last.epoch === fc.meta.epoch) { gap(ep, last.offset, Infinity, 'at the end'); for (const m of missing.splice(0)) violation(c, ch, `missing ${m.epoch}/${m.offset} (${m.key}) at the end`); }
+    const ep = fc && fc.meta ? fc.get(fc.meta.epoch) : null;
+    if (!ep) { reportMissing(); continue; }
+    if (last && last.epoch === fc.meta.epoch) gap(ep, last.offset, Infinity, 'at the end');
+    reportMissing();
+    if (last && last.epoch === fc.meta.epoch) { /* checked above */ }
     else if (last) { if (ep.list.some(sel)) violation(c, ch, `ends in epoch ${last.epoch}, Redis has ${fc.meta.epoch}, no resync`); }
     else if (seg) {
       for (const ev of ep.list) {
