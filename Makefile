@@ -61,7 +61,7 @@ BENCH_BIN:= $(patsubst bench/%.c,$(BIN)/bench-%,$(BENCH_SRC))
 # Keep intermediate objects (harness.o) so tests do not relink every run.
 .SECONDARY:
 
-.PHONY: all deps test check unit integration asan fuzz fuzz-build run bench install clean
+.PHONY: all deps test check unit integration asan fuzz fuzz-build chaos run bench install clean
 .DEFAULT_GOAL := all
 
 all: deps $(PROGS)
@@ -130,6 +130,12 @@ fuzz-build: deps
 
 fuzz: fuzz-build
 	@sh scripts/run-fuzz.sh $(or $(FUZZ_SECONDS),60)
+
+# The model-based delivery checker (tests/chaos): SECONDS long, seed SEED
+# (random and printed when unset), FAULTS=a,b,c to choose the faults.
+chaos: all
+	@FLAGCAST_BIN=$(abspath $(BIN)) SECONDS=$(or $(SECONDS),60) $(if $(SEED),SEED=$(SEED)) \
+		$(if $(FAULTS),FAULTS=$(FAULTS)) node tests/chaos/chaos.js
 
 test: check
 	@$(MAKE) --no-print-directory asan

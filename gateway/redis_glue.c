@@ -614,8 +614,18 @@ static void on_sub_state(rconn_t *rc, int connected, void *arg)
 
     (void)arg;
     if (!connected) {
+        gw_chan_t *fc = gw_chan_get("flags", false);
+
         flags_subscribed = false;
-        mirror_loaded = false;
+        /* With a known flags position the fill after the resubscribe
+         * brings the mirror up to date in order, and each filled change is
+         * compared with the record just before it (a flag leaving a filter
+         * is told). A reload now would put a newer record there, so a
+         * filled change that moved the flag out of a filter would look
+         * like no move (the chaos checker found it). Without a position,
+         * or when the fill cannot cover the gap (resync), it is reloaded. */
+        if (!(fc && fc->known && fc->epoch[0]))
+            mirror_loaded = false;
         load_pending = false;
         chan_each(sub_lost);
         update_ready();
