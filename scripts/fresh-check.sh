@@ -73,6 +73,7 @@ done
 step "make run is up after $(t $t1) s"
 token=$(awk '/dev admin token:/ { print $NF }' /tmp/run.out)
 [ -n "$token" ] || { cat /tmp/run.out; step "no token printed"; exit 1; }
+: >/tmp/sse.out
 curl -sN --max-time 60 http://127.0.0.1:8080/api/v1/realtime/sse >/tmp/sse.out 2>&1 &
 sse=$!
 i=0
@@ -89,7 +90,7 @@ until grep -q '^event: flag.created' /tmp/sse.out && grep -q '"flagKey":"fresh-u
     sleep 0.1
 done
 kill $sse 2>/dev/null || true
-kill -INT -- "-$run"   # Ctrl-C: the whole group
+kill -s INT -- "-$run"   # Ctrl-C: the whole group
 i=0
 until grep -q 'run: stopped' /tmp/run.out; do
     i=$((i + 1)); [ $i -lt 200 ] || { cat /tmp/run.out; step "make run did not stop on SIGINT"; exit 1; }
