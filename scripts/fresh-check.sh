@@ -16,8 +16,8 @@
 #
 # Commits only: uncommitted changes are not in the clone (a line says so).
 # Environment: FLAGCAST_CACHE (scripts/compose-env.sh; the container's apt
-# downloads are kept in $FLAGCAST_CACHE/fresh-apt), FRESH_TIMEOUT (seconds,
-# default 3600).
+# downloads are copied to and from $FLAGCAST_CACHE/fresh-apt, a download
+# cache only), FRESH_TIMEOUT (seconds, default 3600).
 set -u
 CE_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$CE_ROOT/scripts/compose-env.sh"
@@ -45,7 +45,7 @@ git clone -q --no-local "$CE_ROOT" "$W/flagcast" || die "git clone of $CE_ROOT f
 git -C "$W/flagcast" checkout -q "$(git -C "$CE_ROOT" rev-parse HEAD)" || die "checkout of HEAD failed"
 rm -rf "$W/flagcast/.git"   # the tree only, as a tarball of the release would be
 mkdir -p "$FLAGCAST_CACHE/fresh-apt"
-echo "fresh-check: $(git -C "$CE_ROOT" log -1 --format='%h %s' | cut -c1-72) in a fresh Debian 12 container ($NAME)"
+echo "fresh-check: $(git -C "$CE_ROOT" log -1 --format=%h) in a fresh Debian 12 container ($NAME)"
 
 # What runs inside, as root, in /src/flagcast.
 cat >"$W/inside.sh" <<'EOF'
@@ -54,6 +54,15 @@ export DEBIAN_FRONTEND=noninteractive FLAGCAST_NO_COMPOSE=1
 step() { echo "fresh-check: $*"; }
 t() { echo $(( $(date +%s) - $1 )); }
 t0=$(date +%s)
+# apt's downloads from earlier runs (only a download cache: apt checks
+# every .deb against the mirror's index as usual)
+cp /apt-cache/*.deb /var/cache/apt/archives/ 2>/dev/null || true
+keep_debs() {
+    for f in /var/cache/apt/archives/*.deb; do
+        [ -f "$f" ] && [ ! -f "/apt-cache/${f##*/}" ] || continue
+        cp "$f" "/apt-cache/.${f##*/}.$$" && mv "/apt-cache/.${f##*/}.$$" "/apt-cache/${f##*/}"
+    done 2>/dev/null || true
+}
 step "apt-get install make (the one thing the README assumes)"
 apt-get update -qq && apt-get install -y -qq --no-install-recommends make >/dev/null
 cd /src/flagcast
@@ -71,6 +80,7 @@ until grep -q 'flagcast is running' /tmp/run.out; do
     sleep 0.5
 done
 step "make run is up after $(t $t1) s"
+keep_debs
 token=$(awk '/dev admin token:/ { print $NF }' /tmp/run.out)
 [ -n "$token" ] || { cat /tmp/run.out; step "no token printed"; exit 1; }
 : >/tmp/sse.out
@@ -107,11 +117,13 @@ echo "timing: fresh-test $(t $t2) s"
 step "2 passed, 0 failed"
 EOF
 
+# in the background: a signal to this script runs the trap (removes it)
 timeout "${FRESH_TIMEOUT:-3600}" podman run --rm --name "$NAME" \
     -v "$W/flagcast:/src/flagcast" -v "$W/inside.sh:/inside.sh:ro" \
-    -v "$FLAGCAST_CACHE/fresh-apt:/var/cache/apt/archives" \
+    -v "$FLAGCAST_CACHE/fresh-apt:/apt-cache" \
     -e CI="${CI:-}" \
-    docker.io/library/debian:12-slim sh /inside.sh </dev/null
+    docker.io/library/debian:12-slim sh /inside.sh </dev/null &
+wait $!
 rc=$?
 echo "timing: fresh-check $(( $(date +%s) - T0 )) s"
 [ $rc = 0 ] || die "failed (exit $rc)"
