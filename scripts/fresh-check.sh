@@ -117,10 +117,20 @@ echo "timing: fresh-test $(t $t2) s"
 step "2 passed, 0 failed"
 EOF
 
+# The machine's own TLS trust goes in with it, as on any machine of this
+# kind: its extra CAs (/usr/local/share/ca-certificates, which the
+# ca-certificates package adds to the container's bundle once deps.sh
+# installs it) and the bundle for node/npm (NODE_EXTRA_CA_CERTS), without
+# which npm cannot reach the registry through this workplace's egress.
+set --
+[ -d /usr/local/share/ca-certificates ] &&
+    set -- "$@" -v /usr/local/share/ca-certificates:/usr/local/share/ca-certificates:ro
+[ -f /etc/ssl/certs/ca-certificates.crt ] &&
+    set -- "$@" -v /etc/ssl/certs/ca-certificates.crt:/etc/flagcast-host-ca.crt:ro -e NODE_EXTRA_CA_CERTS=/etc/flagcast-host-ca.crt
 # in the background: a signal to this script runs the trap (removes it)
 timeout "${FRESH_TIMEOUT:-3600}" podman run --rm --name "$NAME" \
     -v "$W/flagcast:/src/flagcast" -v "$W/inside.sh:/inside.sh:ro" \
-    -v "$FLAGCAST_CACHE/fresh-apt:/apt-cache" \
+    -v "$FLAGCAST_CACHE/fresh-apt:/apt-cache" "$@" \
     -e CI="${CI:-}" \
     docker.io/library/debian:12-slim sh /inside.sh </dev/null &
 wait $!
