@@ -1,7 +1,10 @@
 # flagcast — top-level build.
 #
 #   make            build bin/flagcast-publisher, bin/flagcast-gateway, bin/flagcast
-#   make test       the whole suite: unit, integration, sanitizer run, short fuzz
+#   make test       the whole suite: unit, integration, sanitizer run, short
+#                   fuzz, compose under podman (FLAGCAST_NO_COMPOSE=1 skips that)
+#   make compose-test  compose.yaml for real under podman (tests/compose/run.sh)
+#   make fresh-check   the README's two commands in a fresh Debian 12 container
 #   make run        private redis-server + publisher + gateway on localhost
 #   make asan       ASan+UBSan build, whole suite (part of make test)
 #   make fuzz       build the libFuzzer targets (clang) and run each briefly
@@ -61,13 +64,18 @@ BENCH_BIN:= $(patsubst bench/%.c,$(BIN)/bench-%,$(BENCH_SRC))
 # Keep intermediate objects (harness.o) so tests do not relink every run.
 .SECONDARY:
 
-.PHONY: all deps test check unit integration asan fuzz fuzz-build chaos run bench install clean
+.PHONY: all deps compose-deps test check unit integration asan fuzz fuzz-build chaos run bench install clean \
+        compose-test fresh-check
 .DEFAULT_GOAL := all
 
 all: deps $(PROGS)
 
 deps:
 	@sh scripts/deps.sh
+
+# podman, docker-compose, debootstrap: only for compose-test and fresh-check
+compose-deps: deps
+	@[ "$${FLAGCAST_NO_COMPOSE:-}" = 1 ] || FLAGCAST_COMPOSE_DEPS=1 sh scripts/deps.sh
 
 # ---- generated: Lua scripts embedded as C strings --------------------------
 $(BUILD)/gen/%_lua.h: publisher/%.lua scripts/embed.sh
@@ -140,7 +148,18 @@ chaos: all
 test: check
 	@$(MAKE) --no-print-directory asan
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(or $(FUZZ_SECONDS),15)
+	@$(MAKE) --no-print-directory compose-test
 	@echo "make test: all suites passed"
+
+# compose.yaml under podman: images built from this checkout, scale, drain,
+# redis restart (tests/compose/run.sh). FLAGCAST_NO_COMPOSE=1 skips it.
+compose-test: compose-deps
+	@sh tests/compose/run.sh
+
+# make test and a make run smoke in a fresh Debian 12 container holding a
+# clean clone of HEAD (scripts/fresh-check.sh).
+fresh-check: compose-deps
+	@sh scripts/fresh-check.sh
 
 run: all
 	@BIN=$(abspath $(BIN)) sh scripts/run.sh

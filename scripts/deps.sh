@@ -1,6 +1,8 @@
 #!/bin/sh
 # Installs the Debian 12 packages flagcast needs to build, test and run, if any
 # is missing. Called by make, make test and make run; quick when all is there.
+# With FLAGCAST_COMPOSE_DEPS=1 (make compose-deps, before make compose-test
+# and make fresh-check) also what running compose.yaml under podman takes.
 set -e
 
 # Image builds and packagers that provide the packages themselves set this.
@@ -10,7 +12,13 @@ PKGS="build-essential pkg-config gcc make
 libhiredis-dev libevent-dev libwebsockets-dev libmsgpack-dev check libsubunit-dev
 libjansson-dev libjwt-dev
 redis-server curl clang libclang-rt-14-dev haproxy docker-compose
+python3 python3-yaml git ca-certificates openssl procps
 nodejs npm"
+# podman without iptables fails ("netavark: No such file or directory"); runc,
+# not crun (deploy/podman/containers.conf); debootstrap makes the base image.
+if [ "${FLAGCAST_COMPOSE_DEPS:-}" = 1 ]; then
+    PKGS="$PKGS podman netavark aardvark-dns conmon catatonit iptables runc docker-compose debootstrap"
+fi
 
 missing=""
 for p in $PKGS; do

@@ -151,4 +151,9 @@ for b in flagcast-gateway flagcast-publisher flagcast; do
     done >"$TMP/ldd.out" || fail "Dockerfile runtime stage misses a library: $(cat "$TMP/ldd.out")"
 done
 ok "Dockerfile: build/lb/runtime stages on Debian 12, non-root, runtime packages cover the binaries' libraries"
+# the context filter: BuildKit reads deploy/Dockerfile.dockerignore, the
+# classic builders (docker-compose 1.29, podman) .dockerignore
+grep -v '^#' .dockerignore >"$TMP/di.root"; grep -v '^#' deploy/Dockerfile.dockerignore >"$TMP/di.deploy"
+cmp -s "$TMP/di.root" "$TMP/di.deploy" || fail ".dockerignore and deploy/Dockerfile.dockerignore differ: $(diff "$TMP/di.root" "$TMP/di.deploy")"
+ok ".dockerignore says what deploy/Dockerfile.dockerignore says"
 exit 0

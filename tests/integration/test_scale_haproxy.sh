@@ -55,7 +55,7 @@ awk -v lb="$LB_PORT" -v p1="$GW1_PORT" -v p2="$GW2_PORT" -v p3="$GW3_PORT" '
     { print }' "$ROOT/deploy/haproxy.cfg" >"$TMP/haproxy.cfg"
 # nothing but the bind line, the servers and the resolvers section differs
 diff "$ROOT/deploy/haproxy.cfg" "$TMP/haproxy.cfg" | grep '^[<>]' |
-    grep -Ev '^< resolvers docker$|^<     (nameserver|accepted_payload_size|hold) |^< $' |
+    grep -Ev '^< resolvers docker$|^<     (nameserver|parse-resolv-conf|accepted_payload_size|hold)( |$)|^< $' |
     grep -Ev '^< +bind :8080$|^> +bind 127\.0\.0\.1:[0-9]+$' |
     grep -Ev '^< +server-template gw [0-9]+ gateway:8080 |^> +server gw[123] 127\.0\.0\.1:[0-9]+$' \
     >"$TMP/cfg.diff"
