@@ -31,7 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -81,19 +80,6 @@ static uint64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* 16 hex chars of randomness: a channel's epoch candidate. */
-static void epoch_candidate(char out[17])
-{
-    unsigned char rnd[8];
-    ssize_t n = getrandom(rnd, sizeof(rnd), 0);
-    if (n != (ssize_t)sizeof(rnd)) {
-        uint64_t x = now_ms() ^ ((uint64_t)getpid() << 32);
-        memcpy(rnd, &x, sizeof(rnd));
-    }
-    for (int i = 0; i < 8; i++)
-        snprintf(out + 2 * i, 3, "%02x", rnd[i]);
 }
 
 int pub_key(const pub_t *p, char *out, size_t len, const char *kind, const char *name)
@@ -287,32 +273,15 @@ static int redis_unavailable_reply(req_t *q, const redisReply *reply)
     return 0;
 }
 
-/* {"channel":..,"epoch":..,"offset":N} from three script reply elements. */
-static void put_publication(buf_t *b, redisReply **e)
+/* {"channel":..,"epoch":..,"offset":N} of the script reply's i-th publication. */
+static void put_publication(buf_t *b, const store_reply_t *sr, size_t i)
 {
+    redisReply *const *e = sr->pub + 3 * i;
     buf_puts(b, "{\"channel\":");
     json_str(b, e[0]->str ? e[0]->str : "", e[0]->str ? e[0]->len : 0);
     buf_puts(b, ",\"epoch\":");
     json_str(b, e[1]->str ? e[1]->str : "", e[1]->str ? e[1]->len : 0);
     buf_printf(b, ",\"offset\":%lld}", e[2]->integer);
-}
-
-static int script_reply_ok(const redisReply *r, size_t min)
-{
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
-        r->element[0]->type != REDIS_REPLY_INTEGER)
-        return 0;
-    if (r->element[0]->integer != 200)
-        return 1;
-    if (r->elements < min || (r->elements - 1) % 3 != 0)
-        return 0;
-    for (size_t i = 1; i < r->elements; i += 3) {
-        if (r->element[i]->type != REDIS_REPLY_STRING ||
-            r->element[i + 1]->type != REDIS_REPLY_STRING ||
-            r->element[i + 2]->type != REDIS_REPLY_INTEGER)
-            return 0;
-    }
-    return 1;
 }
 
 /* ==== authentication ==== */
@@ -465,6 +434,7 @@ static void flag_step_read(req_t *q);
 static void on_flag_script(pub_t *p, redisReply *reply, void *arg)
 {
     req_t *q = arg;
+    store_reply_t sr;
     buf_t b;
     long long st;
 
@@ -474,16 +444,15 @@ static void on_flag_script(pub_t *p, redisReply *reply, void *arg)
         log_error("publish script failed", "error=\"%s\"", reply->str);
         return req_error(q, 500, NULL, "the publish script failed");
     }
-    if (!script_reply_ok(reply, 1))
+    if (store_reply_parse(reply, &sr) < 0)
         return req_error(q, 500, NULL, "unexpected reply from the publish script");
-    st = reply->element[0]->integer;
+    st = sr.status;
     if (st == 409)
         return req_error(q, 409, "conflict", "flag \"%s\" already exists", q->next.key);
     if (st == 404)
         return req_error(q, 404, "not_found", "flag \"%s\" does not exist", q->rt.arg);
     if (st == 412) {
-        long long cur = reply->elements > 1 && reply->element[1]->type == REDIS_REPLY_INTEGER
-                            ? reply->element[1]->integer : 0;
+        long long cur = sr.current;
         metric_inc(p->m.conflicts);
         if (!q->has_if_match && ++q->attempts < PUB_UPDATE_RETRIES) {
             flag_step_read(q);
@@ -504,14 +473,14 @@ static void on_flag_script(pub_t *p, redisReply *reply, void *arg)
         return;
     }
     size_t npub = q->nch ? q->nch : 1;
-    if (st != 200 || reply->elements != 1 + 3 * npub)
+    if (st != 200 || sr.npub != npub)
         return req_error(q, 500, NULL, "unexpected status from the publish script");
     metric_add(p->m.publications, (int64_t)npub);
     log_info(q->type == EV_FLAG_CREATED ? "flag created" : q->type == EV_FLAG_DELETED
                                                              ? "flag deleted" : "flag changed",
              "key=%s version=%llu event=%s actor=%s offset=%lld to=%zu", q->next.key,
              (unsigned long long)q->next.version, ev_type_name(q->type), q->who.name,
-             reply->element[3]->integer, q->nch);
+             sr.pub[2]->integer, q->nch);
     buf_init(&b);
     buf_puts(&b, "{\"flag\":");
     flag_to_json(&q->next, &b);
@@ -519,13 +488,13 @@ static void on_flag_script(pub_t *p, redisReply *reply, void *arg)
                (unsigned long long)q->next.version, ev_type_name(q->type));
     if (q->nch == 0) {
         buf_puts(&b, "\"publication\":");
-        put_publication(&b, &reply->element[1]);
+        put_publication(&b, &sr, 0);
     } else {
         buf_puts(&b, "\"publications\":[");
         for (size_t i = 0; i < q->nch; i++) {
             if (i)
                 buf_putc(&b, ',');
-            put_publication(&b, &reply->element[1 + 3 * i]);
+            put_publication(&b, &sr, i);
         }
         buf_putc(&b, ']');
     }
@@ -546,8 +515,9 @@ static void flag_step_publish(req_t *q, const char *mode, uint64_t expected)
     pub_t *p = q->p;
     buf_t rec, body;
     ev_t ev;
-    char idbuf[24], expbuf[24], histbuf[24], ttlbuf[24];
     const char *err;
+    store_pub_t *pubs;
+    int rc = -1;
 
     if (flag_validate(&q->next, &err) < 0)
         return req_error(q, 400, "invalid_flag", "%s", err);
@@ -563,64 +533,24 @@ static void flag_step_publish(req_t *q, const char *mode, uint64_t expected)
         buf_free(&body);
         return req_error(q, 500, NULL, "cannot encode the flag record");
     }
-    snprintf(idbuf, sizeof(idbuf), "%llu", (unsigned long long)q->next.id);
-    snprintf(expbuf, sizeof(expbuf), "%llu", (unsigned long long)expected);
-    snprintf(histbuf, sizeof(histbuf), "%ld", p->cfg.history_size);
     /* Publications: "flags", or the inboxes named by "to" (which expire
      * like any non-flag channel). */
     size_t npub = q->nch ? q->nch : 1;
-    size_t argc = 2 + 2 * npub + 9 + 3 * npub, k = 0;
-    const char **argv = calloc(argc, sizeof(char *));
-    size_t *lens = calloc(argc, sizeof(size_t));
-    char (*keys)[PUB_KEY_MAX] = calloc(3 * npub, PUB_KEY_MAX);
-    char (*cands)[17] = calloc(npub, 17);
-    int rc = -1;
-    if (!argv || !lens || !keys || !cands)
-        goto done;
-    argv[k++] = p->k_flags;
-    argv[k++] = p->k_ids;
-    for (size_t i = 0; i < npub; i++) {
-        if (q->nch == 0) {
-            snprintf(keys[0], PUB_KEY_MAX, "%s", p->k_meta_flags);
-            snprintf(keys[1], PUB_KEY_MAX, "%s", p->k_hist_flags);
-            snprintf(keys[2], PUB_KEY_MAX, "%s", p->k_pub_flags);
-        } else if (pub_key(p, keys[3 * i], PUB_KEY_MAX, "meta", q->channels[i]) < 0 ||
-                   pub_key(p, keys[3 * i + 1], PUB_KEY_MAX, "hist", q->channels[i]) < 0 ||
-                   pub_key(p, keys[3 * i + 2], PUB_KEY_MAX, "ch", q->channels[i]) < 0) {
-            goto done;
-        }
-        argv[k++] = keys[3 * i];
-        argv[k++] = keys[3 * i + 1];
+    pubs = calloc(npub, sizeof(*pubs));
+    if (pubs) {
+        for (size_t i = 0; i < npub; i++)
+            pubs[i].channel = q->nch ? q->channels[i] : "flags";
+        store_call_t c = {
+            .op = STORE_FLAG, .mode = mode, .key = q->next.key, .expected = expected,
+            .id = q->next.id, .record = rec.data, .record_len = rec.len,
+            .body = body.data, .body_len = body.len, .history_size = p->cfg.history_size,
+            .ttl = q->nch ? p->cfg.history_ttl : 0, .pubs = pubs, .npub = npub,
+        };
+        rc = store_call(p, &c, on_flag_script, q);
     }
-    snprintf(ttlbuf, sizeof(ttlbuf), "%ld", q->nch ? p->cfg.history_ttl : 0L);
-    argv[k++] = "flag";
-    argv[k++] = mode;
-    argv[k++] = q->next.key;
-    argv[k++] = expbuf;
-    lens[k] = rec.len;
-    argv[k++] = rec.data ? rec.data : "";
-    lens[k] = body.len;
-    argv[k++] = body.data;
-    argv[k++] = idbuf;
-    argv[k++] = histbuf;
-    argv[k++] = ttlbuf;
-    for (size_t i = 0; i < npub; i++) {
-        epoch_candidate(cands[i]);
-        argv[k++] = q->nch ? q->channels[i] : "flags";
-        argv[k++] = keys[3 * i + 2];
-        argv[k++] = cands[i];
-    }
-    for (size_t i = 0; i < argc; i++)
-        if (argv[i] != body.data && argv[i] != rec.data)
-            lens[i] = strlen(argv[i]);
-    rc = store_eval(p, (int)(2 + 2 * npub), (int)argc, argv, lens, on_flag_script, q);
-done:
     buf_free(&rec);
     buf_free(&body);
-    free(argv);
-    free(lens);
-    free(keys);
-    free(cands);
+    free(pubs);
     if (rc < 0)
         req_unavailable(q);
 }
@@ -697,6 +627,7 @@ static void on_create_exists(redisAsyncContext *ac, void *r, void *priv)
 static void on_msg_script(pub_t *p, redisReply *reply, void *arg)
 {
     req_t *q = arg;
+    store_reply_t sr;
     buf_t b;
 
     if (redis_unavailable_reply(q, reply))
@@ -705,23 +636,22 @@ static void on_msg_script(pub_t *p, redisReply *reply, void *arg)
         log_error("publish script failed", "error=\"%s\"", reply->str);
         return req_error(q, 500, NULL, "the publish script failed");
     }
-    if (!script_reply_ok(reply, 4) || reply->element[0]->integer != 200 ||
-        reply->elements != 1 + 3 * q->nch)
+    if (store_reply_parse(reply, &sr) < 0 || sr.status != 200 || sr.npub != q->nch)
         return req_error(q, 500, NULL, "unexpected reply from the publish script");
     metric_add(p->m.publications, (int64_t)q->nch);
     buf_init(&b);
     if (q->rt.id == RT_CHANNEL_MESSAGES) {
         buf_puts(&b, "{\"publication\":");
-        put_publication(&b, &reply->element[1]);
+        put_publication(&b, &sr, 0);
         buf_putc(&b, '}');
         log_info("message published", "channel=%s offset=%lld actor=%s", q->channels[0],
-                 reply->element[3]->integer, q->who.name);
+                 sr.pub[2]->integer, q->who.name);
     } else {
         buf_puts(&b, "{\"publications\":[");
         for (size_t i = 0; i < q->nch; i++) {
             if (i)
                 buf_putc(&b, ',');
-            put_publication(&b, &reply->element[1 + 3 * i]);
+            put_publication(&b, &sr, i);
             if (q->nvars) {
                 b.len--; /* reopen the object for the variant's name */
                 buf_puts(&b, ",\"variant\":");
@@ -744,17 +674,11 @@ static void msg_publish(req_t *q)
     pub_t *p = q->p;
     ev_t ev;
     size_t nb = q->nvars ? q->nvars : 1;
-    size_t step = q->nvars ? 4 : 3;
-    size_t argc = 4 + 2 * q->nch + step * q->nch, k = 0;
-    const char **argv = calloc(argc, sizeof(char *));
-    size_t *lens = calloc(argc, sizeof(size_t));
-    char (*keys)[PUB_KEY_MAX] = calloc(3 * q->nch + 1, PUB_KEY_MAX);
-    char (*cands)[17] = calloc(q->nch + 1, 17);
+    store_pub_t *pubs = calloc(q->nch, sizeof(*pubs));
     buf_t *bodies = calloc(nb, sizeof(buf_t));
-    char histbuf[24], ttlbuf[24];
     int rc = -1;
 
-    if (!argv || !lens || !keys || !cands || !bodies)
+    if (!pubs || !bodies)
         goto done;
     for (size_t i = 0; i < nb; i++) {
         buf_init(&bodies[i]);
@@ -768,51 +692,24 @@ static void msg_publish(req_t *q)
             goto done;
     }
     for (size_t i = 0; i < q->nch; i++) {
-        if (pub_key(p, keys[3 * i], PUB_KEY_MAX, "meta", q->channels[i]) < 0 ||
-            pub_key(p, keys[3 * i + 1], PUB_KEY_MAX, "hist", q->channels[i]) < 0 ||
-            pub_key(p, keys[3 * i + 2], PUB_KEY_MAX, "ch", q->channels[i]) < 0)
-            goto done;
-        argv[k++] = keys[3 * i];
-        argv[k++] = keys[3 * i + 1];
-    }
-    snprintf(histbuf, sizeof(histbuf), "%ld", p->cfg.history_size);
-    snprintf(ttlbuf, sizeof(ttlbuf), "%ld", p->cfg.history_ttl);
-    argv[k++] = "msg";
-    if (q->nvars) {
-        argv[k++] = "";          /* bodies per channel */
-    } else {
-        lens[k] = bodies[0].len;
-        argv[k++] = bodies[0].data;
-    }
-    argv[k++] = histbuf;
-    argv[k++] = ttlbuf;
-    for (size_t i = 0; i < q->nch; i++) {
-        epoch_candidate(cands[i]);
-        argv[k++] = q->channels[i];
-        argv[k++] = keys[3 * i + 2];
-        argv[k++] = cands[i];
+        pubs[i].channel = q->channels[i];
         if (q->nvars) {
-            lens[k] = bodies[q->picks[i]].len;
-            argv[k++] = bodies[q->picks[i]].data;
+            pubs[i].body = bodies[q->picks[i]].data;
+            pubs[i].body_len = bodies[q->picks[i]].len;
         }
     }
-    for (size_t i = 0; i < argc; i++) {
-        int is_body = 0;
-        for (size_t j = 0; j < nb; j++)
-            is_body |= argv[i] == bodies[j].data;
-        if (!is_body)
-            lens[i] = strlen(argv[i]);
-    }
-    rc = store_eval(p, (int)(2 * q->nch), (int)argc, argv, lens, on_msg_script, q);
+    store_call_t c = {
+        .op = STORE_MSG, .body = q->nvars ? NULL : bodies[0].data,
+        .body_len = q->nvars ? 0 : bodies[0].len, .history_size = p->cfg.history_size,
+        .ttl = p->cfg.history_ttl, .pubs = pubs, .npub = q->nch,
+    };
+    rc = store_call(p, &c, on_msg_script, q);
 done:
     if (bodies)
         for (size_t i = 0; i < nb; i++)
             buf_free(&bodies[i]);
     free(bodies);
-    free(argv);
-    free(lens);
-    free(keys);
-    free(cands);
+    free(pubs);
     if (rc < 0)
         req_unavailable(q);
 }

@@ -199,11 +199,7 @@ int main(int argc, char **argv)
         }
     }
     pub_key(p, p->k_flags, sizeof(p->k_flags), "flags", NULL);
-    pub_key(p, p->k_ids, sizeof(p->k_ids), "flag-ids", NULL);
     pub_key(p, p->k_seq, sizeof(p->k_seq), "flag-seq", NULL);
-    pub_key(p, p->k_meta_flags, sizeof(p->k_meta_flags), "meta", "flags");
-    pub_key(p, p->k_hist_flags, sizeof(p->k_hist_flags), "hist", "flags");
-    pub_key(p, p->k_pub_flags, sizeof(p->k_pub_flags), "ch", "flags");
     metrics_init(p);
     signal(SIGPIPE, SIG_IGN);
 

@@ -2,8 +2,9 @@
  * pub — the publisher daemon's shared state: configuration, the event base,
  * the HTTP server, the Redis connection and the Lua script's SHA.
  *
- * api.c owns the request handlers; store.c owns the script calls; main.c
- * wires them together and runs the loop. All of it runs on one thread.
+ * api.c owns the request handlers; store.c owns publish.lua's calls (the
+ * argument vector and the reply); main.c wires them together and runs the
+ * loop. All of it runs on one thread.
  */
 #ifndef FLAGCAST_PUB_H
 #define FLAGCAST_PUB_H
@@ -57,9 +58,9 @@ typedef struct pub {
     long                        sending;     /* replies not yet fully written (approx.:
                                               * a client that left is never counted down) */
 
-    /* Redis key names (prefix applied). */
-    char k_flags[PUB_KEY_MAX], k_ids[PUB_KEY_MAX], k_seq[PUB_KEY_MAX];
-    char k_meta_flags[PUB_KEY_MAX], k_hist_flags[PUB_KEY_MAX], k_pub_flags[PUB_KEY_MAX];
+    /* Redis key names read outside publish.lua (prefix applied); the
+     * script's own keys are named by store.c. */
+    char k_flags[PUB_KEY_MAX], k_seq[PUB_KEY_MAX];
 
     struct {
         metric_t *req_2xx, *req_4xx, *req_5xx;
