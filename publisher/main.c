@@ -62,6 +62,13 @@ static const cfg_opt_t opts[] = {
     { 0 }
 };
 
+int pub_key(const pub_t *p, char *out, size_t len, const char *kind, const char *name)
+{
+    int n = name ? snprintf(out, len, "%s:%s:%s", p->cfg.prefix, kind, name)
+                 : snprintf(out, len, "%s:%s", p->cfg.prefix, kind);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
 static void on_redis_state(rconn_t *rc, int connected, void *arg)
 {
     pub_t *p = arg;

@@ -2,9 +2,11 @@
  * pub — the publisher daemon's shared state: configuration, the event base,
  * the HTTP server, the Redis connection and the Lua script's SHA.
  *
- * api.c owns the request handlers; store.c owns publish.lua's calls (the
- * argument vector and the reply); main.c wires them together and runs the
- * loop. All of it runs on one thread.
+ * api.c routes and authenticates requests and dispatches them to flags.c
+ * (flag reads and mutations) and msgs.c (messages, recipients, A/B); req.c
+ * holds a request's life and the replies; store.c owns publish.lua's calls
+ * (the argument vector and the reply); main.c wires them together and runs
+ * the loop. All of it runs on one thread.
  */
 #ifndef FLAGCAST_PUB_H
 #define FLAGCAST_PUB_H
