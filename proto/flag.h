@@ -75,6 +75,12 @@ typedef struct flag {
 
 void flag_init(flag_t *f);             /* zeroes */
 void flag_free(flag_t *f);             /* frees the contents, leaves f zeroed */
+/* Free the contents of one variant / one segment (its constraints and
+ * distributions), not the struct itself, and leave it zeroed. Every reader
+ * of a record (the msgpack decoder here, common/jsonin.c) frees partial
+ * arrays with these, so a field added to a struct is freed in one place. */
+void flag_variant_free(flag_variant_t *v);
+void flag_segment_free(flag_segment_t *s);
 /* Deep copy. @return 0 on success, -1 on allocation failure. */
 int  flag_copy(flag_t *dst, const flag_t *src);
 
