@@ -116,7 +116,8 @@ int  flag_decode(const char *p, size_t n, flag_t *f, char *errbuf, size_t errlen
 /* Renders the record as a JSON object (Flagent's field names). */
 int  flag_to_json(const flag_t *f, buf_t *out);
 
-/* True if tag is one of the flag's tags. */
+/* True if tag is one of the flag's tags. Tests and fuzz targets only (the
+ * gateway matches tags itself, in gateway/filter.c). */
 bool flag_has_tag(const flag_t *f, const char *tag, size_t len);
 
 #endif
