@@ -131,21 +131,3 @@ int auth_check_token(const auth_t *a, const char *tok, size_t len, auth_identity
     }
     return 0;
 }
-
-int auth_check_bearer(const auth_t *a, const char *h, auth_identity_t *id)
-{
-    size_t len;
-    if (h == NULL)
-        return -1;
-    while (*h == ' ')
-        h++;
-    if (strncasecmp(h, "Bearer ", 7) != 0)
-        return -1;
-    h += 7;
-    while (*h == ' ')
-        h++;
-    len = strlen(h);
-    while (len > 0 && (h[len - 1] == ' ' || h[len - 1] == '\t'))
-        len--;
-    return auth_check_token(a, h, len, id);
-}

@@ -40,8 +40,7 @@ size_t  auth_count(const auth_t *a);
 
 /* Checks a token. @return 0 and fills id on a match, -1 otherwise. */
 int auth_check_token(const auth_t *a, const char *tok, size_t len, auth_identity_t *id);
-/* Checks an Authorization header value "Bearer <token>" (scheme
- * case-insensitive). @return 0 and fills id, -1 if absent/malformed/wrong. */
-int auth_check_bearer(const auth_t *a, const char *header, auth_identity_t *id);
+/* The token of an Authorization header comes from token_bearer
+ * (common/token.h), the one Bearer parser of both daemons. */
 
 #endif

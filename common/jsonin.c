@@ -281,12 +281,12 @@ fail:
     return -1;
 }
 
+/* Frees n variants and the array (flag_variant_free: the one place that
+ * knows a variant's fields). */
 static void free_variants(flag_variant_t *v, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(v[i].key);
-        free(v[i].attachment);
-    }
+    for (size_t i = 0; i < n; i++)
+        flag_variant_free(&v[i]);
     free(v);
 }
 
@@ -349,20 +349,11 @@ fail:
     return -1;
 }
 
+/* Frees n segments and the array (flag_segment_free, as above). */
 static void free_segments(flag_segment_t *s, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(s[i].description);
-        for (size_t j = 0; j < s[i].nconstraints; j++) {
-            free(s[i].constraints[j].property);
-            free(s[i].constraints[j].op);
-            free(s[i].constraints[j].value);
-        }
-        free(s[i].constraints);
-        for (size_t j = 0; j < s[i].ndistributions; j++)
-            free(s[i].distributions[j].variant_key);
-        free(s[i].distributions);
-    }
+    for (size_t i = 0; i < n; i++)
+        flag_segment_free(&s[i]);
     free(s);
 }
 

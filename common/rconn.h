@@ -48,7 +48,7 @@ void rconn_set_timeouts(rconn_t *rc, unsigned timeout_ms, unsigned ping_ms);
 void rconn_set_ping_prefix(rconn_t *rc, const char *prefix);
 /* True while NULL replies are delivered because of a timeout. */
 bool rconn_timed_out(const rconn_t *rc);
-/* Pure: ms until a reply sent at `oldest` (ms, 0 = none) is overdue, 0 if it
+/* Pure, exposed for unit tests: ms until a reply sent at `oldest` (ms, 0 = none) is overdue, 0 if it
  * is, -1 if nothing is outstanding or the timeout is off. */
 long rconn_overdue_in(uint64_t now, uint64_t oldest, unsigned timeout_ms);
 /* Starts connecting (asynchronously). @return 0 or -1. */

@@ -74,8 +74,8 @@ void ev_free(ev_t *ev);
  * flag; actor at most EV_MAX_ACTOR bytes; the body at most EV_MAX_BODY
  * bytes. Anything else appends nothing and returns -1. @return 0 or -1. */
 int  ev_encode_body(const ev_t *ev, buf_t *out);
-/* Appends header + body (what the Lua script produces); for tests, fuzz
- * seeds and tools. */
+/* Appends header + body (what the Lua script produces). Tests, fuzz seeds
+ * and tools only: the daemons never build a header in C. */
 int  ev_encode(const ev_t *ev, buf_t *out);
 
 /* Decodes header + body from exactly n bytes (trailing bytes are an error).
@@ -87,7 +87,7 @@ int  ev_encode(const ev_t *ev, buf_t *out);
  * msgpack-c's canonical form. On error ev is left zeroed and errbuf holds a
  * message. @return 0 or -1. */
 int  ev_decode(const char *p, size_t n, ev_t *ev, char *errbuf, size_t errlen);
-/* Decodes a body alone (no header). */
+/* Decodes a body alone (no header). Tests and fuzz targets only. */
 int  ev_decode_body(const char *p, size_t n, ev_t *ev, char *errbuf, size_t errlen);
 
 /* Checks that a msgpack value is within EV_MAX_DEPTH and uses only types that

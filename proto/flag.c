@@ -48,7 +48,14 @@ void flag_init(flag_t *f)
     memset(f, 0, sizeof(*f));
 }
 
-static void segment_free(flag_segment_t *s)
+void flag_variant_free(flag_variant_t *v)
+{
+    free(v->key);
+    free(v->attachment);
+    memset(v, 0, sizeof(*v));
+}
+
+void flag_segment_free(flag_segment_t *s)
 {
     free(s->description);
     for (size_t i = 0; i < s->nconstraints; i++) {
@@ -60,6 +67,7 @@ static void segment_free(flag_segment_t *s)
     for (size_t i = 0; i < s->ndistributions; i++)
         free(s->distributions[i].variant_key);
     free(s->distributions);
+    memset(s, 0, sizeof(*s));
 }
 
 void flag_free(flag_t *f)
@@ -71,13 +79,11 @@ void flag_free(flag_t *f)
     for (size_t i = 0; i < f->ntags; i++)
         free(f->tags[i]);
     free(f->tags);
-    for (size_t i = 0; i < f->nvariants; i++) {
-        free(f->variants[i].key);
-        free(f->variants[i].attachment);
-    }
+    for (size_t i = 0; i < f->nvariants; i++)
+        flag_variant_free(&f->variants[i]);
     free(f->variants);
     for (size_t i = 0; i < f->nsegments; i++)
-        segment_free(&f->segments[i]);
+        flag_segment_free(&f->segments[i]);
     free(f->segments);
     flag_init(f);
 }

@@ -75,6 +75,12 @@ typedef struct flag {
 
 void flag_init(flag_t *f);             /* zeroes */
 void flag_free(flag_t *f);             /* frees the contents, leaves f zeroed */
+/* Free the contents of one variant / one segment (its constraints and
+ * distributions), not the struct itself, and leave it zeroed. Every reader
+ * of a record (the msgpack decoder here, common/jsonin.c) frees partial
+ * arrays with these, so a field added to a struct is freed in one place. */
+void flag_variant_free(flag_variant_t *v);
+void flag_segment_free(flag_segment_t *s);
 /* Deep copy. @return 0 on success, -1 on allocation failure. */
 int  flag_copy(flag_t *dst, const flag_t *src);
 
@@ -110,7 +116,8 @@ int  flag_decode(const char *p, size_t n, flag_t *f, char *errbuf, size_t errlen
 /* Renders the record as a JSON object (Flagent's field names). */
 int  flag_to_json(const flag_t *f, buf_t *out);
 
-/* True if tag is one of the flag's tags. */
+/* True if tag is one of the flag's tags. Tests and fuzz targets only (the
+ * gateway matches tags itself, in gateway/filter.c). */
 bool flag_has_tag(const flag_t *f, const char *tag, size_t len);
 
 #endif

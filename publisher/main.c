@@ -62,6 +62,13 @@ static const cfg_opt_t opts[] = {
     { 0 }
 };
 
+int pub_key(const pub_t *p, char *out, size_t len, const char *kind, const char *name)
+{
+    int n = name ? snprintf(out, len, "%s:%s:%s", p->cfg.prefix, kind, name)
+                 : snprintf(out, len, "%s:%s", p->cfg.prefix, kind);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
 static void on_redis_state(rconn_t *rc, int connected, void *arg)
 {
     pub_t *p = arg;
@@ -117,28 +124,20 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     drain_check(-1, 0, p);
 }
 
+/* Registers PUB_METRICS (pub.h). */
 static void metrics_init(pub_t *p)
 {
     static const double lat[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                   0.25, 0.5, 1 };
-    p->m.req_2xx = metrics_counter("flagcast_publisher_http_requests_total{class=\"2xx\"}",
-                                   "HTTP requests answered, by status class");
-    p->m.req_4xx = metrics_counter("flagcast_publisher_http_requests_total{class=\"4xx\"}", "");
-    p->m.req_5xx = metrics_counter("flagcast_publisher_http_requests_total{class=\"5xx\"}", "");
-    p->m.publications = metrics_counter("flagcast_publisher_publications_total",
-                                        "messages published (one per channel)");
-    p->m.conflicts = metrics_counter("flagcast_publisher_version_conflicts_total",
-                                     "updates refused or retried because the version moved");
-    p->m.noscript = metrics_counter("flagcast_publisher_script_reloads_total",
-                                    "NOSCRIPT answers that made the publisher reload the script");
-    p->m.redis_connected = metrics_gauge("flagcast_publisher_redis_connected",
-                                         "1 while the Redis connection is up");
-    p->m.redis_reconnects = metrics_gauge("flagcast_publisher_redis_reconnects",
-                                          "Redis reconnects since start");
-    p->m.inflight = metrics_gauge("flagcast_publisher_inflight_requests",
-                                  "admin requests waiting for Redis");
-    p->m.latency = metrics_histogram("flagcast_publisher_request_seconds",
-                                     "admin request latency", lat, sizeof(lat) / sizeof(lat[0]));
+#define NEW_COUNTER(name, help)   metrics_counter(name, help)
+#define NEW_GAUGE(name, help)     metrics_gauge(name, help)
+#define NEW_HISTOGRAM(name, help) metrics_histogram(name, help, lat, sizeof(lat) / sizeof(lat[0]))
+#define REGISTER(handle, kind, name, help) p->m.handle = NEW_##kind(name, help);
+    PUB_METRICS(REGISTER)
+#undef REGISTER
+#undef NEW_COUNTER
+#undef NEW_GAUGE
+#undef NEW_HISTOGRAM
 }
 
 int main(int argc, char **argv)
@@ -199,11 +198,7 @@ int main(int argc, char **argv)
         }
     }
     pub_key(p, p->k_flags, sizeof(p->k_flags), "flags", NULL);
-    pub_key(p, p->k_ids, sizeof(p->k_ids), "flag-ids", NULL);
     pub_key(p, p->k_seq, sizeof(p->k_seq), "flag-seq", NULL);
-    pub_key(p, p->k_meta_flags, sizeof(p->k_meta_flags), "meta", "flags");
-    pub_key(p, p->k_hist_flags, sizeof(p->k_hist_flags), "hist", "flags");
-    pub_key(p, p->k_pub_flags, sizeof(p->k_pub_flags), "ch", "flags");
     metrics_init(p);
     signal(SIGPIPE, SIG_IGN);
 

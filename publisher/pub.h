@@ -2,8 +2,11 @@
  * pub — the publisher daemon's shared state: configuration, the event base,
  * the HTTP server, the Redis connection and the Lua script's SHA.
  *
- * api.c owns the request handlers; store.c owns the script calls; main.c
- * wires them together and runs the loop. All of it runs on one thread.
+ * api.c routes and authenticates requests and dispatches them to flags.c
+ * (flag reads and mutations) and msgs.c (messages, recipients, A/B); req.c
+ * holds a request's life and the replies; store.c owns publish.lua's calls
+ * (the argument vector and the reply); main.c wires them together and runs
+ * the loop. All of it runs on one thread.
  */
 #ifndef FLAGCAST_PUB_H
 #define FLAGCAST_PUB_H
@@ -22,6 +25,30 @@
 #define PUB_MAX_VARIANTS 64    /* variants of one A/B message */
 #define PUB_MAX_WEIGHT 1000000 /* a variant's weight */
 #define PUB_UPDATE_RETRIES 5   /* without If-Match, retries on a concurrent change */
+
+/* The publisher's metrics, in one place: X(handle, kind, name, help) with
+ * kind COUNTER, GAUGE or HISTOGRAM (the latency bounds are in main.c).
+ * p->m.<handle> is the metric; main.c registers the list in this order.
+ * Series of one family (same name before '{') share one # HELP, given on
+ * the first series only. */
+#define PUB_METRICS(X)                                                                    \
+    X(req_2xx, COUNTER, "flagcast_publisher_http_requests_total{class=\"2xx\"}",          \
+      "HTTP requests answered, by status class")                                          \
+    X(req_4xx, COUNTER, "flagcast_publisher_http_requests_total{class=\"4xx\"}", "")      \
+    X(req_5xx, COUNTER, "flagcast_publisher_http_requests_total{class=\"5xx\"}", "")      \
+    X(publications, COUNTER, "flagcast_publisher_publications_total",                     \
+      "messages published (one per channel)")                                             \
+    X(conflicts, COUNTER, "flagcast_publisher_version_conflicts_total",                   \
+      "updates refused or retried because the version moved")                             \
+    X(noscript, COUNTER, "flagcast_publisher_script_reloads_total",                       \
+      "NOSCRIPT answers that made the publisher reload the script")                       \
+    X(redis_connected, GAUGE, "flagcast_publisher_redis_connected",                       \
+      "1 while the Redis connection is up")                                               \
+    X(redis_reconnects, GAUGE, "flagcast_publisher_redis_reconnects",                     \
+      "Redis reconnects since start")                                                     \
+    X(inflight, GAUGE, "flagcast_publisher_inflight_requests",                            \
+      "admin requests waiting for Redis")                                                 \
+    X(latency, HISTOGRAM, "flagcast_publisher_request_seconds", "admin request latency")
 
 typedef struct pub_cfg {
     const char *listen;
@@ -57,15 +84,14 @@ typedef struct pub {
     long                        sending;     /* replies not yet fully written (approx.:
                                               * a client that left is never counted down) */
 
-    /* Redis key names (prefix applied). */
-    char k_flags[PUB_KEY_MAX], k_ids[PUB_KEY_MAX], k_seq[PUB_KEY_MAX];
-    char k_meta_flags[PUB_KEY_MAX], k_hist_flags[PUB_KEY_MAX], k_pub_flags[PUB_KEY_MAX];
+    /* Redis key names read outside publish.lua (prefix applied); the
+     * script's own keys are named by store.c. */
+    char k_flags[PUB_KEY_MAX], k_seq[PUB_KEY_MAX];
 
     struct {
-        metric_t *req_2xx, *req_4xx, *req_5xx;
-        metric_t *publications, *conflicts, *noscript;
-        metric_t *redis_connected, *redis_reconnects, *inflight;
-        metric_t *latency;
+#define PUB_METRIC_HANDLE(handle, kind, name, help) metric_t *handle;
+        PUB_METRICS(PUB_METRIC_HANDLE)
+#undef PUB_METRIC_HANDLE
     } m;
 } pub_t;
 

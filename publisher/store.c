@@ -1,34 +1,207 @@
 /*
- * store — EVALSHA with a NOSCRIPT fallback, and script loading.
+ * store — publish.lua's argument vector and reply, and the EVALSHA glue.
  *
  * The script text is embedded at build time (publish_lua, generated from
  * publish.lua by scripts/embed.sh). On every connect main.c calls
  * store_load_script(): SCRIPT LOAD, then remember the SHA. Until the SHA is
  * known, calls go out as EVAL with the text, which also loads it.
+ *
+ * The vector's layout is publish.lua's header, written down once here:
+ *
+ *   flag: KEYS  P:flags P:flag-ids {P:meta:<ch> P:hist:<ch>}...
+ *         ARGV  "flag" mode key expected record body id history ttl
+ *               {<ch> P:ch:<ch> epoch_candidate}...
+ *   msg:  KEYS  {P:meta:<ch> P:hist:<ch>}...
+ *         ARGV  "msg" body history ttl {<ch> P:ch:<ch> epoch_candidate [body]}...
+ *
+ * where a msg with per-publication bodies passes "" as its body and the
+ * fourth element in each group.
  */
 #include "publisher/store.h"
 #include "common/log.h"
 #include "publish_lua.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ==== pure: the argument vector ==== */
+
+typedef struct builder {
+    store_args_t *a;
+    int           cap;
+    int           ok;
+} builder_t;
+
+static void put(builder_t *b, const char *s, size_t n)
+{
+    char *d;
+    if (!b->ok)
+        return;
+    if (b->a->argc == b->cap) {
+        b->ok = 0;
+        return;
+    }
+    d = malloc(n + 1);
+    if (d == NULL) {
+        b->ok = 0;
+        return;
+    }
+    memcpy(d, s ? s : "", n);
+    d[n] = '\0';
+    b->a->argv[b->a->argc] = d;
+    b->a->lens[b->a->argc] = n;
+    b->a->argc++;
+}
+
+static void put_str(builder_t *b, const char *s)
+{
+    put(b, s, s ? strlen(s) : 0);
+}
+
+static void put_num(builder_t *b, unsigned long long v)
+{
+    char num[24];
+    snprintf(num, sizeof(num), "%llu", v);
+    put_str(b, num);
+}
+
+static void put_key(builder_t *b, const char *prefix, const char *kind, const char *name)
+{
+    char key[PUB_KEY_MAX];
+    int n = name ? snprintf(key, sizeof(key), "%s:%s:%s", prefix, kind, name)
+                 : snprintf(key, sizeof(key), "%s:%s", prefix, kind);
+    if (n < 0 || (size_t)n >= sizeof(key))
+        b->ok = 0;
+    else
+        put(b, key, (size_t)n);
+}
+
+/* 16 hex chars of randomness: a channel's epoch candidate. */
+static void put_epoch_candidate(builder_t *b)
+{
+    unsigned char rnd[8];
+    char out[17];
+    ssize_t n = getrandom(rnd, sizeof(rnd), 0);
+    if (n != (ssize_t)sizeof(rnd)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t x = ((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u) ^
+                     ((uint64_t)getpid() << 32);
+        memcpy(rnd, &x, sizeof(rnd));
+    }
+    for (int i = 0; i < 8; i++)
+        snprintf(out + 2 * i, 3, "%02x", rnd[i]);
+    put(b, out, 16);
+}
+
+void store_args_free(store_args_t *a)
+{
+    for (int i = 0; i < a->argc; i++)
+        free(a->argv[i]);
+    free(a->argv);
+    free(a->lens);
+    memset(a, 0, sizeof(*a));
+}
+
+int store_args_build(const char *prefix, const store_call_t *c, store_args_t *a)
+{
+    builder_t b = { a, 0, 1 };
+    int flag = c->op == STORE_FLAG;
+    int per_pub = !flag && c->body == NULL;
+    size_t nkeys = (flag ? 2 : 0) + 2 * c->npub;
+
+    memset(a, 0, sizeof(*a));
+    if (c->npub == 0 || c->npub > 100000)
+        return -1;
+    b.cap = (int)(3 + nkeys + (flag ? 9 : 4) + (per_pub ? 4 : 3) * c->npub);
+    a->argv = calloc((size_t)b.cap, sizeof(char *));
+    a->lens = calloc((size_t)b.cap, sizeof(size_t));
+    if (a->argv == NULL || a->lens == NULL) {
+        store_args_free(a);
+        return -1;
+    }
+    a->argc = 2;                      /* EVALSHA sha / EVAL script: the sender's */
+    put_num(&b, nkeys);
+    if (flag) {
+        put_key(&b, prefix, "flags", NULL);
+        put_key(&b, prefix, "flag-ids", NULL);
+    }
+    for (size_t i = 0; i < c->npub; i++) {
+        put_key(&b, prefix, "meta", c->pubs[i].channel);
+        put_key(&b, prefix, "hist", c->pubs[i].channel);
+    }
+    if (flag) {
+        put_str(&b, "flag");
+        put_str(&b, c->mode);
+        put_str(&b, c->key);
+        put_num(&b, c->expected);
+        put(&b, c->record, c->record_len);
+        put(&b, c->body, c->body_len);
+        put_num(&b, c->id);
+    } else {
+        put_str(&b, "msg");
+        put(&b, per_pub ? "" : c->body, per_pub ? 0 : c->body_len);
+    }
+    put_num(&b, (unsigned long long)c->history_size);
+    put_num(&b, (unsigned long long)c->ttl);
+    for (size_t i = 0; i < c->npub; i++) {
+        put_str(&b, c->pubs[i].channel);
+        put_key(&b, prefix, "ch", c->pubs[i].channel);
+        put_epoch_candidate(&b);
+        if (per_pub)
+            put(&b, c->pubs[i].body, c->pubs[i].body_len);
+    }
+    if (!b.ok || a->argc != b.cap) {
+        store_args_free(a);
+        return -1;
+    }
+    return 0;
+}
+
+/* ==== pure: the reply ==== */
+
+int store_reply_parse(const redisReply *r, store_reply_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+        r->element[0]->type != REDIS_REPLY_INTEGER)
+        return -1;
+    out->status = r->element[0]->integer;
+    if (out->status != 200) {
+        if (r->elements > 1 && r->element[1]->type == REDIS_REPLY_INTEGER)
+            out->current = r->element[1]->integer;
+        return 0;
+    }
+    if ((r->elements - 1) % 3 != 0)
+        return -1;
+    for (size_t i = 1; i < r->elements; i += 3) {
+        if (r->element[i]->type != REDIS_REPLY_STRING ||
+            r->element[i + 1]->type != REDIS_REPLY_STRING ||
+            r->element[i + 2]->type != REDIS_REPLY_INTEGER)
+            return -1;
+    }
+    out->npub = (r->elements - 1) / 3;
+    out->pub = r->element + 1;
+    return 0;
+}
+
+/* ==== glue: SCRIPT LOAD, EVALSHA, NOSCRIPT ==== */
 
 typedef struct call {
-    pub_t    *p;
-    store_cb *cb;
-    void     *arg;
-    int       argc;       /* of argv below, starting at "EVALSHA" */
-    char    **argv;
-    size_t   *lens;
-    int       retried;
+    pub_t        *p;
+    store_cb     *cb;
+    void         *arg;
+    store_args_t  args;
+    int           retried;
 } call_t;
 
 static void call_free(call_t *c)
 {
-    for (int i = 0; i < c->argc; i++)
-        free(c->argv[i]);
-    free(c->argv);
-    free(c->lens);
+    store_args_free(&c->args);
     free(c);
 }
 
@@ -79,28 +252,28 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
 static int send_call(call_t *c)
 {
     pub_t *p = c->p;
-    free(c->argv[0]);
-    free(c->argv[1]);
-    c->argv[1] = NULL;
+    char **argv = c->args.argv;
+    free(argv[0]);
+    free(argv[1]);
+    argv[1] = NULL;
     if (p->sha[0] && !c->retried) {
-        c->argv[0] = strdup("EVALSHA");
-        c->argv[1] = strdup(p->sha);
+        argv[0] = strdup("EVALSHA");
+        argv[1] = strdup(p->sha);
     } else {
-        c->argv[0] = strdup("EVAL");
-        c->argv[1] = strdup(publish_lua);
+        argv[0] = strdup("EVAL");
+        argv[1] = strdup(publish_lua);
     }
-    if (c->argv[0] == NULL || c->argv[1] == NULL)
+    if (argv[0] == NULL || argv[1] == NULL)
         return -1;
-    c->lens[0] = strlen(c->argv[0]);
-    c->lens[1] = strlen(c->argv[1]);
-    return rconn_command_argv(p->rc, on_reply, c, c->argc, (const char **)c->argv, c->lens);
+    c->args.lens[0] = strlen(argv[0]);
+    c->args.lens[1] = strlen(argv[1]);
+    return rconn_command_argv(p->rc, on_reply, c, c->args.argc, (const char **)argv,
+                              c->args.lens);
 }
 
-int store_eval(pub_t *p, int nkeys, int argc, const char **argv, const size_t *lens,
-               store_cb *cb, void *arg)
+int store_call(pub_t *p, const store_call_t *sc, store_cb *cb, void *arg)
 {
     call_t *c;
-    char num[24];
 
     if (!rconn_ready(p->rc))
         return -1;
@@ -110,27 +283,7 @@ int store_eval(pub_t *p, int nkeys, int argc, const char **argv, const size_t *l
     c->p = p;
     c->cb = cb;
     c->arg = arg;
-    c->argc = argc + 3;
-    c->argv = calloc((size_t)c->argc, sizeof(char *));
-    c->lens = calloc((size_t)c->argc, sizeof(size_t));
-    if (c->argv == NULL || c->lens == NULL) {
-        call_free(c);
-        return -1;
-    }
-    snprintf(num, sizeof(num), "%d", nkeys);
-    c->argv[2] = strdup(num);
-    c->lens[2] = strlen(num);
-    for (int i = 0; i < argc; i++) {
-        c->argv[i + 3] = malloc(lens[i] + 1);
-        if (c->argv[i + 3] == NULL) {
-            call_free(c);
-            return -1;
-        }
-        memcpy(c->argv[i + 3], argv[i], lens[i]);
-        c->argv[i + 3][lens[i]] = '\0';
-        c->lens[i + 3] = lens[i];
-    }
-    if (c->argv[2] == NULL || send_call(c) < 0) {
+    if (store_args_build(p->cfg.prefix, sc, &c->args) < 0 || send_call(c) < 0) {
         call_free(c);
         return -1;
     }

@@ -1,10 +1,19 @@
 /*
- * The proto decoders against what Redis's Lua actually produces: a real
- * redis-server (private port, temp dir) runs cmsgpack the way the publish
- * script does — header packed in Lua and prepended to the body bytes — and
- * the stricter case of a body or a flag record decoded and re-packed by
+ * publish.lua and the proto decoders against a real redis-server (private
+ * port, temp dir).
+ *
+ * The script itself: the real publish.lua (the text the publisher embeds)
+ * is EVALed with the argument vector store_args_build makes, for every
+ * event type and for offsets past 2^32, with one publication and with
+ * several (per-publication A/B bodies); the bytes PUBLISHed on each channel
+ * must decode with ev_decode to the event that was sent, under the epoch
+ * and offset the script replied (store_reply_parse). A changed script or
+ * vector that breaks the wire fails here. Its refusals (409, 404, 412 with
+ * the current version) are checked too.
+ *
+ * cmsgpack's own ways: a body or a flag record decoded and re-packed by
  * cmsgpack (Lua numbers are doubles, nil drops out of arrays, tables lose
- * their key order). Everything must still decode.
+ * their key order) must still decode.
  */
 #include <check.h>
 #include <arpa/inet.h>
@@ -21,6 +30,7 @@
 #include <unistd.h>
 
 #include "proto/event.h"
+#include "publisher/store.c"   /* store_args_build, store_reply_parse, publish_lua */
 #include "proto/flag.h"
 #include "sample.h"
 
@@ -148,36 +158,193 @@ static redisReply *eval(const char *script, int argc, const char **argv, const s
     return r;
 }
 
-/* The publish script's way: header packed by Lua, body bytes appended. */
-static const char *const HEADER_LUA =
-    "return cmsgpack.pack({1, ARGV[2], ARGV[3], tonumber(ARGV[4])}) .. ARGV[1]";
-
-START_TEST(test_lua_header_every_type)
+/* EVALs the real publish.lua with the vector a (argv[0..1] filled here). */
+static redisReply *eval_script(store_args_t *a)
 {
+    a->argv[0] = strdup("EVAL");
+    a->argv[1] = strdup(publish_lua);
+    a->lens[0] = 4;
+    a->lens[1] = strlen(publish_lua);
+    redisReply *r = redisCommandArgv(conn, a->argc, (const char **)a->argv, a->lens);
+    ck_assert_msg(r && r->type != REDIS_REPLY_ERROR, "EVAL publish.lua failed: %s",
+                  r ? r->str : conn->errstr);
+    return r;
+}
+
+/* A connection subscribed to "<prefix>:ch:<channel>". */
+static redisContext *subscribe(const char *prefix, const char *channel)
+{
+    struct timeval tv = { 2, 0 };
+    redisContext *s = redis_connect();
+    ck_assert(s && !s->err);
+    redisSetTimeout(s, tv);
+    redisReply *r = redisCommand(s, "SUBSCRIBE %s:ch:%s", prefix, channel);
+    ck_assert(r && r->type == REDIS_REPLY_ARRAY);
+    freeReplyObject(r);
+    return s;
+}
+
+/* The next message on s: decodes it and checks it is ev under the epoch
+ * and offset of the script reply's i-th publication. */
+static void expect_published(redisContext *s, ev_t *ev, const store_reply_t *sr, size_t i)
+{
+    redisReply *m;
+    ev_t back;
+    char err[256];
+    ck_assert_int_eq(redisGetReply(s, (void **)&m), REDIS_OK);
+    ck_assert(m->type == REDIS_REPLY_ARRAY && m->elements == 3);
+    ck_assert_str_eq(m->element[0]->str, "message");
+    ck_assert_msg(ev_decode(m->element[2]->str, m->element[2]->len, &back, err,
+                            sizeof(err)) == 0, "%s", err);
+    ck_assert_str_eq(sr->pub[3 * i]->str, ev->channel);
+    free(ev->epoch);
+    ev->epoch = strdup(sr->pub[3 * i + 1]->str);
+    ev->offset = (uint64_t)sr->pub[3 * i + 2]->integer;
+    ck_assert(ev_eq(ev, &back));
+    ev_free(&back);
+    freeReplyObject(m);
+}
+
+START_TEST(test_lua_script_every_type)
+{
+    /* the offset before the call: none yet, 41, 2^40 - 1 */
+    static const long long before[] = { -1, 41, 1099511627775LL };
     for (int t = 0; t < EV_TYPE_COUNT; t++) {
-        ev_t ev, back;
-        buf_t body;
-        char err[256];
-        const char *offs[] = { "0", "42", "1099511627776" };   /* 2^40 */
-        sample_event(&ev, (ev_type_t)t);
-        buf_init(&body);
-        ck_assert_int_eq(ev_encode_body(&ev, &body), 0);
         for (int o = 0; o < 3; o++) {
-            const char *argv[] = { body.data, ev.channel, ev.epoch, offs[o] };
-            size_t lens[] = { body.len, strlen(ev.channel), strlen(ev.epoch),
-                              strlen(offs[o]) };
-            redisReply *r = eval(HEADER_LUA, 4, argv, lens);
-            ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
-            ck_assert_msg(ev_decode(r->str, r->len, &back, err, sizeof(err)) == 0,
-                          "type %d: %s", t, err);
-            ev.offset = strtoull(offs[o], NULL, 10);
-            ck_assert(ev_eq(&ev, &back));
-            ev_free(&back);
+            ev_t ev;
+            buf_t body, rec;
+            store_args_t a;
+            store_reply_t sr;
+            char prefix[32];
+            snprintf(prefix, sizeof(prefix), "t%do%d", t, o);
+            sample_event(&ev, (ev_type_t)t);
+            buf_init(&body);
+            buf_init(&rec);
+            ck_assert_int_eq(ev_encode_body(&ev, &body), 0);
+            if (before[o] >= 0)
+                freeReplyObject(redisCommand(conn, "HSET %s:meta:%s offset %lld", prefix,
+                                             ev.channel, before[o]));
+            store_pub_t pub = { .channel = ev.channel };
+            store_call_t c = { .body = body.data, .body_len = body.len, .history_size = 100,
+                               .pubs = &pub, .npub = 1 };
+            if (ev.flag) {
+                ck_assert_int_eq(flag_encode(ev.flag, &rec), 0);
+                c.op = STORE_FLAG;
+                c.mode = "create";
+                c.key = ev.flag->key;
+                c.id = ev.flag->id;
+                c.record = rec.data;
+                c.record_len = rec.len;
+            } else {
+                c.op = STORE_MSG;
+                c.ttl = 60;
+            }
+            ck_assert_int_eq(store_args_build(prefix, &c, &a), 0);
+            redisContext *s = subscribe(prefix, ev.channel);
+            redisReply *r = eval_script(&a);
+            ck_assert_int_eq(store_reply_parse(r, &sr), 0);
+            ck_assert_int_eq(sr.status, 200);
+            ck_assert_uint_eq(sr.npub, 1);
+            ck_assert_int_eq(sr.pub[2]->integer, before[o] < 0 ? 1 : before[o] + 1);
+            expect_published(s, &ev, &sr, 0);
+            if (ev.flag) {    /* the record was stored as sent */
+                redisReply *h = redisCommand(conn, "HGET %s:flags %s", prefix, ev.flag->key);
+                ck_assert(h && h->type == REDIS_REPLY_STRING && h->len == rec.len &&
+                          memcmp(h->str, rec.data, rec.len) == 0);
+                freeReplyObject(h);
+            }
             freeReplyObject(r);
+            redisFree(s);
+            store_args_free(&a);
+            buf_free(&body);
+            buf_free(&rec);
+            ev_free(&ev);
         }
-        buf_free(&body);
-        ev_free(&ev);
     }
+}
+END_TEST
+
+START_TEST(test_lua_script_per_publication_bodies)
+{
+    /* an A/B message: two inboxes, each its own body */
+    static const char *const chans[] = { "user:u1", "user:u2" };
+    ev_t ev[2];
+    buf_t body[2];
+    store_pub_t pubs[2];
+    redisContext *s[2];
+    store_args_t a;
+    store_reply_t sr;
+    for (int i = 0; i < 2; i++) {
+        sample_event(&ev[i], EV_MESSAGE);
+        free(ev[i].channel);
+        ev[i].channel = strdup(chans[i]);
+        ev[i].ts += (uint64_t)i;          /* two different bodies */
+        buf_init(&body[i]);
+        ck_assert_int_eq(ev_encode_body(&ev[i], &body[i]), 0);
+        pubs[i] = (store_pub_t){ chans[i], body[i].data, body[i].len };
+        s[i] = subscribe("ab", chans[i]);
+    }
+    store_call_t c = { .op = STORE_MSG, .history_size = 100, .ttl = 60, .pubs = pubs,
+                       .npub = 2 };
+    ck_assert_int_eq(store_args_build("ab", &c, &a), 0);
+    redisReply *r = eval_script(&a);
+    ck_assert_int_eq(store_reply_parse(r, &sr), 0);
+    ck_assert_int_eq(sr.status, 200);
+    ck_assert_uint_eq(sr.npub, 2);
+    for (int i = 0; i < 2; i++) {
+        expect_published(s[i], &ev[i], &sr, (size_t)i);
+        redisFree(s[i]);
+        buf_free(&body[i]);
+        ev_free(&ev[i]);
+    }
+    freeReplyObject(r);
+    store_args_free(&a);
+}
+END_TEST
+
+START_TEST(test_lua_script_refusals)
+{
+    flag_t f;
+    buf_t rec;
+    store_args_t a;
+    store_reply_t sr;
+    redisReply *r;
+    store_pub_t pub = { .channel = "flags" };
+    sample_flag(&f);
+    buf_init(&rec);
+    ck_assert_int_eq(flag_encode(&f, &rec), 0);     /* version 3 */
+    store_call_t c = { .op = STORE_FLAG, .mode = "update", .key = f.key, .expected = 2,
+                       .id = f.id, .record = rec.data, .record_len = rec.len,
+                       .body = "\x80", .body_len = 1, .history_size = 100, .pubs = &pub,
+                       .npub = 1 };
+    /* update of a flag that does not exist */
+    ck_assert_int_eq(store_args_build("refuse", &c, &a), 0);
+    r = eval_script(&a);
+    ck_assert_int_eq(store_reply_parse(r, &sr), 0);
+    ck_assert_int_eq(sr.status, 404);
+    freeReplyObject(r);
+    store_args_free(&a);
+    /* create, then create again */
+    c.mode = "create";
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(store_args_build("refuse", &c, &a), 0);
+        r = eval_script(&a);
+        ck_assert_int_eq(store_reply_parse(r, &sr), 0);
+        ck_assert_int_eq(sr.status, i == 0 ? 200 : 409);
+        freeReplyObject(r);
+        store_args_free(&a);
+    }
+    /* update expecting version 2 of a record at version 3 */
+    c.mode = "update";
+    ck_assert_int_eq(store_args_build("refuse", &c, &a), 0);
+    r = eval_script(&a);
+    ck_assert_int_eq(store_reply_parse(r, &sr), 0);
+    ck_assert_int_eq(sr.status, 412);
+    ck_assert_int_eq(sr.current, 3);
+    freeReplyObject(r);
+    store_args_free(&a);
+    buf_free(&rec);
+    flag_free(&f);
 }
 END_TEST
 
@@ -247,9 +414,11 @@ END_TEST
 static Suite *lua_suite(void)
 {
     Suite *s = suite_create("lua");
-    TCase *tc = tcase_create("cmsgpack");
+    TCase *tc = tcase_create("publish_lua");
     tcase_add_checked_fixture(tc, per_test_setup, per_test_teardown);
-    tcase_add_test(tc, test_lua_header_every_type);
+    tcase_add_test(tc, test_lua_script_every_type);
+    tcase_add_test(tc, test_lua_script_per_publication_bodies);
+    tcase_add_test(tc, test_lua_script_refusals);
     tcase_add_test(tc, test_lua_repacked_body);
     tcase_add_test(tc, test_lua_built_flag);
     suite_add_tcase(s, tc);
