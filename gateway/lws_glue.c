@@ -2307,22 +2307,16 @@ static void worker_resume(gw_worker_t *w, gw_resume_t *r)
             outq_ev_unref(e);
         }
     }
-    for (i = 0; i < r->nevs; i++) {
+    /* A change in the gap may have moved a flag out of the filter while
+     * history does not say what it was before: then the flags part of the
+     * replay is replaced by a snapshot at its end, which makes the flags
+     * view whole (the other channels are replayed as usual). */
+    for (i = 0; f && i < r->nevs && !flags_unsure; i++) {
         const ev_t *dev = outq_ev_event(r->evs[i]);
-        const flag_t *pv = outq_ev_prev(r->evs[i]);
-        if (f && dev && pv == NULL && replay_before_unknown(f, dev) &&
-            (pv = replay_prev(r, i, dev->flag->id)) == NULL)
-            flags_unsure = true;
-        if (f && dev && (filter_match_event(f, dev) ||
-                         (pv && filter_wants_channel(f, "flags", 5) && filter_match_flag(f, pv))) &&
-            outq_ev_data(r->evs[i], (outq_fmt_t)c->fmt, NULL) != NULL &&
-            outq_push_ctl(&nq, r->evs[i]) == OUTQ_OK)
-            replayed++;
+        flags_unsure = dev && outq_ev_prev(r->evs[i]) == NULL && replay_before_unknown(f, dev) &&
+                       replay_prev(r, i, dev->flag->id) == NULL;
     }
     if (flags_unsure) {
-        /* a change in the gap may have moved a flag out of the filter and
-         * history does not say what it was before: the flags view is made
-         * whole with a snapshot at the end of the replay */
         size_t k;
         for (k = 0; k < r->nch && strcmp(r->channels[k], "flags") != 0; k++)
             ;
@@ -2331,6 +2325,19 @@ static void worker_resume(gw_worker_t *w, gw_resume_t *r)
             outq_push_ctl(&nq, e);
             outq_ev_unref(e);
         }
+    }
+    for (i = 0; i < r->nevs; i++) {
+        const ev_t *dev = outq_ev_event(r->evs[i]);
+        const flag_t *pv = outq_ev_prev(r->evs[i]);
+        if (f && dev && pv == NULL && replay_before_unknown(f, dev))
+            pv = replay_prev(r, i, dev->flag->id);
+        if (flags_unsure && dev && strcmp(dev->channel, "flags") == 0)
+            continue;   /* the snapshot holds it */
+        if (f && dev && (filter_match_event(f, dev) ||
+                         (pv && filter_wants_channel(f, "flags", 5) && filter_match_flag(f, pv))) &&
+            outq_ev_data(r->evs[i], (outq_fmt_t)c->fmt, NULL) != NULL &&
+            outq_push_ctl(&nq, r->evs[i]) == OUTQ_OK)
+            replayed++;
     }
     while ((e = outq_peek(&c->q, NULL, NULL)) != NULL) {
         const ev_t *dev = outq_ev_event(e);

@@ -267,8 +267,17 @@ async function readTruth(label) {
   return era;
 }
 function eraEpoch(era, ch, epoch) { const c = era.ch.get(ch); return c ? c.get(epoch) : undefined; }
-// The newest era holding ev (ch, epoch, offset, fp).
-function eraOf(ch, epoch, offset, fp) {
+// The era holding ev (ch, epoch, offset, fp): first the one that was current
+// when the client got it (the first checkpoint read after that moment: a
+// rollback can put the same event again at the same offset in a later
+// era, with different neighbours), else the newest holding it.
+function eraOf(ch, epoch, offset, fp, t) {
+  const cur = t === undefined ? -1 : eras.findIndex((e) => e.t >= t);
+  if (cur >= 0) {
+    const e = eraEpoch(eras[cur], ch, epoch);
+    const x = e && e.byOff.get(offset);
+    if (x && x.fp === fp) return { era: eras[cur], ep: e, ev: x };
+  }
   for (let i = eras.length - 1; i >= 0; i--) {
     const e = eraEpoch(eras[i], ch, epoch);
     const t = e && e.byOff.get(offset);
@@ -853,7 +862,7 @@ function checkClient(c, final) {
       }
       // an event
       stats.events++;
-      const found = eraOf(ch, o.epoch, o.offset, o.fp);
+      const found = eraOf(ch, o.epoch, o.offset, o.fp, o.t);
       if (!found) { violation(c, ch, `received ${o.epoch}/${o.offset} (${o.fp}) that history never held at that position`); last = { epoch: o.epoch, offset: o.offset }; continue; }
       if (ch === 'flags' && !sel(found.ev)) violation(c, ch, `received ${o.epoch}/${o.offset} (${o.fp}) that its filter does not select`);
       if (c.slow && ch === 'flags') resolveConflation(o, found);
