@@ -102,6 +102,9 @@ typedef struct gw_conn {
     gw_resume_t      *floor;         /* after a replay: per channel, the last offset
                                       * replayed; live events at or below are dropped */
     gw_resume_t      *rq;            /* requests waiting for the one under way */
+    gw_resume_t      *starts;        /* WS: where each channel it streams began (or was
+                                      * last resynced): live ever since, so a later
+                                      * `since` for it replays nothing past there */
     struct conn_pos  *pos;           /* SSE over several channels: the position of
                                       * each, for the per-connection list cursor */
     uint8_t           going_away;    /* WS: drained, close 1001 when writable */
@@ -201,6 +204,9 @@ static outq_ev_t *snapshot_item(gw_conn_t *c, const char *epoch, uint64_t offset
 static outq_ev_t *position_item(gw_conn_t *c, const gw_resume_t *r);
 static bool resume_dup(const gw_resume_t *r, const ev_t *ev);
 static bool floor_dup(gw_conn_t *c, const ev_t *ev);
+static long start_find(const gw_conn_t *c, const char *ch);
+static void start_set(gw_conn_t *c, const char *ch, const char *epoch, uint64_t offset);
+static void starts_prune(gw_conn_t *c, const filter_t *f);
 static int  worker_post(struct gw_worker *w, outq_ev_t *ev, gw_resume_t *res, uint64_t t_ns);
 
 /* ==== small helpers ==== */
@@ -479,6 +485,8 @@ static void conn_release(gw_conn_t *c)
     outq_clear(&c->q);
     gw_resume_free(c->floor);
     c->floor = NULL;
+    gw_resume_free(c->starts);
+    c->starts = NULL;
     while (c->rq) {
         gw_resume_t *r = c->rq;
         c->rq = r->next;
@@ -1248,6 +1256,7 @@ static int ws_apply(gw_conn_t *c, const filter_req_t *req, bool subscribe,
             return -1;
         }
     }
+    starts_prune(c, c->sub ? &f : NULL);
     ws_send_state(c, &f, &old, subscribe, since, nsince);
     filter_free(&f);
     filter_free(&old);
@@ -2132,6 +2141,8 @@ static void worker_resync_all(gw_worker_t *w, gw_resume_t *r)
             e = resync_item(c, r->channels[0], r->reason[0], r->epochs[0], r->last[0]);
             if (e == NULL)
                 continue;
+            if (start_find(c, r->channels[0]) >= 0)   /* live again from there */
+                start_set(c, r->channels[0], r->epochs[0], r->last[0]);
             if (outq_push_ctl(&c->q, e) == OUTQ_OK)
                 conn_flush(c);
             outq_ev_unref(e);
@@ -2194,6 +2205,87 @@ static bool floor_dup(gw_conn_t *c, const ev_t *ev)
  * filter selects, then what was queued live meanwhile, minus what the
  * replay already covered. The replayed positions stay as c's floor, so a
  * live event that the replay already gave is never written twice. */
+/* ==== WS stream starts ==== */
+
+static long start_find(const gw_conn_t *c, const char *ch)
+{
+    size_t i;
+
+    for (i = 0; c->starts && i < c->starts->nch; i++)
+        if (c->starts->ok[i] && strcmp(c->starts->channels[i], ch) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* Records that c streams ch live from (epoch, offset) on. */
+static void start_set(gw_conn_t *c, const char *ch, const char *epoch, uint64_t offset)
+{
+    long i = -1;
+    size_t k;
+    char *e;
+
+    if (c->kind != CK_WS || epoch == NULL)
+        return;
+    for (k = 0; c->starts && k < c->starts->nch; k++)   /* a forgotten one too */
+        if (strcmp(c->starts->channels[k], ch) == 0)
+            i = (long)k;
+    if (i >= 0) {
+        c->starts->ok[i] = true;
+        if ((e = strdup(epoch)) == NULL) {
+            c->starts->ok[i] = false;
+            return;
+        }
+        free(c->starts->epochs[i]);
+        c->starts->epochs[i] = e;
+        c->starts->last[i] = offset;
+        return;
+    }
+    if (c->starts == NULL && (c->starts = gw_resume_new(2)) == NULL)
+        return;
+    i = gw_resume_push(c->starts, ch, strlen(ch), epoch, strlen(epoch), offset);
+    if (i >= 0) {
+        c->starts->ok[i] = true;
+        c->starts->last[i] = offset;
+    }
+}
+
+/* Forgets the starts of channels f no longer streams (unsubscribed: a later
+ * `since` for them must replay everything after it). */
+static void starts_prune(gw_conn_t *c, const filter_t *f)
+{
+    size_t i;
+
+    for (i = 0; c->starts && i < c->starts->nch; i++)
+        if (f == NULL || !filter_wants_channel(f, c->starts->channels[i], strlen(c->starts->channels[i])))
+            c->starts->ok[i] = false;
+}
+
+/* True if ch is a `since` channel of r (not a new start) that c already
+ * streamed before r: started by an earlier answer (r's own are recorded
+ * after it is applied). */
+static bool resume_streamed(const gw_conn_t *c, const gw_resume_t *r, const char *ch)
+{
+    size_t i;
+
+    if (c->kind != CK_WS || start_find(c, ch) < 0)
+        return false;
+    for (i = 0; i < r->nch; i++)
+        if (!r->pos_only[i] && strcmp(r->channels[i], ch) == 0)
+            return true;
+    return false;
+}
+
+/* True if c already got ev live: it streams ev's channel since a start at
+ * or before it, in the same epoch. */
+static bool start_covers(const gw_conn_t *c, const ev_t *ev)
+{
+    long i = c->starts ? start_find(c, ev->channel) : -1;
+
+    /* "-": it began before the channel had history, so all of it came live */
+    return i >= 0 && (strcmp(c->starts->epochs[i], HIST_EPOCH_NONE) == 0 ||
+                      (strcmp(c->starts->epochs[i], ev->epoch) == 0 && ev->offset > c->starts->last[i]));
+}
+
 /* A replayed flag change whose record before it matters (f selects flags
  * by tag, the change is no create, and the record after it does not match:
  * it may have left the filter) but that a history read cannot carry. */
@@ -2279,6 +2371,18 @@ static void worker_resume(gw_worker_t *w, gw_resume_t *r)
     for (i = 0; i < r->nch; i++)
         if (r->pos_only[i] && r->ok[i] && r->epochs[i] && c->pos)
             pos_set(c->pos, r->channels[i], r->epochs[i], r->last[i]);
+    /* A `since` for a channel the connection already streams (its inboxes,
+     * started at `connected`): what came after its start came live, so the
+     * replay stops there, and what is queued live is kept. */
+    for (i = 0; i < r->nevs; i++) {
+        const ev_t *dev = outq_ev_event(r->evs[i]);
+        if (dev && start_covers(c, dev) && resume_streamed(c, r, dev->channel)) {
+            outq_ev_unref(r->evs[i]);
+            memmove(r->evs + i, r->evs + i + 1, (r->nevs - i - 1) * sizeof(*r->evs));
+            r->nevs--;
+            i--;
+        }
+    }
     if (r->snapshot && f) {
         size_t k;
         for (k = 0; k < r->nch && !(r->pos_only[k] && strcmp(r->channels[k], "flags") == 0); k++)
@@ -2339,6 +2443,9 @@ static void worker_resume(gw_worker_t *w, gw_resume_t *r)
             outq_push_ctl(&nq, r->evs[i]) == OUTQ_OK)
             replayed++;
     }
+    for (i = 0; i < r->nch; i++)
+        if (!r->pos_only[i] && r->ok[i] && resume_streamed(c, r, r->channels[i]))
+            r->ok[i] = false;   /* live all along: no floor, nothing queued is a repeat */
     while ((e = outq_peek(&c->q, NULL, NULL)) != NULL) {
         const ev_t *dev = outq_ev_event(e);
         if (dev == NULL)
@@ -2350,6 +2457,12 @@ static void worker_resume(gw_worker_t *w, gw_resume_t *r)
     outq_clear(&c->q);
     c->q = nq;
     c->resuming = 0;
+    /* from the answer on, each channel of it comes live (after its replay,
+     * its resync, or from its start) */
+    for (i = 0; i < r->nch; i++)
+        if (r->epochs[i] && (r->ok[i] || r->reason[i]) && start_find(c, r->channels[i]) < 0)
+            start_set(c, r->channels[i], r->epochs[i], r->last[i]);
+
     metric_add(gw_m.deliveries, (int64_t)replayed);
     for (i = 0; i < r->nch; i++)
         log_debug("resumed", "conn=%u channel=%s from=%llu recovered=%s to=%llu reason=\"%s\"", c->serial,

@@ -53,3 +53,17 @@ node "$GW_DIR/ws_positions.js" "$WSURL/ws" json "{\"flags\":{\"epoch\":\"$fe\",\
     fail "flags resume from the snapshot's position: $(cat "$TMP/snapback.out")"
 ok "WS snapshot carries flags/$fe/2 (JSON and msgpack); a resume from it gets just the later toggle"
 ok "WS subscribed positions: fresh channel -/0 and busy $epoch/2; a resume from them got all 5 missed; msgpack too"
+
+# ---- a `since` for an inbox the connection already streams (started at
+# `connected`) replays nothing it already sent live
+SECRET=inbox-test-secret-inbox-test-secret-32
+kill "$GW_PID"; wait "$GW_PID" 2>/dev/null
+start_gateway FLAGCAST_JWT_SECRET=$SECRET
+tok=$(node "$GW_DIR/mkjwt.js" "$SECRET" '{"sub":"alice","exp":"+600"}')
+publish_range user:alice 1 2
+node "$GW_DIR/ws_inbox_since.js" "$WSURL/ws?token=$tok" \
+    "curl -s -o /dev/null -X POST -H 'Authorization: Bearer $TOKEN' -H 'Content-Type: application/json' --data '{\"data\":{}}' $PUB/api/v1/channels/user:alice/messages" \
+    >"$TMP/inbox.out" || fail "inbox client: $(cat "$TMP/inbox.out")"
+[ "$(cat "$TMP/inbox.out")" = "message user:alice 3
+message user:alice 4" ] || fail "inbox since after a live message: $(cat "$TMP/inbox.out")"
+ok "a since for an inbox streamed since connected: the live message is not sent again"
