@@ -706,19 +706,14 @@ int wsmsg_add_position(wsmsg_fmt_t fmt, const char *msg, size_t len, const char 
 int wsmsg_add_positions(wsmsg_fmt_t fmt, const char *msg, size_t len,
                         const wsmsg_since_t *pos, size_t npos, buf_t *out)
 {
+    if (open_object(fmt, msg, len, npos ? 1 : 0, out) != 0)
+        return -1;
     if (fmt == WSMSG_FMT_MSGPACK) {
-        /* our renderers open with a fixmap of at most 6 entries */
-        if (len == 0 || ((unsigned char)msg[0] & 0xf0) != 0x80 || ((unsigned char)msg[0] & 0x0f) >= 15)
-            return -1;
-        if (npos == 0) {
-            buf_append(out, msg, len);
-            return out->err ? -1 : 0;
-        }
         msgpack_packer pk;
+        int r = 0;
         msgpack_packer_init(&pk, out, buf_msgpack_write);
-        if (open_object(fmt, msg, len, 1, out) != 0)
-            return -1;
-        int r = mp_str(&pk, "positions") | msgpack_pack_map(&pk, npos);
+        if (npos)
+            r = mp_str(&pk, "positions") | msgpack_pack_map(&pk, npos);
         for (size_t i = 0; i < npos; i++) {
             r |= mp_str(&pk, pos[i].channel) | msgpack_pack_map(&pk, 2);
             r |= mp_str(&pk, "epoch") | mp_str(&pk, pos[i].epoch);
@@ -726,23 +721,18 @@ int wsmsg_add_positions(wsmsg_fmt_t fmt, const char *msg, size_t len,
         }
         return r || out->err ? -1 : 0;
     }
-    if (len < 2 || msg[0] != '{' || msg[len - 1] != '}')
-        return -1;
-    if (npos == 0) {
-        buf_append(out, msg, len);
-        return out->err ? -1 : 0;
+    if (npos) {
+        buf_puts(out, ",\"positions\":{");
+        for (size_t i = 0; i < npos; i++) {
+            if (i)
+                buf_putc(out, ',');
+            json_cstr(out, pos[i].channel);
+            buf_puts(out, ":{\"epoch\":");
+            json_cstr(out, pos[i].epoch);
+            buf_printf(out, ",\"offset\":%llu}", (unsigned long long)pos[i].offset);
+        }
+        buf_putc(out, '}');
     }
-    if (open_object(fmt, msg, len, 0, out) != 0)
-        return -1;
-    buf_puts(out, ",\"positions\":{");
-    for (size_t i = 0; i < npos; i++) {
-        if (i)
-            buf_putc(out, ',');
-        json_cstr(out, pos[i].channel);
-        buf_puts(out, ":{\"epoch\":");
-        json_cstr(out, pos[i].epoch);
-        buf_printf(out, ",\"offset\":%llu}", (unsigned long long)pos[i].offset);
-    }
-    buf_puts(out, "}}");
+    buf_putc(out, '}');
     return out->err ? -1 : 0;
 }
