@@ -46,7 +46,7 @@ LDFLAGS += $(if $(filter 1,$(SAN)),$(SAN_LDFLAGS))
 LIB_SRC  := $(wildcard proto/*.c) $(wildcard common/*.c)
 PUB_SRC  := $(filter-out publisher/cli.c,$(wildcard publisher/*.c))
 CLI_SRC  := publisher/cli.c
-GW_SRC   := $(wildcard gateway/*.c)
+GW_SRC   := $(wildcard gateway/*.c gateway/*/*.c)
 UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 IT_SRC   := $(wildcard tests/integration/test_*.c)
 IT_LIB   := $(filter-out $(IT_SRC),$(wildcard tests/integration/*.c))
@@ -106,8 +106,11 @@ $(BIN)/flagcast-gateway: $(call obj,$(GW_SRC)) $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 # A unit test may #include the .c it tests (to reach statics); it links the
-# library and, for gateway tests, the gateway's pure modules.
-GW_PURE := $(filter-out gateway/main.c $(wildcard gateway/*_glue.c),$(GW_SRC))
+# library and, for gateway tests, the gateway's pure modules: gateway/*.c but
+# main.c and the glue that holds process state (ident.c, shutdown.c); the
+# lws/ and redis/ folders are each side's event-loop glue.
+GW_GLUE := gateway/main.c gateway/ident.c gateway/shutdown.c
+GW_PURE := $(filter-out $(GW_GLUE),$(wildcard gateway/*.c))
 $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB) $(call obj,$(GW_PURE))
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $< $(if $(findstring /gateway/,$@),$(call obj,$(GW_PURE))) $(LIB) -o $@ $(LDLIBS) $(CHECK_LIBS)

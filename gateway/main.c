@@ -6,11 +6,15 @@
  * when it is not set, registers the metrics, starts the Redis thread and the
  * lws service threads, then waits for SIGTERM/SIGINT with sigwait(): every
  * other thread has those signals blocked, so no handler runs inside lws or
- * libevent. On the signal it drains (drain_glue.c: /readyz 503, the drain
+ * libevent. On the signal it drains (shutdown.c: /readyz 503, the drain
  * delay, then clients told to go elsewhere spread over the drain window:
  * SSE retry: + close, WS close 1001), stops the threads and exits.
  */
-#include "gateway/gateway.h"
+#include "gateway/gw.h"
+#include "gateway/ident.h"
+#include "gateway/shutdown.h"
+#include "gateway/lws/lws.h"
+#include "gateway/redis/redis.h"
 #include "common/config.h"
 #include "common/log.h"
 
@@ -23,90 +27,23 @@
 #include <time.h>
 #include <unistd.h>
 
-gw_config_t gw_cfg;
-gw_metrics_t gw_m;
-atomic_bool gw_ready;
-atomic_bool gw_mirror_ever;
-atomic_bool gw_stopping;
-atomic_bool gw_draining;
-atomic_long gw_conns;
+/* The process context (gw.h): handed to every part at start, never read
+ * as a global. */
+static gw_t gw = { .mirror_lock = PTHREAD_RWLOCK_INITIALIZER };
 
 /* File descriptors kept out of the connection cap: listeners, the reaper's
  * epoll fd, lws's own pipes, Redis, a spare per thread for EMFILE. */
 #define GW_FD_RESERVE_BASE       64
 #define GW_FD_RESERVE_PER_THREAD 16
 
-uint64_t gw_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-void gw_metrics_init(void)
-{
-    static const double fan_bounds[] = {
-        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1,
-        0.25, 0.5, 1, 2.5,
-    };
-
-    gw_m.conns_sse = metrics_gauge("flagcast_gateway_connections{transport=\"sse\"}",
-                                   "Open streaming connections by transport.");
-    gw_m.conns_ws = metrics_gauge("flagcast_gateway_connections{transport=\"ws\"}",
-                                  "Open streaming connections by transport.");
-    gw_m.conns_rejected = metrics_counter("flagcast_gateway_connections_rejected_total",
-                                          "Connections refused with 503 over FLAGCAST_MAX_CONNECTIONS.");
-    gw_m.events_received = metrics_counter("flagcast_gateway_events_received_total",
-                                           "Messages received from Redis pub/sub.");
-    gw_m.events_malformed = metrics_counter("flagcast_gateway_events_malformed_total",
-                                            "Messages from Redis that failed to decode and were dropped.");
-    gw_m.deliveries = metrics_counter("flagcast_gateway_deliveries_total",
-                                      "Events queued for a client connection.");
-    gw_m.conflations = metrics_counter("flagcast_gateway_conflations_total",
-                                       "Queued flag events replaced by a newer event of the same flag.");
-    gw_m.drops = metrics_counter("flagcast_gateway_drops_total",
-                                 "Events dropped for a connection (queue over its limit).");
-    gw_m.slow_disconnects = metrics_counter("flagcast_gateway_slow_consumer_disconnects_total",
-                                            "Connections closed because their queue passed its limit.");
-    gw_m.redis_reconnects = metrics_counter("flagcast_gateway_redis_reconnects_total",
-                                            "Reconnects of the Redis subscriber connection.");
-    gw_m.ws_errors = metrics_counter("flagcast_gateway_ws_client_errors_total",
-                                     "Malformed or unknown WebSocket client messages.");
-    gw_m.fanout_seconds = metrics_histogram("flagcast_gateway_fanout_seconds",
-                                            "Hand-off of an event to a service thread until its last write there.",
-                                            fan_bounds, sizeof(fan_bounds) / sizeof(fan_bounds[0]));
-    gw_m.auth_refused = metrics_counter("flagcast_gateway_auth_refused_total",
-                                        "Connections or auth messages refused for a missing or invalid token (401, WS 4401).");
-    gw_m.auth_expired = metrics_counter("flagcast_gateway_auth_expired_total",
-                                        "Connections closed because their token expired.");
-    gw_m.resumes = metrics_counter("flagcast_gateway_resumes_total",
-                                   "Channel positions clients asked to resume from (Last-Event-ID, WS since).");
-    gw_m.history_reads = metrics_counter("flagcast_gateway_history_reads_total",
-                                         "XRANGE pages read from history, for resumes and gap fills.");
-    gw_m.gap_fills = metrics_counter("flagcast_gateway_gap_fills_total",
-                                     "Gaps filled from history: a lost pub/sub message or a Redis reconnect.");
-    gw_m.resyncs = metrics_counter("flagcast_gateway_resyncs_total",
-                                   "Resyncs sent (flags: snapshots) where history could not fill a gap.");
-    gw_m.offsets_rejected = metrics_counter("flagcast_gateway_offsets_rejected_total",
-        "Live events dropped because their offset is not in the channel's history (a writer outside the publisher)");
-    gw_m.rollbacks = metrics_counter("flagcast_gateway_history_rollbacks_total",
-        "Channels whose history was found behind the position delivered (Redis restarted from older data): clients resynced");
-    gw_m.draining = metrics_gauge("flagcast_gateway_draining",
-                                  "1 from SIGTERM/SIGINT on: /readyz answers 503 and clients are drained.");
-    gw_m.drained_sse = metrics_counter("flagcast_gateway_drained_total{transport=\"sse\"}",
-                                       "Connections told to reconnect elsewhere during a drain.");
-    gw_m.drained_ws = metrics_counter("flagcast_gateway_drained_total{transport=\"ws\"}",
-                                      "Connections told to reconnect elsewhere during a drain.");
-}
-
 static long default_max_conns(void)
 {
     struct rlimit rl;
-    long reserve = GW_FD_RESERVE_BASE + GW_FD_RESERVE_PER_THREAD * gw_cfg.threads;
+    long reserve = GW_FD_RESERVE_BASE + GW_FD_RESERVE_PER_THREAD * gw.cfg.threads;
     long n;
 
     /* Without a usable finite limit, a worker's fd table has 65536 slots
-     * (lws_glue.c, worker_setup): the default cap must fit in it. */
+     * (lws/worker.c, worker_setup): the default cap must fit in it. */
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
         rl.rlim_cur >= 4194304)
         rl.rlim_cur = 65536;
@@ -125,72 +62,72 @@ int main(int argc, char **argv)
 
     const cfg_opt_t opts[] = {
         { "listen", "FLAGCAST_LISTEN", CFG_STR, "0.0.0.0:8080",
-          "host:port to serve SSE, WebSocket and HTTP on", &gw_cfg.listen, 0, 0 },
+          "host:port to serve SSE, WebSocket and HTTP on", &gw.cfg.listen, 0, 0 },
         { "redis-url", "FLAGCAST_REDIS_URL", CFG_STR, "redis://127.0.0.1:6379",
-          "redis://[:password@]host:port[/db]", &gw_cfg.redis_url, 0, 0 },
+          "redis://[:password@]host:port[/db]", &gw.cfg.redis_url, 0, 0 },
         { "redis-prefix", "FLAGCAST_REDIS_PREFIX", CFG_STR, "flagcast",
-          "Redis key prefix", &gw_cfg.prefix, 0, 0 },
+          "Redis key prefix", &gw.cfg.prefix, 0, 0 },
         { "auth", "FLAGCAST_AUTH", CFG_STR, "optional",
           "client tokens: required, optional (anonymous allowed, a given token must be valid) or off",
-          &gw_cfg.auth, 0, 0 },
+          &gw.cfg.auth, 0, 0 },
         { "auth-timeout", "FLAGCAST_AUTH_TIMEOUT", CFG_INT, "5",
           "seconds a WebSocket without a token may take to send its auth message (auth required)",
-          &gw_cfg.auth_timeout, 1, 3600 },
+          &gw.cfg.auth_timeout, 1, 3600 },
         { "private-channels", "FLAGCAST_PRIVATE_CHANNELS", CFG_STR, NULL,
           "comma list of channel patterns only tokens whose channels claim allows them may read",
-          &gw_cfg.private_channels, 0, 0 },
-        TOKEN_CFG_OPTS(gw_cfg.tok),
+          &gw.cfg.private_channels, 0, 0 },
+        TOKEN_CFG_OPTS(gw.cfg.tok),
         { "max-connections", "FLAGCAST_MAX_CONNECTIONS", CFG_INT, "0",
           "streaming connection cap, 503 above it (0: open-file limit minus a reserve)",
           &max_conns, 0, 10000000 },
         { "sse-keepalive", "FLAGCAST_SSE_KEEPALIVE", CFG_INT, "15",
-          "seconds between SSE keep-alive comments", &gw_cfg.sse_keepalive, 1, 3600 },
+          "seconds between SSE keep-alive comments", &gw.cfg.sse_keepalive, 1, 3600 },
         { "sse-retry", "FLAGCAST_SSE_RETRY", CFG_INT, "3000",
-          "SSE retry: hint to clients, in ms", &gw_cfg.sse_retry, 0, 3600000 },
+          "SSE retry: hint to clients, in ms", &gw.cfg.sse_retry, 0, 3600000 },
         { "redis-timeout-ms", "FLAGCAST_REDIS_TIMEOUT_MS", CFG_INT, "2000",
           "a Redis reply or health ping later than this fails the connection (0: off)",
-          &gw_cfg.redis_timeout_ms, 0, 3600000 },
+          &gw.cfg.redis_timeout_ms, 0, 3600000 },
         { "redis-ping-ms", "FLAGCAST_REDIS_PING_MS", CFG_INT, "1000",
-          "health ping interval on each Redis connection (0: off)", &gw_cfg.redis_ping_ms, 0,
+          "health ping interval on each Redis connection (0: off)", &gw.cfg.redis_ping_ms, 0,
           3600000 },
         { "queue-max-events", "FLAGCAST_QUEUE_MAX_EVENTS", CFG_INT, "1024",
-          "events queued per connection before it counts as slow", &gw_cfg.queue_max_events, 1, 1000000 },
+          "events queued per connection before it counts as slow", &gw.cfg.queue_max_events, 1, 1000000 },
         { "queue-max-bytes", "FLAGCAST_QUEUE_MAX_BYTES", CFG_INT, "4194304",
-          "bytes queued per connection before it counts as slow", &gw_cfg.queue_max_bytes, 256, 1073741824 },
+          "bytes queued per connection before it counts as slow", &gw.cfg.queue_max_bytes, 256, 1073741824 },
         { "resume-max-events", "FLAGCAST_RESUME_MAX_EVENTS", CFG_INT, "10000",
           "events one history read may replay (client resume or gap fill); beyond it: resync",
-          &gw_cfg.resume_max, 1, 1000000 },
+          &gw.cfg.resume_max, 1, 1000000 },
         { "inbox-max", "FLAGCAST_INBOX_MAX", CFG_INT, "65536",
           "events waiting per service thread; past it an event is dropped and its subscribers resynced",
-          &gw_cfg.inbox_max, 1, 16777216 },
+          &gw.cfg.inbox_max, 1, 16777216 },
         { "max-header-bytes", "FLAGCAST_MAX_HEADER_BYTES", CFG_INT, "16384",
           "largest request head (request line and headers), in bytes; over it: 431",
-          &gw_cfg.max_header_bytes, 10240, 32768 },
+          &gw.cfg.max_header_bytes, 10240, 32768 },
         { "ws-max-frame", "FLAGCAST_WS_MAX_FRAME", CFG_INT, "65536",
-          "largest WebSocket client message, in bytes", &gw_cfg.ws_max_frame, 128, 16777216 },
+          "largest WebSocket client message, in bytes", &gw.cfg.ws_max_frame, 128, 16777216 },
         { "ws-ping", "FLAGCAST_WS_PING", CFG_INT, "25",
-          "seconds of WebSocket silence before the gateway pings", &gw_cfg.ws_ping, 1, 3600 },
+          "seconds of WebSocket silence before the gateway pings", &gw.cfg.ws_ping, 1, 3600 },
         { "ws-idle-timeout", "FLAGCAST_WS_IDLE_TIMEOUT", CFG_INT, "60",
-          "seconds without any client frame (pongs count) before closing", &gw_cfg.ws_idle_timeout, 2, 86400 },
+          "seconds without any client frame (pongs count) before closing", &gw.cfg.ws_idle_timeout, 2, 86400 },
         { "ws-max-errors", "FLAGCAST_WS_MAX_ERRORS", CFG_INT, "10",
-          "bad WebSocket client messages tolerated before closing", &gw_cfg.ws_max_errors, 1, 1000000 },
+          "bad WebSocket client messages tolerated before closing", &gw.cfg.ws_max_errors, 1, 1000000 },
         { "cors-origins", "FLAGCAST_CORS_ORIGINS", CFG_STR, "*",
           "allowed CORS origins (echoed with credentials allowed): * or a comma list of scheme://host[:port]",
-          &gw_cfg.cors_origins, 0, 0 },
+          &gw.cfg.cors_origins, 0, 0 },
         { "threads", "FLAGCAST_THREADS", CFG_INT, "0",
-          "lws service threads (0: one per CPU, at most 16)", &gw_cfg.threads, 0, 64 },
+          "lws service threads (0: one per CPU, at most 16)", &gw.cfg.threads, 0, 64 },
         { "drain-delay", "FLAGCAST_DRAIN_DELAY", CFG_INT, "2",
           "seconds between SIGTERM (/readyz turns 503) and the drain; above the balancer's health-check detection time",
-          &gw_cfg.drain_delay, 0, 3600 },
+          &gw.cfg.drain_delay, 0, 3600 },
         { "drain-seconds", "FLAGCAST_DRAIN_SECONDS", CFG_INT, "10",
           "window the clients are told to reconnect over on SIGTERM (0: all at once, no delay)",
-          &gw_cfg.drain_seconds, 0, 3600 },
+          &gw.cfg.drain_seconds, 0, 3600 },
         { "log-level", "FLAGCAST_LOG_LEVEL", CFG_STR, "info",
-          "debug, info, warn or error", &gw_cfg.log_level, 0, 0 },
+          "debug, info, warn or error", &gw.cfg.log_level, 0, 0 },
         { 0 },
     };
 
-    token_config_init(&gw_cfg.tok);
+    token_config_init(&gw.cfg.tok);
     switch (cfg_parse(opts, argc, argv, "flagcast-gateway",
                       "flagcast-gateway: pushes flag events and channel messages to SSE and WebSocket clients.",
                       errbuf, sizeof(errbuf))) {
@@ -202,41 +139,41 @@ int main(int argc, char **argv)
     }
 
     log_set_component("gateway");
-    if (log_level_parse(gw_cfg.log_level, &lvl) != 0) {
+    if (log_level_parse(gw.cfg.log_level, &lvl) != 0) {
         fprintf(stderr, "flagcast-gateway: bad log level \"%s\" (debug, info, warn, error)\n",
-                gw_cfg.log_level);
+                gw.cfg.log_level);
         return 2;
     }
     log_set_level(lvl);
-    if (cfg_parse_hostport(gw_cfg.listen, gw_cfg.host, sizeof(gw_cfg.host), &gw_cfg.port) != 0) {
+    if (cfg_parse_hostport(gw.cfg.listen, gw.cfg.host, sizeof(gw.cfg.host), &gw.cfg.port) != 0) {
         fprintf(stderr, "flagcast-gateway: bad listen address \"%s\" (want host:port)\n",
-                gw_cfg.listen);
+                gw.cfg.listen);
         return 2;
     }
-    if (redis_url_parse(gw_cfg.redis_url, &gw_cfg.rurl, &err) != 0) {
+    if (redis_url_parse(gw.cfg.redis_url, &gw.cfg.rurl, &err) != 0) {
         fprintf(stderr, "flagcast-gateway: bad Redis URL: %s\n", err);
         return 2;
     }
-    if (strcmp(gw_cfg.auth, "required") != 0 && strcmp(gw_cfg.auth, "optional") != 0 &&
-        strcmp(gw_cfg.auth, "off") != 0) {
+    if (strcmp(gw.cfg.auth, "required") != 0 && strcmp(gw.cfg.auth, "optional") != 0 &&
+        strcmp(gw.cfg.auth, "off") != 0) {
         fprintf(stderr, "flagcast-gateway: bad auth mode \"%s\" (required, optional, off)\n",
-                gw_cfg.auth);
+                gw.cfg.auth);
         return 2;
     }
-    if (gw_cfg.prefix[0] == '\0' || strlen(gw_cfg.prefix) > 64) {
+    if (gw.cfg.prefix[0] == '\0' || strlen(gw.cfg.prefix) > 64) {
         fprintf(stderr, "flagcast-gateway: Redis prefix must be 1-64 bytes\n");
         return 2;
     }
-    if (gw_cfg.ws_idle_timeout <= gw_cfg.ws_ping) {
+    if (gw.cfg.ws_idle_timeout <= gw.cfg.ws_ping) {
         fprintf(stderr, "flagcast-gateway: ws-idle-timeout must be longer than ws-ping\n");
         return 2;
     }
-    if (gw_cfg.threads == 0) {
+    if (gw.cfg.threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        gw_cfg.threads = n < 1 ? 1 : n > 16 ? 16 : n;
+        gw.cfg.threads = n < 1 ? 1 : n > 16 ? 16 : n;
     }
-    gw_cfg.max_conns = max_conns > 0 ? max_conns : default_max_conns();
-    if (gw_ident_init(&err) != 0) {
+    gw.cfg.max_conns = max_conns > 0 ? max_conns : default_max_conns();
+    if (gw_ident_init(&gw, &err) != 0) {
         fprintf(stderr, "flagcast-gateway: %s\n", err);
         return 2;
     }
@@ -249,13 +186,19 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-    gw_metrics_init();
+    gw_metrics_init(&gw.m);
+    /* the bus: each side reaches the other only through it */
+    gw.bus.want = gw_redis_want;
+    gw.bus.resume = gw_redis_resume;
+    gw.bus.dispatch = gw_lws_dispatch;
+    gw.bus.resume_done = gw_lws_resume_done;
+    gw.bus.resync = gw_lws_resync;
     log_info("gateway starting", "listen=%s threads=%ld max_connections=%ld version=%s",
-             gw_cfg.listen, gw_cfg.threads, gw_cfg.max_conns, FLAGCAST_VERSION);
+             gw.cfg.listen, gw.cfg.threads, gw.cfg.max_conns, FLAGCAST_VERSION);
 
-    if (gw_redis_start() != 0)
+    if (gw_redis_start(&gw) != 0)
         return 1;
-    if (gw_lws_start() != 0) {
+    if (gw_lws_start(&gw) != 0) {
         gw_redis_stop();
         return 1;
     }
@@ -266,8 +209,8 @@ int main(int argc, char **argv)
         if (sig == SIGTERM || sig == SIGINT)
             break;
     }
-    gw_drain_run(&sigs, sig);   /* drain_glue.c: not ready, delay, paced drain */
-    atomic_store(&gw_ready, false);
+    gw_drain_run(&gw, &sigs, sig);   /* shutdown.c: not ready, delay, paced drain */
+    atomic_store(&gw.ready, false);
     /* Redis first: no event is handed over while the workers close. */
     gw_redis_stop();
     gw_lws_stop();

@@ -4,8 +4,8 @@
 #
 # Builds every tests/fuzz/fuzz_*.c into $(O)/build/fuzz/<name> with clang and
 # -fsanitize=fuzzer,address,undefined. The code under test — proto/*.c,
-# common/*.c and the gateway's pure modules (gateway/*.c but main.c and
-# *_glue.c) — is compiled with the same flags into one archive, so a target
+# common/*.c and the gateway's pure modules (gateway/*.c but main.c,
+# ident.c and shutdown.c; lws/ and redis/ are event-loop glue) — is compiled with the same flags into one archive, so a target
 # links only the objects it uses. A new fuzz_*.c is picked up by itself.
 # scripts/run-fuzz.sh runs what this builds.
 
@@ -21,7 +21,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -pthread \
 FUZZ_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 
 GW_ALL     := $(wildcard gateway/*.c)
-GW_PURE    := $(filter-out gateway/main.c $(wildcard gateway/*_glue.c),$(GW_ALL))
+GW_PURE    := $(filter-out gateway/main.c gateway/ident.c gateway/shutdown.c,$(GW_ALL))
 DEPS_SRC   := $(wildcard proto/*.c) $(wildcard common/*.c) $(GW_PURE)
 DEPS_OBJ   := $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(DEPS_SRC))
 DEPS_LIB   := $(FUZZ_OUT)/libfuzzdeps.a

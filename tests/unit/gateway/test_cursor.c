@@ -1,12 +1,12 @@
 /*
  * Unit tests of the SSE list cursor (gateway/query.h: query_cursor_next,
- * with query_parse_cursor per item) and the resync event (gateway/hist.h).
+ * with query_parse_cursor per item) and the resync event (gateway/resync.h).
  */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/hist.h"
+#include "gateway/resync.h"
 #include "gateway/query.h"
 
 START_TEST(list_walk)

@@ -34,7 +34,8 @@
  * Commands in flight keep their record alive (refs); a channel forgotten
  * meanwhile is freed by the last callback.
  */
-#include "gateway/hist.h"
+#include "gateway/redis/history.h"
+#include "gateway/clock.h"
 #include "common/log.h"
 
 #include <libwebsockets.h>   /* LWS_PRE */
@@ -64,6 +65,7 @@ typedef struct hcb {
 } hcb_t;
 
 static rconn_t *hcmd;
+static gw_t    *G;   /* the process context, from hist_init */
 
 /* ==== small helpers ==== */
 
@@ -153,7 +155,7 @@ static outq_ev_t *entry_decode(const redisReply *ent, const char *ch)
     outq_ev_prepare(oev, FMT_ALL);
     return oev;
 bad:
-    metric_inc(gw_m.events_malformed);
+    metric_inc(G->m.events_malformed);
     return NULL;
 }
 
@@ -184,11 +186,11 @@ static void resync_all(gw_chan_t *c, const char *reason, const char *epoch, uint
 {
     log_warn("channel resync", "channel=%s reason=\"%s\" offset=%llu", c->name, reason,
              (unsigned long long)pos);
-    metric_inc(gw_m.resyncs);
+    metric_inc(G->m.resyncs);
     if (strcmp(c->name, "flags") == 0)
         gw_redis_flags_resync(reason, epoch, pos);   /* snapshot from a reloaded mirror */
     else
-        gw_lws_resync(c->name, reason, epoch, pos);
+        G->bus.resync(c->name, reason, epoch, pos);
 }
 
 /* Delivers oev (takes the reference) and moves the channel's position. */
@@ -204,7 +206,7 @@ static void deliver(gw_chan_t *c, outq_ev_t *oev)
             strcmp(c->wepoch, ev->epoch) != 0 || ev->offset > win_last(c) + 1) {
             win_drop(c);
         } else if (ev->offset == win_last(c) + 1) {
-            if (c->win.n >= (size_t)gw_cfg.resume_max) {
+            if (c->win.n >= (size_t)G->cfg.resume_max) {
                 win_drop(c);   /* capped: later resumes read again */
             } else if (vec_push(&c->win, oev) == 0) {
                 outq_ev_ref(oev);   /* the window's own reference */
@@ -266,7 +268,7 @@ static void flush_held(gw_chan_t *c)
              * read ended before it: not the publisher's. Delivering it would
              * move the position past every genuine event that follows. */
             const ev_t *ev = outq_ev_event(v[i]);
-            metric_inc(gw_m.offsets_rejected);
+            metric_inc(G->m.offsets_rejected);
             log_warn("live event not in history dropped", "channel=%s epoch=%s offset=%llu last=%llu",
                      c->name, ev->epoch, (unsigned long long)ev->offset, (unsigned long long)c->last);
             outq_ev_unref(v[i]);
@@ -345,7 +347,7 @@ static void on_fill(redisAsyncContext *ac, void *rep, void *priv)
         deliver(c, oev);
         c->fill_n++;
     }
-    if (c->fill_n >= (size_t)gw_cfg.resume_max) {
+    if (c->fill_n >= (size_t)G->cfg.resume_max) {
         fill_give_up(c, HIST_REASON_BEHIND);
         return;
     }
@@ -402,7 +404,7 @@ static void on_fill_meta(redisAsyncContext *ac, void *rep, void *priv)
     if (meta_parse(reply, epoch, sizeof(epoch), &off) && c->known && c->epoch[0] &&
         strcmp(epoch, c->epoch) == 0) {
         if (off < c->last) {
-            metric_inc(gw_m.rollbacks);
+            metric_inc(G->m.rollbacks);
             log_warn("history rolled back", "channel=%s epoch=%s delivered=%llu redis=%llu", c->name,
                      c->epoch, (unsigned long long)c->last, (unsigned long long)off);
             c->last = off;
@@ -421,7 +423,7 @@ static void send_fill_check(gw_chan_t *c)
         c->retry_fill = true;   /* hist_cmd_up sends it */
         return;
     }
-    if (rconn_command(hcmd, on_fill_meta, cb, "HMGET %s:meta:%s epoch offset", gw_cfg.prefix,
+    if (rconn_command(hcmd, on_fill_meta, cb, "HMGET %s:meta:%s epoch offset", G->cfg.prefix,
                       c->name) != 0) {
         free(cb);
         c->retry_fill = true;
@@ -436,7 +438,7 @@ static void start_fill_checked(gw_chan_t *c)
     c->filling = true;
     c->fill_n = 0;
     c->fill_gen++;
-    metric_inc(gw_m.gap_fills);
+    metric_inc(G->m.gap_fills);
     c->held_mark = c->held.n;
     send_fill_check(c);
 }
@@ -450,14 +452,14 @@ static void start_fill(gw_chan_t *c)
         c->filling = true;
         c->fill_n = 0;
         c->fill_gen++;
-        metric_inc(gw_m.gap_fills);
+        metric_inc(G->m.gap_fills);
     }
     c->held_mark = c->held.n;
     if (!rconn_ready(hcmd) || (cb = cb_new(c)) == NULL) {
         c->retry_fill = true;
         return;
     }
-    if (rconn_command(hcmd, on_fill, cb, "XRANGE %s:hist:%s %llu-0 + COUNT %d", gw_cfg.prefix,
+    if (rconn_command(hcmd, on_fill, cb, "XRANGE %s:hist:%s %llu-0 + COUNT %d", G->cfg.prefix,
                       c->name, (unsigned long long)c->last + 1, HIST_PAGE) != 0) {
         free(cb);
         c->retry_fill = true;
@@ -465,7 +467,7 @@ static void start_fill(gw_chan_t *c)
     }
     c->retry_fill = false;
     c->refs++;
-    metric_inc(gw_m.history_reads);
+    metric_inc(G->m.history_reads);
 }
 
 void hist_live(gw_chan_t *c, outq_ev_t *oev)
@@ -480,7 +482,7 @@ void hist_live(gw_chan_t *c, outq_ev_t *oev)
         return;
     }
     if (c->filling) {
-        if (c->held.n >= (size_t)gw_cfg.resume_max) {
+        if (c->held.n >= (size_t)G->cfg.resume_max) {
             /* the fill cannot keep up (the reader is away): go on live */
             if (vec_push(&c->held, oev) != 0)
                 outq_ev_unref(oev);
@@ -506,7 +508,7 @@ static void req_done(hreq_t *q)
 {
     if (--q->pending > 0)
         return;
-    gw_lws_resume_done(q->r);
+    G->bus.resume_done(q->r);
     free(q);
 }
 
@@ -516,7 +518,7 @@ static void answer_resync(hreq_t *q, size_t i, const char *reason, const char *e
 
     r->ok[i] = false;
     r->reason[i] = reason;
-    metric_inc(gw_m.resyncs);
+    metric_inc(G->m.resyncs);
     free(r->epochs[i]);
     r->epochs[i] = epoch && *epoch ? strdup(epoch) : NULL;
     r->last[i] = pos;
@@ -603,7 +605,7 @@ static void read_position(gw_chan_t *c)
 {
     if (c->known || c->pmeta_pending || !rconn_ready(hcmd))
         return;
-    if (rconn_command(hcmd, on_pos_meta, c, "HMGET %s:meta:%s epoch offset", gw_cfg.prefix,
+    if (rconn_command(hcmd, on_pos_meta, c, "HMGET %s:meta:%s epoch offset", G->cfg.prefix,
                       c->name) == 0) {
         c->pmeta_pending = true;
         c->refs++;
@@ -673,7 +675,7 @@ static bool serve_one(gw_chan_t *c, hreq_t *q, size_t i)
         req_done(q);
         return true;
     }
-    if (c->known && c->last - o > (uint64_t)gw_cfg.resume_max) {
+    if (c->known && c->last - o > (uint64_t)G->cfg.resume_max) {
         answer_resync(q, i, HIST_REASON_BEHIND, c->epoch, c->last);
         return true;
     }
@@ -780,7 +782,7 @@ static void on_read_page(redisAsyncContext *ac, void *rep, void *priv)
             break;
         }
     }
-    if (c->win.n > (size_t)gw_cfg.resume_max)
+    if (c->win.n > (size_t)G->cfg.resume_max)
         c->wtrunc = true;
     if (!c->wtrunc && (reply->elements >= HIST_PAGE ||
                        (c->known && strcmp(c->epoch, c->wepoch) == 0 && win_last(c) < c->last))) {
@@ -800,11 +802,11 @@ static int send_page(gw_chan_t *c, uint64_t from)
 {
     if (!rconn_ready(hcmd))
         return -1;
-    if (rconn_command(hcmd, on_read_page, c, "XRANGE %s:hist:%s %llu-0 + COUNT %d", gw_cfg.prefix,
+    if (rconn_command(hcmd, on_read_page, c, "XRANGE %s:hist:%s %llu-0 + COUNT %d", G->cfg.prefix,
                       c->name, (unsigned long long)from, HIST_PAGE) != 0)
         return -1;
     c->refs++;
-    metric_inc(gw_m.history_reads);
+    metric_inc(G->m.history_reads);
     return 0;
 }
 
@@ -822,7 +824,7 @@ static void start_read(gw_chan_t *c, uint64_t from)
         return;
     }
     c->retry_read = false;
-    if (rconn_command(hcmd, on_read_meta, c, "HMGET %s:meta:%s epoch offset", gw_cfg.prefix,
+    if (rconn_command(hcmd, on_read_meta, c, "HMGET %s:meta:%s epoch offset", G->cfg.prefix,
                       c->name) == 0)
         c->refs++;
     else
@@ -849,7 +851,7 @@ void hist_resume(gw_resume_t *r)
         r->ok[i] = false;
         r->last[i] = r->offsets[i];
         q->pending++;
-        metric_inc(gw_m.resumes);
+        metric_inc(G->m.resumes);
         if (c == NULL) {
             answer_resync(q, i, HIST_REASON_ERROR, NULL, 0);
             continue;
@@ -923,8 +925,9 @@ void hist_forget(gw_chan_t *c)
     c->held.n = 0;
 }
 
-void hist_init(rconn_t *cmd)
+void hist_init(gw_t *g, rconn_t *cmd)
 {
+    G = g;
     hcmd = cmd;
 }
 

@@ -28,9 +28,10 @@
  * Readiness (/readyz): the sub connection is up, `flags` is subscribed and
  * the mirror is loaded.
  */
-#include "gateway/gateway.h"
+#include "gateway/gw.h"
 #include "common/log.h"
-#include "gateway/hist.h"
+#include "gateway/redis/history.h"
+#include "gateway/redis/redis.h"
 #include "proto/names.h"
 
 #include <libwebsockets.h>   /* LWS_PRE: the headroom of rendered events */
@@ -44,8 +45,7 @@
 #define RG_BUCKETS 4096
 #define RG_LOG_EVERY 100      /* malformed messages: log the first, then every Nth */
 
-mirror_t        *gw_mirror;
-pthread_rwlock_t gw_mirror_lock = PTHREAD_RWLOCK_INITIALIZER;
+static gw_t *G;   /* the process context, from gw_redis_start */
 
 typedef struct rg_req {
     struct rg_req *next;
@@ -163,8 +163,8 @@ static void update_ready(void)
 {
     bool r = rconn_ready(sub_rc) && flags_subscribed && mirror_loaded;
 
-    if (r != atomic_load(&gw_ready)) {
-        atomic_store(&gw_ready, r);
+    if (r != atomic_load(&G->ready)) {
+        atomic_store(&G->ready, r);
         log_info(r ? "gateway ready" : "gateway not ready", NULL);
     }
 }
@@ -201,12 +201,12 @@ static void on_hgetall(redisAsyncContext *ac, void *r, void *priv)
         vals[i] = v->type == REDIS_REPLY_STRING ? v->str : "";
         lens[i] = v->type == REDIS_REPLY_STRING ? v->len : 0;
     }
-    pthread_rwlock_wrlock(&gw_mirror_lock);
-    if (mirror_load(gw_mirror, vals, lens, n, &nbad, err, sizeof(err)) == 0) {
+    pthread_rwlock_wrlock(&G->mirror_lock);
+    if (mirror_load(G->mirror, vals, lens, n, &nbad, err, sizeof(err)) == 0) {
         mirror_loaded = true;
-        atomic_store(&gw_mirror_ever, true);
+        atomic_store(&G->mirror_ever, true);
     }
-    pthread_rwlock_unlock(&gw_mirror_lock);
+    pthread_rwlock_unlock(&G->mirror_lock);
     free(vals);
     free(lens);
     if (nbad) {
@@ -225,15 +225,15 @@ static void on_hgetall(redisAsyncContext *ac, void *r, void *priv)
          * reload ends); none of them is written before the snapshot. */
         gw_chan_t *fc = gw_chan_get("flags", false);
         bool now = fc && fc->known && fc->epoch[0];
-        pthread_rwlock_wrlock(&gw_mirror_lock);
+        pthread_rwlock_wrlock(&G->mirror_lock);
         for (i = 0; i < flags_resync.nheld; i++)
-            mirror_apply(gw_mirror, outq_ev_event(flags_resync.held[i]));
-        pthread_rwlock_unlock(&gw_mirror_lock);
+            mirror_apply(G->mirror, outq_ev_event(flags_resync.held[i]));
+        pthread_rwlock_unlock(&G->mirror_lock);
         for (i = 0; i < flags_resync.nheld; i++)
             outq_ev_unref(flags_resync.held[i]);
         flags_resync.nheld = 0;
         flags_resync.pending = false;
-        gw_lws_resync("flags", flags_resync.reason,
+        G->bus.resync("flags", flags_resync.reason,
                       now ? fc->epoch : flags_resync.has_epoch ? flags_resync.epoch : NULL,
                       now ? fc->last : flags_resync.pos);
     }
@@ -243,7 +243,7 @@ static void maybe_load(void)
 {
     if (mirror_loaded || load_pending || !flags_subscribed || !rconn_ready(cmd_rc))
         return;
-    if (rconn_command(cmd_rc, on_hgetall, NULL, "HGETALL %s:flags", gw_cfg.prefix) == 0)
+    if (rconn_command(cmd_rc, on_hgetall, NULL, "HGETALL %s:flags", G->cfg.prefix) == 0)
         load_pending = true;
 }
 
@@ -269,7 +269,7 @@ static void handle_message(const char *pchan, size_t pchan_len, const char *p, s
     outq_ev_t *oev;
     const char *ch;
 
-    metric_inc(gw_m.events_received);
+    metric_inc(G->m.events_received);
     ev_init(&ev);
     if (ev_decode(p, n, &ev, err, sizeof(err)) != 0 ||
         pchan_len <= prefix_len || strlen(ev.channel) != pchan_len - prefix_len ||
@@ -278,7 +278,7 @@ static void handle_message(const char *pchan, size_t pchan_len, const char *p, s
         char q[240];
         if (err[0] == '\0' || ev.channel)
             snprintf(err, sizeof(err), "header channel does not match the pub/sub channel or type");
-        metric_inc(gw_m.events_malformed);
+        metric_inc(G->m.events_malformed);
         if (malformed_seen++ % RG_LOG_EVERY == 0)
             log_warn("malformed message dropped", "channel=%.*s bytes=%zu err=%s seen=%lu",
                      (int)(pchan_len > 200 ? 200 : pchan_len), pchan, n,
@@ -288,7 +288,7 @@ static void handle_message(const char *pchan, size_t pchan_len, const char *p, s
     }
     oev = outq_ev_new(&ev, LWS_PRE);
     if (oev == NULL) {
-        metric_inc(gw_m.drops);
+        metric_inc(G->m.drops);
         return;
     }
     /* Render every format here, once, so service threads never render. */
@@ -357,21 +357,21 @@ void gw_redis_deliver(outq_ev_t *oev)
         if (flags_resync.pending && hold_flag_event(oev))
             return;
 
-        pthread_rwlock_wrlock(&gw_mirror_lock);
+        pthread_rwlock_wrlock(&G->mirror_lock);
         /* what the flag was, when that selects other connections than the
          * new record (tags changed, or gone): they get the change too */
-        old = ev->flag && ev->flag->key ? mirror_get(gw_mirror, ev->flag->key, strlen(ev->flag->key)) : NULL;
+        old = ev->flag && ev->flag->key ? mirror_get(G->mirror, ev->flag->key, strlen(ev->flag->key)) : NULL;
         if (old && !outq_ev_prev(oev) && (ev->type == EV_FLAG_DELETED || !same_selection(old, ev->flag)) &&
             (prev = calloc(1, sizeof(*prev))) != NULL && flag_copy(prev, old) != 0) {
             free(prev);
             prev = NULL;
         }
-        mirror_apply(gw_mirror, ev);
-        pthread_rwlock_unlock(&gw_mirror_lock);
+        mirror_apply(G->mirror, ev);
+        pthread_rwlock_unlock(&G->mirror_lock);
         if (prev)
             outq_ev_set_prev(oev, prev);
     }
-    gw_lws_dispatch(oev);
+    G->bus.dispatch(oev);
 }
 
 static void on_sub_reply(redisAsyncContext *ac, void *r, void *priv)
@@ -411,107 +411,11 @@ static void send_sub(gw_chan_t *c, bool on)
     if (!rconn_ready(sub_rc))
         return;
     if (rconn_command(sub_rc, on_sub_reply, NULL, on ? "SUBSCRIBE %s:ch:%s" : "UNSUBSCRIBE %s:ch:%s",
-                      gw_cfg.prefix, c->name) == 0)
+                      G->cfg.prefix, c->name) == 0)
         c->subscribed = on;
 }
 
 /* ==== resume from history ==== */
-
-gw_resume_t *gw_resume_new(size_t n)
-{
-    gw_resume_t *r = calloc(1, sizeof(*r));
-
-    if (r == NULL)
-        return NULL;
-    if (n == 0)
-        n = 1;
-    r->channels = calloc(n, sizeof(*r->channels));
-    r->epochs = calloc(n, sizeof(*r->epochs));
-    r->offsets = calloc(n, sizeof(*r->offsets));
-    r->ok = calloc(n, sizeof(*r->ok));
-    r->reason = calloc(n, sizeof(*r->reason));
-    r->pos_only = calloc(n, sizeof(*r->pos_only));
-    r->last = calloc(n, sizeof(*r->last));
-    r->capch = n;
-    if (!r->channels || !r->epochs || !r->offsets || !r->ok || !r->reason || !r->pos_only ||
-        !r->last) {
-        gw_resume_free(r);
-        return NULL;
-    }
-    return r;
-}
-
-#define GROW(a, n)                                       \
-    do {                                                 \
-        void *np_ = realloc((a), (n) * sizeof(*(a)));    \
-        if (np_ == NULL)                                 \
-            return -1;                                   \
-        (a) = np_;                                       \
-    } while (0)
-
-static int resume_grow(gw_resume_t *r)
-{
-    size_t n = r->capch * 2;
-
-    GROW(r->channels, n);
-    GROW(r->epochs, n);
-    GROW(r->offsets, n);
-    GROW(r->ok, n);
-    GROW(r->reason, n);
-    GROW(r->pos_only, n);
-    GROW(r->last, n);
-    r->capch = n;
-    return 0;
-}
-#undef GROW
-
-long gw_resume_push(gw_resume_t *r, const char *ch, size_t chlen, const char *epoch,
-                    size_t elen, uint64_t offset)
-{
-    size_t i = r->nch;
-
-    if (i == r->capch && resume_grow(r) != 0)
-        return -1;
-    r->channels[i] = strndup(ch, chlen);
-    r->epochs[i] = epoch ? strndup(epoch, elen) : NULL;
-    if (r->channels[i] == NULL || (epoch && r->epochs[i] == NULL)) {
-        free(r->channels[i]);
-        free(r->epochs[i]);
-        return -1;
-    }
-    r->offsets[i] = offset;
-    r->ok[i] = false;
-    r->reason[i] = NULL;
-    r->pos_only[i] = false;
-    r->last[i] = offset;
-    r->nch++;
-    return (long)i;
-}
-
-void gw_resume_free(gw_resume_t *r)
-{
-    size_t i;
-
-    if (r == NULL)
-        return;
-    for (i = 0; i < r->nch; i++) {
-        free(r->channels[i]);
-        free(r->epochs[i]);
-    }
-    for (i = 0; i < r->nevs; i++)
-        outq_ev_unref(r->evs[i]);
-    if (r->prelude)
-        outq_ev_unref(r->prelude);
-    free(r->evs);
-    free(r->channels);
-    free(r->epochs);
-    free(r->offsets);
-    free(r->ok);
-    free(r->reason);
-    free(r->pos_only);
-    free(r->last);
-    free(r);
-}
 
 int gw_redis_resume(gw_resume_t *r)
 {
@@ -632,7 +536,7 @@ static void on_sub_state(rconn_t *rc, int connected, void *arg)
         return;
     }
     if (sub_seen_once)
-        metric_inc(gw_m.redis_reconnects);
+        metric_inc(G->m.redis_reconnects);
     sub_seen_once = true;
     log_info("redis subscriber connected", "reconnects=%lu", rconn_reconnects(rc));
     /* flags first: readiness and the mirror depend on it */
@@ -664,26 +568,27 @@ static void *redis_main(void *arg)
     return NULL;
 }
 
-int gw_redis_start(void)
+int gw_redis_start(gw_t *g)
 {
+    G = g;
     evthread_use_pthreads();
-    gw_mirror = mirror_new();
+    G->mirror = mirror_new();
     rbase = event_base_new();
-    if (gw_mirror == NULL || rbase == NULL)
+    if (G->mirror == NULL || rbase == NULL)
         return -1;
     if (evthread_make_base_notifiable(rbase) != 0)
         return -1;
-    snprintf(flags_chan, sizeof(flags_chan), "%s:ch:flags", gw_cfg.prefix);
-    prefix_len = strlen(gw_cfg.prefix) + 4;
+    snprintf(flags_chan, sizeof(flags_chan), "%s:ch:flags", G->cfg.prefix);
+    prefix_len = strlen(G->cfg.prefix) + 4;
     wake_ev = event_new(rbase, -1, 0, apply_requests, NULL);
-    sub_rc = rconn_new(rbase, &gw_cfg.rurl, "subscriber", on_sub_state, NULL);
-    cmd_rc = rconn_new(rbase, &gw_cfg.rurl, "reader", on_cmd_state, NULL);
+    sub_rc = rconn_new(rbase, &G->cfg.rurl, "subscriber", on_sub_state, NULL);
+    cmd_rc = rconn_new(rbase, &G->cfg.rurl, "reader", on_cmd_state, NULL);
     if (wake_ev == NULL || sub_rc == NULL || cmd_rc == NULL)
         return -1;
-    rconn_set_timeouts(sub_rc, (unsigned)gw_cfg.redis_timeout_ms, (unsigned)gw_cfg.redis_ping_ms);
-    rconn_set_ping_prefix(sub_rc, gw_cfg.prefix);
-    rconn_set_timeouts(cmd_rc, (unsigned)gw_cfg.redis_timeout_ms, (unsigned)gw_cfg.redis_ping_ms);
-    hist_init(cmd_rc);
+    rconn_set_timeouts(sub_rc, (unsigned)G->cfg.redis_timeout_ms, (unsigned)G->cfg.redis_ping_ms);
+    rconn_set_ping_prefix(sub_rc, G->cfg.prefix);
+    rconn_set_timeouts(cmd_rc, (unsigned)G->cfg.redis_timeout_ms, (unsigned)G->cfg.redis_ping_ms);
+    hist_init(g, cmd_rc);
     if (rconn_start(sub_rc) != 0 || rconn_start(cmd_rc) != 0)
         return -1;
     if (pthread_create(&rtid, NULL, redis_main, NULL) != 0)

@@ -1,15 +1,15 @@
 /*
- * drain_glue — the main thread's side of a graceful drain on SIGTERM/SIGINT.
+ * shutdown — the main thread's side of a graceful drain on SIGTERM/SIGINT.
  *
  * Phases (times from the first signal):
- *   1. out of rotation: /readyz answers 503 at once (gw_draining), streams
+ *   1. out of rotation: /readyz answers 503 at once (g->draining), streams
  *      are still accepted; wait FLAGCAST_DRAIN_DELAY seconds so that the
  *      load balancer's health check sees it (haproxy marks a server down
  *      after `fall` failed checks: the first within `inter`, the next ones
  *      `fastinter` apart; deploy/haproxy.cfg has inter 1s fastinter 250ms
  *      fall 2, i.e. at most ~1.3 s plus the check's latency, under the
  *      default delay of 2 s);
- *   2. drain window: new streams get 503 (gw_stopping), and every service
+ *   2. drain window: new streams get 503 (g->stopping), and every service
  *      thread closes its connections paced evenly over
  *      FLAGCAST_DRAIN_SECONDS less the longest retry hint (gw_lws_drain,
  *      drain_pace_ns): SSE with a jittered `retry:` hint, WS with close
@@ -21,7 +21,9 @@
  * skips phases 1 and 2 (the old immediate stop). The signals are blocked in
  * every thread; this waits for them with sigtimedwait, so no handler runs.
  */
-#include "gateway/gateway.h"
+#include "gateway/shutdown.h"
+#include "gateway/clock.h"
+#include "gateway/lws/lws.h"
 #include "gateway/drain.h"
 #include "common/log.h"
 
@@ -57,35 +59,35 @@ static int wait_signal(const sigset_t *sigs, uint64_t deadline_ns)
     }
 }
 
-void gw_drain_run(const sigset_t *sigs, int sig)
+void gw_drain_run(gw_t *g, const sigset_t *sigs, int sig)
 {
     uint64_t t0 = gw_now_ns(), t1 = t0, deadline, end;
-    uint64_t window_ns = (uint64_t)gw_cfg.drain_seconds * 1000000000ull;
-    long before = atomic_load(&gw_conns);
+    uint64_t window_ns = (uint64_t)g->cfg.drain_seconds * 1000000000ull;
+    long before = atomic_load(&g->conns);
     const char *how = "empty";
     int sig2 = 0;
 
-    atomic_store(&gw_draining, true);
-    metric_set(gw_m.draining, 1);
+    atomic_store(&g->draining, true);
+    metric_set(g->m.draining, 1);
     if (window_ns == 0) {
         log_info("gateway stopping", "signal=%s connections=%ld drain=off", sig_name(sig), before);
-        atomic_store(&gw_stopping, true);
+        atomic_store(&g->stopping, true);
         return;
     }
     log_info("gateway draining: not ready, waiting for the load balancer",
              "signal=%s connections=%ld drain_delay_s=%ld drain_seconds=%ld",
-             sig_name(sig), before, gw_cfg.drain_delay, gw_cfg.drain_seconds);
+             sig_name(sig), before, g->cfg.drain_delay, g->cfg.drain_seconds);
 
-    sig2 = wait_signal(sigs, t0 + (uint64_t)gw_cfg.drain_delay * 1000000000ull);
+    sig2 = wait_signal(sigs, t0 + (uint64_t)g->cfg.drain_delay * 1000000000ull);
     if (sig2 == 0) {
         t1 = gw_now_ns();
-        before = atomic_load(&gw_conns);
-        atomic_store(&gw_stopping, true);
+        before = atomic_load(&g->conns);
+        atomic_store(&g->stopping, true);
         log_info("gateway draining: telling clients to reconnect elsewhere",
-                 "connections=%ld drain_seconds=%ld", before, gw_cfg.drain_seconds);
-        gw_lws_drain(drain_pace_ns(window_ns, (unsigned)gw_cfg.sse_retry));
+                 "connections=%ld drain_seconds=%ld", before, g->cfg.drain_seconds);
+        gw_lws_drain(drain_pace_ns(window_ns, (unsigned)g->cfg.sse_retry));
         deadline = t1 + window_ns;
-        while (atomic_load(&gw_conns) > 0) {
+        while (atomic_load(&g->conns) > 0) {
             uint64_t now = gw_now_ns();
             if (now >= deadline) {
                 how = "deadline";
@@ -100,11 +102,11 @@ void gw_drain_run(const sigset_t *sigs, int sig)
         how = "signal";
         log_info("second signal: stopping now", "signal=%s", sig_name(sig2));
     }
-    atomic_store(&gw_stopping, true);
+    atomic_store(&g->stopping, true);
     end = gw_now_ns();
     log_info("gateway drained",
              "how=%s drained_sse=%lld drained_ws=%lld left=%ld drain_ms=%llu total_ms=%llu",
-             how, (long long)metric_get(gw_m.drained_sse), (long long)metric_get(gw_m.drained_ws),
-             atomic_load(&gw_conns), (unsigned long long)((end - t1) / 1000000),
+             how, (long long)metric_get(g->m.drained_sse), (long long)metric_get(g->m.drained_ws),
+             atomic_load(&g->conns), (unsigned long long)((end - t1) / 1000000),
              (unsigned long long)((end - t0) / 1000000));
 }

@@ -20,7 +20,7 @@
  * Tokens are secrets: nothing here logs or returns one, and every refusal
  * message is one of token.c's / access.c's static strings.
  */
-#include "gateway/gateway.h"
+#include "gateway/ident.h"
 #include "common/log.h"
 
 #include <stdio.h>
@@ -30,20 +30,22 @@
 static token_verifier_t *verifier;
 static access_t         *rules;
 static long              leeway;
+static gw_t             *G;   /* the process context, from gw_ident_init */
 
-int gw_ident_init(const char **err)
+int gw_ident_init(gw_t *g, const char **err)
 {
+    G = g;
     access_mode_t mode;
 
-    if (access_mode_parse(gw_cfg.auth, &mode, err) != 0)
+    if (access_mode_parse(G->cfg.auth, &mode, err) != 0)
         return -1;
-    rules = access_new(mode, gw_cfg.private_channels, err);
+    rules = access_new(mode, G->cfg.private_channels, err);
     if (rules == NULL)
         return -1;
-    leeway = gw_cfg.tok.leeway;
+    leeway = G->cfg.tok.leeway;
     if (mode == ACCESS_AUTH_OFF)
         return 0;   /* tokens are not looked at: the settings are unused */
-    verifier = token_verifier_new(&gw_cfg.tok, err);
+    verifier = token_verifier_new(&G->cfg.tok, err);
     if (verifier == NULL) {
         access_free(rules);
         rules = NULL;
@@ -85,14 +87,14 @@ int gw_ident_admit(const char *tok, size_t len, token_identity_t **id, access_er
             return access_token_refused("empty token", e);
         if (token_verify(verifier, tok, len, id, &why) != 0) {
             *id = NULL;
-            metric_inc(gw_m.auth_refused);
+            metric_inc(G->m.auth_refused);
             return access_token_refused(why, e);
         }
     }
     if (access_admit(rules, *id, e) != 0) {
         token_identity_free(*id);
         *id = NULL;
-        metric_inc(gw_m.auth_refused);
+        metric_inc(G->m.auth_refused);
         return -1;
     }
     return 0;

@@ -31,11 +31,13 @@
  * comments (every FLAGCAST_SSE_KEEPALIVE s), WS pings and the WS idle
  * timeout. No per-connection timers (lws's sorted timer list is linear).
  */
-#include "gateway/gateway.h"
+#include "gateway/lws/lws.h"
+#include "gateway/clock.h"
+#include "gateway/ident.h"
 #include "gateway/admit.h"
 #include "gateway/drain.h"
 #include "gateway/filter.h"
-#include "gateway/hist.h"
+#include "gateway/resync.h"
 #include "gateway/query.h"
 #include "gateway/headgate.h"
 #include "gateway/subidx.h"
@@ -193,21 +195,20 @@ static const struct lws_protocols gw_protocols[] = {
 };
 
 static void conn_kill(gw_conn_t *c, const char *reason);
-static gw_resume_t *resume_new(void);
 static gw_resume_t *ack_request(buf_t *b);
-static int  resume_add(gw_resume_t *r, const filter_t *f, const char *ch, size_t chlen,
-                       const char *epoch, size_t elen, uint64_t offset);
 static void resume_start(gw_worker_t *w, gw_conn_t *c, gw_resume_t *r);
-static void resume_add_starts(gw_resume_t *r, const filter_t *f, const filter_t *old);
-static bool resume_has(const gw_resume_t *r, const char *ch);
 static outq_ev_t *snapshot_item(gw_conn_t *c, const char *epoch, uint64_t offset);
 static outq_ev_t *position_item(gw_conn_t *c, const gw_resume_t *r);
-static bool resume_dup(const gw_resume_t *r, const ev_t *ev);
-static bool floor_dup(gw_conn_t *c, const ev_t *ev);
-static long start_find(const gw_conn_t *c, const char *ch);
-static void start_set(gw_conn_t *c, const char *ch, const char *epoch, uint64_t offset);
-static void starts_prune(gw_conn_t *c, const filter_t *f);
 static int  worker_post(struct gw_worker *w, outq_ev_t *ev, gw_resume_t *res, uint64_t t_ns);
+
+static gw_t *G;   /* transitional */
+
+/* Records that WS connection c streams ch live from (epoch, offset) on. */
+static void ws_start_set(gw_conn_t *c, const char *ch, const char *epoch, uint64_t offset)
+{
+    if (c->kind == CK_WS)
+        resume_start_set(&c->starts, ch, epoch, offset);
+}
 
 /* ==== small helpers ==== */
 
@@ -258,7 +259,7 @@ static void list_del(gw_conn_t **head, gw_conn_t *c)
 static void on_channel(void *arg, const char *channel, bool on)
 {
     (void)arg;
-    gw_redis_want(channel, on);
+    G->bus.want(channel, on);
 }
 
 /* ==== writing ==== */
@@ -432,9 +433,9 @@ static int conn_send_ctl(gw_conn_t *c, buf_t *b)
     /* Replies are outside the queue limits (a snapshot may be larger), so
      * bound them here: a client that keeps asking without reading is cut. */
     if (outq_count(&c->q) > GW_CTL_QUEUE_MAX ||
-        outq_bytes(&c->q) > 2 * (size_t)gw_cfg.queue_max_bytes) {
+        outq_bytes(&c->q) > 2 * (size_t)G->cfg.queue_max_bytes) {
         buf_free(b);
-        metric_inc(gw_m.slow_disconnects);
+        metric_inc(G->m.slow_disconnects);
         log_warn("slow consumer disconnected",
                  "conn=%u transport=%s reason=\"replies not read\" queued=%zu queued_bytes=%zu",
                  c->serial, conn_kind_name(c), outq_count(&c->q), outq_bytes(&c->q));
@@ -462,10 +463,10 @@ static void conn_register(gw_worker_t *w, gw_conn_t *c, struct lws *wsi, int kin
     c->serial = ++w->serial;
     if (kind == CK_SSE) {
         list_add(&w->sse, c);
-        metric_inc(gw_m.conns_sse);
+        metric_inc(G->m.conns_sse);
     } else {
         list_add(&w->ws, c);
-        metric_inc(gw_m.conns_ws);
+        metric_inc(G->m.conns_ws);
     }
     if (c->fd >= 0 && (size_t)c->fd < w->nfd)
         w->by_fd[c->fd] = c;
@@ -507,12 +508,12 @@ static void conn_release(gw_conn_t *c)
         w->by_fd[c->fd] = NULL;
     if (c->kind == CK_SSE) {
         list_del(&w->sse, c);
-        metric_add(gw_m.conns_sse, -1);
+        metric_add(G->m.conns_sse, -1);
     } else {
         list_del(&w->ws, c);
-        metric_add(gw_m.conns_ws, -1);
+        metric_add(G->m.conns_ws, -1);
     }
-    admit_release(&gw_conns);   /* the slot admission reserved */
+    admit_release(&G->conns);   /* the slot admission reserved */
     c->kind = CK_NONE;
 }
 
@@ -548,7 +549,7 @@ static void fan_visit(void *arg, void *owner)
 
     if (c->closing)
         return;
-    if (c->floor && floor_dup(c, f->dev))
+    if (c->floor && resume_floor_dup(&c->floor, f->dev))
         return;   /* replayed from history already */
     /* Fast path: nothing queued and lws holds nothing: write now. */
     if (!c->resuming && outq_empty(&c->q) && !lws_partial_buffered(c->wsi)) {
@@ -595,7 +596,7 @@ static void fan_visit(void *arg, void *owner)
                  c->serial, conn_kind_name(c), peer, outq_ev_count(&c->q), outq_ev_bytes(&c->q),
                  f->dev && f->dev->channel ? f->dev->channel : "?");
         f->dropped++;
-        metric_inc(gw_m.slow_disconnects);
+        metric_inc(G->m.slow_disconnects);
         conn_kill(c, "slow consumer");
         break;
     }
@@ -618,13 +619,13 @@ static void worker_fanout(gw_worker_t *w, outq_ev_t *e, uint64_t t_ns)
         return;
     n = subidx_lookup_change(w->idx, f.dev, outq_ev_prev(e), fan_visit, &f);
     if (n > 0)
-        metric_observe(gw_m.fanout_seconds, (double)(gw_now_ns() - t_ns) / 1e9);
+        metric_observe(G->m.fanout_seconds, (double)(gw_now_ns() - t_ns) / 1e9);
     if (f.delivered)
-        metric_add(gw_m.deliveries, f.delivered);
+        metric_add(G->m.deliveries, f.delivered);
     if (f.conflated)
-        metric_add(gw_m.conflations, f.conflated);
+        metric_add(G->m.conflations, f.conflated);
     if (f.dropped)
-        metric_add(gw_m.drops, f.dropped);
+        metric_add(G->m.drops, f.dropped);
 }
 
 /* ==== snapshot and prelude rendering ==== */
@@ -633,9 +634,9 @@ static int render_snapshot(const filter_t *f, mirror_fmt_t fmt, buf_t *out)
 {
     int rc;
 
-    pthread_rwlock_rdlock(&gw_mirror_lock);
-    rc = mirror_render_snapshot(gw_mirror, f, fmt, out);
-    pthread_rwlock_unlock(&gw_mirror_lock);
+    pthread_rwlock_rdlock(&G->mirror_lock);
+    rc = mirror_render_snapshot(G->mirror, f, fmt, out);
+    pthread_rwlock_unlock(&G->mirror_lock);
     return rc;
 }
 
@@ -654,7 +655,7 @@ static int add_cors(struct lws *wsi, unsigned char **p, unsigned char *end)
 
     if (n <= 0 || (size_t)n >= sizeof(origin) ||
         lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) != n ||
-        !admit_origin_allowed(gw_cfg.cors_origins, origin, (size_t)n))
+        !admit_origin_allowed(G->cfg.cors_origins, origin, (size_t)n))
         return 0;
     if (lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-origin:",
                                     (const unsigned char *)origin, n, p, end) ||
@@ -812,12 +813,12 @@ static int request_identity(struct lws *wsi, const char *qtok, bool ws,
     if (n > 0) {
         if ((size_t)n >= sizeof(hdr) ||
             lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION) < 0) {
-            metric_inc(gw_m.auth_refused);
+            metric_inc(G->m.auth_refused);
             return access_token_refused("Authorization header too long", e);
         }
         if (token_bearer(hdr, &tok, &len) != 0) {
             explicit_bzero(hdr, sizeof(hdr));
-            metric_inc(gw_m.auth_refused);
+            metric_inc(G->m.auth_refused);
             return access_token_refused("Authorization is not a Bearer token", e);
         }
     }
@@ -889,14 +890,14 @@ static int check_channels(const token_identity_t *id, const filter_t *f, access_
 static bool over_capacity(const gw_worker_t *w, struct lws *wsi)
 {
     int fd = lws_get_socket_fd(wsi);
-    return atomic_load(&gw_conns) >= gw_cfg.max_conns || (fd >= 0 && (size_t)fd >= w->nfd);
+    return atomic_load(&G->conns) >= G->cfg.max_conns || (fd >= 0 && (size_t)fd >= w->nfd);
 }
 
 /* Before the flags were loaded once, a snapshot would claim there are none:
  * streams wait for that (503). Later outages keep serving the last state. */
 static bool not_started(void)
 {
-    return !atomic_load(&gw_mirror_ever);
+    return !atomic_load(&G->mirror_ever);
 }
 
 static _Thread_local uint64_t refuse_rnd;   /* jitter of refusals' retry hints */
@@ -914,11 +915,11 @@ static int sse_refuse(struct lws *wsi, admit_t a)
     int rc = -1;
 
     if (a == ADMIT_FULL)
-        metric_inc(gw_m.conns_rejected);
+        metric_inc(G->m.conns_rejected);
     if (refuse_rnd == 0)
         refuse_rnd = gw_now_ns() ^ (uint64_t)(uintptr_t)&refuse_rnd;
     buf_init(&b);
-    admit_render_sse(a, admit_retry_ms(&refuse_rnd, (unsigned)gw_cfg.sse_retry), &b);
+    admit_render_sse(a, admit_retry_ms(&refuse_rnd, (unsigned)G->cfg.sse_retry), &b);
     log_debug("stream refused", "transport=sse reason=%s", why);
     if (b.err ||
         lws_add_http_common_headers(wsi, HTTP_STATUS_OK, "text/event-stream", b.len, &p, end) ||
@@ -958,8 +959,8 @@ static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
     bool held = false;   /* a cap slot, until conn_register hands it to c */
 
     {
-        admit_t a = admit_stream(atomic_load(&gw_stopping), !not_started(), over_capacity(w, wsi));
-        if (a == ADMIT_OK && !(held = admit_reserve(&gw_conns, gw_cfg.max_conns)))
+        admit_t a = admit_stream(atomic_load(&G->stopping), !not_started(), over_capacity(w, wsi));
+        if (a == ADMIT_OK && !(held = admit_reserve(&G->conns, G->cfg.max_conns)))
             a = ADMIT_FULL;
         if (a != ADMIT_OK)
             return sse_refuse(wsi, a);
@@ -967,12 +968,12 @@ static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
     n = get_query(wsi, qs, sizeof(qs), tokbuf, sizeof(tokbuf), &tok);
     if (n >= 0 && request_identity(wsi, tok, false, &id, &ae) != 0) {
         explicit_bzero(tokbuf, sizeof(tokbuf));
-        admit_release(&gw_conns);
+        admit_release(&G->conns);
         return http_reply_json_error(wsi, (unsigned)ae.status, ae.message);
     }
     explicit_bzero(tokbuf, sizeof(tokbuf));
     if (n < 0) {
-        admit_release(&gw_conns);
+        admit_release(&G->conns);
         return http_reply_json_error(wsi, 400, "query string too long");
     }
     query_init(&q);
@@ -1008,7 +1009,7 @@ static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
     buf_init(&b);
     buf_init(&data);
     buf_append(&b, hdr, LWS_PRE);   /* room, unused for HTTP */
-    sse_retry(&b, (unsigned)gw_cfg.sse_retry);
+    sse_retry(&b, (unsigned)G->cfg.sse_retry);
     wsmsg_render_connected(WSMSG_FMT_JSON, "Connected to flagcast SSE stream", NULL, "SSE", &data);
     sse_frame(&b, NULL, "connection", data.data, data.len);
     buf_free(&data);
@@ -1090,7 +1091,7 @@ static int sse_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
     rc = c->closing ? -1 : 0;
 out:
     if (held)
-        admit_release(&gw_conns);
+        admit_release(&G->conns);
     token_identity_free(id);
     query_free(&q);
     filter_free(&f);
@@ -1112,20 +1113,20 @@ static int http_route(gw_worker_t *w, gw_conn_t *c, struct lws *wsi, const char 
     if (strcmp(path, "/healthz") == 0)
         return http_reply(wsi, 200, "application/json", "{\"status\":\"ok\"}\n", 16);
     if (strcmp(path, "/readyz") == 0) {
-        if (atomic_load(&gw_ready) && !atomic_load(&gw_draining) && !atomic_load(&gw_stopping))
+        if (atomic_load(&G->ready) && !atomic_load(&G->draining) && !atomic_load(&G->stopping))
             return http_reply(wsi, 200, "application/json", "{\"status\":\"ready\"}\n", 19);
         return http_reply(wsi, 503, "application/json", "{\"status\":\"not ready\"}\n", 23);
     }
     if (strcmp(path, "/api/v1/realtime/sse/health") == 0 || strcmp(path, "/realtime/sse/health") == 0) {
         /* Flagent's shape; unhealthy (503, with the reason) while new
          * streams would be refused or get no live events. */
-        const char *why = admit_health(atomic_load(&gw_ready), atomic_load(&gw_mirror_ever),
-                                       atomic_load(&gw_draining) || atomic_load(&gw_stopping));
+        const char *why = admit_health(atomic_load(&G->ready), atomic_load(&G->mirror_ever),
+                                       atomic_load(&G->draining) || atomic_load(&G->stopping));
         char body[200];
         int n = snprintf(body, sizeof(body),
                          "{\"status\":\"%s\",%s%s%s\"activeConnections\":%lld,\"protocol\":\"SSE\"}\n",
                          why ? "unhealthy" : "healthy", why ? "\"reason\":\"" : "", why ? why : "",
-                         why ? "\"," : "", (long long)metric_get(gw_m.conns_sse));
+                         why ? "\"," : "", (long long)metric_get(G->m.conns_sse));
         return http_reply(wsi, why ? 503 : 200, "application/json", body, (size_t)n);
     }
     if (strcmp(path, "/metrics") == 0) {
@@ -1164,7 +1165,7 @@ static void ws_send_error(gw_conn_t *c, const char *code, const char *message)
 {
     buf_t b;
 
-    metric_inc(gw_m.ws_errors);
+    metric_inc(G->m.ws_errors);
     ws_buf(&b);
     wsmsg_render_error(ws_fmt(c), code, message, &b);
     conn_send_ctl(c, &b);
@@ -1256,7 +1257,7 @@ static int ws_apply(gw_conn_t *c, const filter_req_t *req, bool subscribe,
             return -1;
         }
     }
-    starts_prune(c, c->sub ? &f : NULL);
+    resume_starts_prune(c->starts, c->sub ? &f : NULL);
     ws_send_state(c, &f, &old, subscribe, since, nsince);
     filter_free(&f);
     filter_free(&old);
@@ -1343,7 +1344,7 @@ static int ws_message(gw_conn_t *c, const char *p, size_t n, bool binary)
         return 0;   /* being closed: nothing more is served */
     wsmsg_init(&m);
     if (wsmsg_parse(binary ? WSMSG_FMT_MSGPACK : WSMSG_FMT_JSON, p, n,
-                    (size_t)gw_cfg.ws_max_frame, 0, &m, &e) != 0) {
+                    (size_t)G->cfg.ws_max_frame, 0, &m, &e) != 0) {
         ws_send_error(c, wsmsg_err_code(e.code), e.message);
         c->errors++;
         goto out;
@@ -1371,7 +1372,7 @@ static int ws_message(gw_conn_t *c, const char *p, size_t n, bool binary)
         break;
     }
 out:
-    if (c->errors >= gw_cfg.ws_max_errors) {
+    if (c->errors >= G->cfg.ws_max_errors) {
         log_info("closing abusive WebSocket client", "conn=%u errors=%u", c->serial, c->errors);
         rc = -1;
     }
@@ -1393,7 +1394,7 @@ static int ws_receive(gw_conn_t *c, struct lws *wsi, const char *in, size_t len)
         c->rx_too_big = 0;
     }
     if (!c->rx_too_big) {
-        if (c->rx_len + len > (size_t)gw_cfg.ws_max_frame) {
+        if (c->rx_len + len > (size_t)G->cfg.ws_max_frame) {
             c->rx_too_big = 1;
             free(c->rx);
             c->rx = NULL;
@@ -1413,11 +1414,11 @@ static int ws_receive(gw_conn_t *c, struct lws *wsi, const char *in, size_t len)
         return 0;
     if (c->rx_too_big) {
         char msg[96];
-        snprintf(msg, sizeof(msg), "message over %ld bytes", gw_cfg.ws_max_frame);
+        snprintf(msg, sizeof(msg), "message over %ld bytes", G->cfg.ws_max_frame);
         ws_send_error(c, "too_large", msg);
         c->errors++;
         c->rx_too_big = 0;
-        if (c->errors >= gw_cfg.ws_max_errors)
+        if (c->errors >= G->cfg.ws_max_errors)
             rc = -1;
     } else {
         rc = ws_message(c, c->rx, c->rx_len, lws_frame_is_binary(wsi));
@@ -1456,10 +1457,10 @@ static int ws_established(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
     memset(c, 0, sizeof(*c));
     /* The cap slot, atomically (the check in FILTER_PROTOCOL_CONNECTION is
      * only an early answer): full is closed 1013 like a refusal there. */
-    if (!admit_reserve(&gw_conns, gw_cfg.max_conns)) {
+    if (!admit_reserve(&G->conns, G->cfg.max_conns)) {
         const char *msg = admit_message(ADMIT_FULL);
         token_identity_free(id);
-        metric_inc(gw_m.conns_rejected);
+        metric_inc(G->m.conns_rejected);
         log_debug("stream refused", "transport=ws reason=%s", admit_reason(ADMIT_FULL));
         lws_close_reason(wsi, (enum lws_close_status)admit_ws_close(ADMIT_FULL),
                          (unsigned char *)msg, strlen(msg));
@@ -1477,7 +1478,7 @@ static int ws_established(gw_worker_t *w, gw_conn_t *c, struct lws *wsi)
             return -1;
     } else if (access_mode(gw_access()) == ACCESS_AUTH_REQUIRED) {
         c->auth_wait = 1;
-        c->auth_deadline_ns = gw_now_ns() + (uint64_t)gw_cfg.auth_timeout * 1000000000ull;
+        c->auth_deadline_ns = gw_now_ns() + (uint64_t)G->cfg.auth_timeout * 1000000000ull;
     }
 
     /* `connected` once the inboxes are subscribed (see ws_send_state) */
@@ -1629,7 +1630,7 @@ static void gate_adopt(gw_worker_t *w, int fd)
 static int gate_discard(gw_worker_t *w, int fd)
 {
     for (;;) {
-        ssize_t r = recv(fd, w->hg_buf, (size_t)gw_cfg.max_header_bytes, MSG_DONTWAIT);
+        ssize_t r = recv(fd, w->hg_buf, (size_t)G->cfg.max_header_bytes, MSG_DONTWAIT);
         if (r > 0)
             continue;
         if (r < 0 && errno == EINTR)
@@ -1648,7 +1649,7 @@ static void gate_refuse(gw_worker_t *w, int fd, headgate_t v)
 
     if (v == HEADGATE_TOO_LARGE)
         snprintf(body, sizeof(body), "{\"error\":\"request head over %ld bytes (FLAGCAST_MAX_HEADER_BYTES)\"}\n",
-                 gw_cfg.max_header_bytes);
+                 G->cfg.max_header_bytes);
     else
         snprintf(body, sizeof(body), "{\"error\":\"bad request: %s\"}\n", headgate_reason(v));
     n = snprintf(msg, sizeof(msg),
@@ -1671,7 +1672,7 @@ static void gate_refuse(gw_worker_t *w, int fd, headgate_t v)
 /* Looks at what fd sent so far; 1 once the connection left the gate. */
 static int gate_try(gw_worker_t *w, int fd)
 {
-    ssize_t r = recv(fd, w->hg_buf, (size_t)gw_cfg.max_header_bytes, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t r = recv(fd, w->hg_buf, (size_t)G->cfg.max_header_bytes, MSG_PEEK | MSG_DONTWAIT);
     headgate_t v;
 
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
@@ -1680,7 +1681,7 @@ static int gate_try(gw_worker_t *w, int fd)
         gate_close(w, fd);   /* gone before it asked anything */
         return 1;
     }
-    v = headgate_check(w->hg_buf, (size_t)r, (size_t)gw_cfg.max_header_bytes);
+    v = headgate_check(w->hg_buf, (size_t)r, (size_t)G->cfg.max_header_bytes);
     if (v == HEADGATE_MORE)
         return 0;
     if (v == HEADGATE_OK)
@@ -1767,7 +1768,7 @@ static void accept_ready(gw_worker_t *w)
                 if (s >= 0)
                     close(s);
                 w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                metric_inc(gw_m.conns_rejected);
+                metric_inc(G->m.conns_rejected);
                 log_warn("out of file descriptors, connection refused", NULL);
             }
             return;
@@ -1794,7 +1795,7 @@ static void worker_begin_stop(gw_worker_t *w)
     /* SSE: one last retry hint, then close; the client reconnects elsewhere. */
     buf_init(&b);
     buf_append(&b, keepalive_bytes, LWS_PRE);
-    sse_retry(&b, (unsigned)gw_cfg.sse_retry);
+    sse_retry(&b, (unsigned)G->cfg.sse_retry);
     for (c = w->sse; c; c = next) {
         next = c->next;
         if (!c->closing && !b.err && !lws_partial_buffered(c->wsi))
@@ -1820,15 +1821,15 @@ static void drain_conn(gw_worker_t *w, gw_conn_t *c)
 
         buf_init(&b);
         buf_append(&b, keepalive_bytes, LWS_PRE);
-        sse_retry(&b, drain_retry_ms(&w->drain, (unsigned)gw_cfg.sse_retry));
+        sse_retry(&b, drain_retry_ms(&w->drain, (unsigned)G->cfg.sse_retry));
         if (!b.err && !lws_partial_buffered(c->wsi))
             lws_write(c->wsi, (unsigned char *)b.data + LWS_PRE, b.len - LWS_PRE, LWS_WRITE_HTTP);
         buf_free(&b);
-        metric_inc(gw_m.drained_sse);
+        metric_inc(G->m.drained_sse);
         conn_kill(c, "draining");
     } else {
         c->going_away = 1;
-        metric_inc(gw_m.drained_ws);
+        metric_inc(G->m.drained_ws);
         lws_callback_on_writable(c->wsi);
     }
 }
@@ -1920,7 +1921,7 @@ static void ident_tick(gw_worker_t *w, uint64_t now)
             next = c->next;
             if (!c->closing && dl && wall >= dl) {
                 log_debug("token expired", "conn=%u transport=sse", c->serial);
-                metric_inc(gw_m.auth_expired);
+                metric_inc(G->m.auth_expired);
                 conn_kill(c, "token expired");
             }
         }
@@ -1934,13 +1935,13 @@ static void ident_tick(gw_worker_t *w, uint64_t now)
                 conn_kill(c, "close not taken");
         } else if (c->auth_wait) {
             if (now >= c->auth_deadline_ns) {
-                metric_inc(gw_m.auth_refused);
+                metric_inc(G->m.auth_refused);
                 ws_close_with(c, "unauthorized", "authentication required: no auth message in time",
                               GW_CLOSE_UNAUTHORIZED);
             }
         } else if (c->id && gw_ident_deadline(c->id) && wall >= gw_ident_deadline(c->id)) {
             log_debug("token expired", "conn=%u transport=ws", c->serial);
-            metric_inc(gw_m.auth_expired);
+            metric_inc(G->m.auth_expired);
             ws_close_with(c, "token_expired", "the token expired", GW_CLOSE_UNAUTHORIZED);
         }
     }
@@ -1962,7 +1963,7 @@ static void worker_tick(lws_sorted_usec_list_t *sul)
     if (w->hg_count)
         gate_expire(w, false);
     if (now >= w->next_keepalive_ns) {
-        w->next_keepalive_ns = now + (uint64_t)gw_cfg.sse_keepalive * 1000000000ull;
+        w->next_keepalive_ns = now + (uint64_t)G->cfg.sse_keepalive * 1000000000ull;
         for (c = w->sse; c; c = next) {
             next = c->next;
             if (c->closing || !outq_empty(&c->q) || lws_partial_buffered(c->wsi))
@@ -1976,9 +1977,9 @@ static void worker_tick(lws_sorted_usec_list_t *sul)
         next = c->next;
         if (c->closing)
             continue;
-        if (idle >= (uint64_t)gw_cfg.ws_idle_timeout * 1000000000ull) {
+        if (idle >= (uint64_t)G->cfg.ws_idle_timeout * 1000000000ull) {
             conn_kill(c, "idle timeout");
-        } else if (idle >= (uint64_t)gw_cfg.ws_ping * 1000000000ull && !c->ping_out &&
+        } else if (idle >= (uint64_t)G->cfg.ws_ping * 1000000000ull && !c->ping_out &&
                    !lws_partial_buffered(c->wsi) && outq_empty(&c->q)) {
             /* lws 4.1.6 does not report a pong with an empty payload
              * (ops-ws.c skips the callback), so the ping carries one. */
@@ -1994,20 +1995,6 @@ static void worker_tick(lws_sorted_usec_list_t *sul)
 }
 
 /* ==== resuming from history ==== */
-
-/* True if a live event was already replayed from history (same channel,
- * same epoch — a restarted history starts again at offset 1 —, offset not
- * above the last one replayed). */
-static bool resume_dup(const gw_resume_t *r, const ev_t *ev)
-{
-    size_t i;
-
-    for (i = 0; i < r->nch; i++)
-        if (r->ok[i] && ev->offset <= r->last[i] && strcmp(ev->channel, r->channels[i]) == 0 &&
-            r->epochs[i] && ev->epoch && strcmp(ev->epoch, r->epochs[i]) == 0)
-            return true;
-    return false;
-}
 
 /* c's list cursor with ch moved to (epoch, offset), NUL-terminated in
  * *lid, for a control item of a list-cursor SSE stream; else lid is left
@@ -2141,8 +2128,8 @@ static void worker_resync_all(gw_worker_t *w, gw_resume_t *r)
             e = resync_item(c, r->channels[0], r->reason[0], r->epochs[0], r->last[0]);
             if (e == NULL)
                 continue;
-            if (start_find(c, r->channels[0]) >= 0)   /* live again from there */
-                start_set(c, r->channels[0], r->epochs[0], r->last[0]);
+            if (resume_start_find(c->starts, r->channels[0]) >= 0)   /* live again from there */
+                ws_start_set(c, r->channels[0], r->epochs[0], r->last[0]);
             if (outq_push_ctl(&c->q, e) == OUTQ_OK)
                 conn_flush(c);
             outq_ev_unref(e);
@@ -2177,136 +2164,11 @@ void gw_lws_resync(const char *ch, const char *reason, const char *epoch, uint64
         post_resync(i, ch, reason, epoch, offset);
 }
 
-/* resume_dup against c's floor; a channel whose live events have passed
- * the floor (or moved to another epoch) leaves it, and the floor is freed
- * once no channel is left, so only connections still at the seam pay. */
-static bool floor_dup(gw_conn_t *c, const ev_t *ev)
-{
-    gw_resume_t *r = c->floor;
-    bool left = false;
-    size_t i;
-
-    if (resume_dup(r, ev))
-        return true;
-    for (i = 0; i < r->nch; i++) {
-        if (r->ok[i] && strcmp(ev->channel, r->channels[i]) == 0)
-            r->ok[i] = false;
-        left |= r->ok[i];
-    }
-    if (!left) {
-        gw_resume_free(r);
-        c->floor = NULL;
-    }
-    return false;
-}
-
 /* The Redis thread's answer for c: resyncs (or fresh snapshots) for the
  * channels history could not honour, then the replayed events that c's
  * filter selects, then what was queued live meanwhile, minus what the
  * replay already covered. The replayed positions stay as c's floor, so a
  * live event that the replay already gave is never written twice. */
-/* ==== WS stream starts ==== */
-
-static long start_find(const gw_conn_t *c, const char *ch)
-{
-    size_t i;
-
-    for (i = 0; c->starts && i < c->starts->nch; i++)
-        if (c->starts->ok[i] && strcmp(c->starts->channels[i], ch) == 0)
-            return (long)i;
-    return -1;
-}
-
-/* Records that c streams ch live from (epoch, offset) on. */
-static void start_set(gw_conn_t *c, const char *ch, const char *epoch, uint64_t offset)
-{
-    long i = -1;
-    size_t k;
-    char *e;
-
-    if (c->kind != CK_WS || epoch == NULL)
-        return;
-    for (k = 0; c->starts && k < c->starts->nch; k++)   /* a forgotten one too */
-        if (strcmp(c->starts->channels[k], ch) == 0)
-            i = (long)k;
-    if (i >= 0) {
-        c->starts->ok[i] = true;
-        if ((e = strdup(epoch)) == NULL) {
-            c->starts->ok[i] = false;
-            return;
-        }
-        free(c->starts->epochs[i]);
-        c->starts->epochs[i] = e;
-        c->starts->last[i] = offset;
-        return;
-    }
-    if (c->starts == NULL && (c->starts = gw_resume_new(2)) == NULL)
-        return;
-    i = gw_resume_push(c->starts, ch, strlen(ch), epoch, strlen(epoch), offset);
-    if (i >= 0) {
-        c->starts->ok[i] = true;
-        c->starts->last[i] = offset;
-    }
-}
-
-/* Forgets the starts of channels f no longer streams (unsubscribed: a later
- * `since` for them must replay everything after it). */
-static void starts_prune(gw_conn_t *c, const filter_t *f)
-{
-    size_t i;
-
-    for (i = 0; c->starts && i < c->starts->nch; i++)
-        if (f == NULL || !filter_wants_channel(f, c->starts->channels[i], strlen(c->starts->channels[i])))
-            c->starts->ok[i] = false;
-}
-
-/* True if ch is a `since` channel of r (not a new start) that c already
- * streamed before r: started by an earlier answer (r's own are recorded
- * after it is applied). */
-static bool resume_streamed(const gw_conn_t *c, const gw_resume_t *r, const char *ch)
-{
-    size_t i;
-
-    if (c->kind != CK_WS || start_find(c, ch) < 0)
-        return false;
-    for (i = 0; i < r->nch; i++)
-        if (!r->pos_only[i] && strcmp(r->channels[i], ch) == 0)
-            return true;
-    return false;
-}
-
-/* True if c already got ev live: it streams ev's channel since a start at
- * or before it, in the same epoch. */
-static bool start_covers(const gw_conn_t *c, const ev_t *ev)
-{
-    long i = c->starts ? start_find(c, ev->channel) : -1;
-
-    /* "-": it began before the channel had history, so all of it came live */
-    return i >= 0 && (strcmp(c->starts->epochs[i], HIST_EPOCH_NONE) == 0 ||
-                      (strcmp(c->starts->epochs[i], ev->epoch) == 0 && ev->offset > c->starts->last[i]));
-}
-
-/* A replayed flag change whose record before it matters (f selects flags
- * by tag, the change is no create, and the record after it does not match:
- * it may have left the filter) but that a history read cannot carry. */
-static bool replay_before_unknown(const filter_t *f, const ev_t *ev)
-{
-    return f->flags == FILTER_FLAGS_SOME && f->ntags > 0 && ev->flag && ev->type != EV_FLAG_CREATED &&
-           strcmp(ev->channel, "flags") == 0 && !filter_match_event(f, ev);
-}
-
-/* The record before replayed event i: the flag as an earlier event of the
- * same replay left it, or NULL (its last change is before the gap). */
-static const flag_t *replay_prev(const gw_resume_t *r, size_t i, uint64_t id)
-{
-    while (i-- > 0) {
-        const ev_t *ev = outq_ev_event(r->evs[i]);
-        if (ev && ev->flag && ev->flag->id == id && strcmp(ev->channel, "flags") == 0)
-            return ev->flag;
-    }
-    return NULL;
-}
-
 /* A WS acknowledgement (connected, subscribed) tells where each channel it
  * started begins ("positions", the shape `since` takes), so a client that
  * reconnects before its first event there resumes from its start, as an
@@ -2376,7 +2238,7 @@ static void worker_resume(gw_worker_t *w, gw_resume_t *r)
      * replay stops there, and what is queued live is kept. */
     for (i = 0; i < r->nevs; i++) {
         const ev_t *dev = outq_ev_event(r->evs[i]);
-        if (dev && start_covers(c, dev) && resume_streamed(c, r, dev->channel)) {
+        if (dev && resume_start_covers(c->starts, dev) && resume_streamed(c->starts, r, dev->channel)) {
             outq_ev_unref(r->evs[i]);
             memmove(r->evs + i, r->evs + i + 1, (r->nevs - i - 1) * sizeof(*r->evs));
             r->nevs--;
@@ -2417,8 +2279,8 @@ static void worker_resume(gw_worker_t *w, gw_resume_t *r)
      * view whole (the other channels are replayed as usual). */
     for (i = 0; f && i < r->nevs && !flags_unsure; i++) {
         const ev_t *dev = outq_ev_event(r->evs[i]);
-        flags_unsure = dev && outq_ev_prev(r->evs[i]) == NULL && replay_before_unknown(f, dev) &&
-                       replay_prev(r, i, dev->flag->id) == NULL;
+        flags_unsure = dev && outq_ev_prev(r->evs[i]) == NULL && resume_before_unknown(f, dev) &&
+                       resume_replay_prev(r, i, dev->flag->id) == NULL;
     }
     if (flags_unsure) {
         size_t k;
@@ -2433,8 +2295,8 @@ static void worker_resume(gw_worker_t *w, gw_resume_t *r)
     for (i = 0; i < r->nevs; i++) {
         const ev_t *dev = outq_ev_event(r->evs[i]);
         const flag_t *pv = outq_ev_prev(r->evs[i]);
-        if (f && dev && pv == NULL && replay_before_unknown(f, dev))
-            pv = replay_prev(r, i, dev->flag->id);
+        if (f && dev && pv == NULL && resume_before_unknown(f, dev))
+            pv = resume_replay_prev(r, i, dev->flag->id);
         if (flags_unsure && dev && strcmp(dev->channel, "flags") == 0)
             continue;   /* the snapshot holds it */
         if (f && dev && (filter_match_event(f, dev) ||
@@ -2444,7 +2306,7 @@ static void worker_resume(gw_worker_t *w, gw_resume_t *r)
             replayed++;
     }
     for (i = 0; i < r->nch; i++)
-        if (!r->pos_only[i] && r->ok[i] && resume_streamed(c, r, r->channels[i]))
+        if (!r->pos_only[i] && r->ok[i] && resume_streamed(c->starts, r, r->channels[i]))
             r->ok[i] = false;   /* live all along: no floor, nothing queued is a repeat */
     while ((e = outq_peek(&c->q, NULL, NULL)) != NULL) {
         const ev_t *dev = outq_ev_event(e);
@@ -2460,10 +2322,10 @@ static void worker_resume(gw_worker_t *w, gw_resume_t *r)
     /* from the answer on, each channel of it comes live (after its replay,
      * its resync, or from its start) */
     for (i = 0; i < r->nch; i++)
-        if (r->epochs[i] && (r->ok[i] || r->reason[i]) && start_find(c, r->channels[i]) < 0)
-            start_set(c, r->channels[i], r->epochs[i], r->last[i]);
+        if (r->epochs[i] && (r->ok[i] || r->reason[i]) && resume_start_find(c->starts, r->channels[i]) < 0)
+            ws_start_set(c, r->channels[i], r->epochs[i], r->last[i]);
 
-    metric_add(gw_m.deliveries, (int64_t)replayed);
+    metric_add(G->m.deliveries, (int64_t)replayed);
     for (i = 0; i < r->nch; i++)
         log_debug("resumed", "conn=%u channel=%s from=%llu recovered=%s to=%llu reason=\"%s\"", c->serial,
                   r->channels[i], (unsigned long long)r->offsets[i], r->ok[i] ? "true" : "false",
@@ -2478,26 +2340,9 @@ static void worker_resume(gw_worker_t *w, gw_resume_t *r)
         outq_ev_unref(r->prelude);
         r->prelude = NULL;
     }
-    if (c->floor) {
-        /* positions of the previous floor still at the seam stay */
-        gw_resume_t *o = c->floor;
-        for (i = 0; i < o->nch; i++) {
-            long k;
-            if (!o->ok[i] || o->epochs[i] == NULL || resume_has(r, o->channels[i]))
-                continue;
-            k = gw_resume_push(r, o->channels[i], strlen(o->channels[i]), o->epochs[i],
-                               strlen(o->epochs[i]), o->offsets[i]);
-            if (k >= 0) {
-                r->ok[k] = true;
-                r->last[k] = o->last[i];
-                any_ok = true;
-            }
-        }
-        gw_resume_free(o);
-    }
-    c->floor = any_ok ? r : NULL;
-    if (!any_ok)
-        gw_resume_free(r);
+    /* the replayed positions are the floor; those of the previous floor
+     * still at the seam stay */
+    c->floor = resume_floor_next(r, any_ok, c->floor);
     if (c->rq) {
         /* the connection's next request: the answer of this one is
          * queued (written once that one is answered too) */
@@ -2507,7 +2352,7 @@ static void worker_resume(gw_worker_t *w, gw_resume_t *r)
         resume_start(w, c, n);
     }
     if (overflow) {
-        metric_inc(gw_m.slow_disconnects);
+        metric_inc(G->m.slow_disconnects);
         log_warn("slow consumer disconnected", "conn=%u transport=%s reason=\"queue over limit during replay\"",
                  c->serial, conn_kind_name(c));
         conn_kill(c, "slow consumer");
@@ -2516,60 +2361,11 @@ static void worker_resume(gw_worker_t *w, gw_resume_t *r)
     conn_flush(c);
 }
 
-static gw_resume_t *resume_new(void)
-{
-    return gw_resume_new(4);
-}
-
-static bool resume_has(const gw_resume_t *r, const char *ch)
-{
-    size_t i;
-
-    for (i = 0; i < r->nch; i++)
-        if (strcmp(r->channels[i], ch) == 0)
-            return true;
-    return false;
-}
-
-/* Adds a channel position to r if c's filter wants the channel.
- * @return 0, or -1 if it was skipped. */
-static int resume_add(gw_resume_t *r, const filter_t *f, const char *ch, size_t chlen,
-                      const char *epoch, size_t elen, uint64_t offset)
-{
-    size_t i;
-
-    if (!filter_wants_channel(f, ch, chlen))
-        return -1;
-    for (i = 0; i < r->nch; i++)
-        if (strlen(r->channels[i]) == chlen && memcmp(r->channels[i], ch, chlen) == 0)
-            return -1;
-    return gw_resume_push(r, ch, chlen, epoch, elen, offset) < 0 ? -1 : 0;
-}
-
-/* Asks the position of every channel f wants that r does not name yet and
- * `old` (NULL: none) did not want: the channels this request starts. */
-static void resume_add_starts(gw_resume_t *r, const filter_t *f, const filter_t *old)
-{
-    size_t i;
-
-    if (f->flags != FILTER_FLAGS_NONE && (old == NULL || old->flags == FILTER_FLAGS_NONE) &&
-        resume_add(r, f, "flags", 5, HIST_EPOCH_NONE, 1, 0) == 0)
-        r->pos_only[r->nch - 1] = true;
-    for (i = 0; i < f->nchannels; i++) {
-        const char *ch = f->channels[i];
-        size_t n = strlen(ch);
-        if (old && filter_wants_channel(old, ch, n))
-            continue;
-        if (resume_add(r, f, ch, n, HIST_EPOCH_NONE, 1, 0) == 0)
-            r->pos_only[r->nch - 1] = true;
-    }
-}
-
 /* A start request whose answer is written after the acknowledgement in b
  * (takes b's storage). @return it, or NULL. */
 static gw_resume_t *ack_request(buf_t *b)
 {
-    gw_resume_t *r = b->err ? NULL : resume_new();
+    gw_resume_t *r = b->err ? NULL : gw_resume_new(4);
 
     if (r == NULL || (r->prelude = ctl_item(b)) == NULL) {
         buf_free(b);
@@ -2596,7 +2392,7 @@ static void resume_start(gw_worker_t *w, gw_conn_t *c, gw_resume_t *r)
         r->serial = c->serial;
         r->fd = c->fd;
         c->resuming = 1;
-        if (gw_redis_resume(r) == 0)
+        if (G->bus.resume(r) == 0)
             return;
         c->resuming = 0;   /* the Redis thread is gone: what can be said now */
     }
@@ -2659,7 +2455,7 @@ static int worker_post(gw_worker_t *w, outq_ev_t *ev, gw_resume_t *res, uint64_t
     it->res = res;
     it->t_ns = t_ns;
     pthread_mutex_lock(&w->mu);
-    if (ev && w->in_count >= (size_t)gw_cfg.inbox_max) {
+    if (ev && w->in_count >= (size_t)G->cfg.inbox_max) {
         pthread_mutex_unlock(&w->mu);
         free(it);
         return -1;
@@ -2690,7 +2486,7 @@ void gw_lws_dispatch(outq_ev_t *oev)
         if (worker_post(&workers[i], oev, NULL, t) != 0) {
             outq_ev_unref(oev);
             const ev_t *ev = outq_ev_event(oev);
-            metric_inc(gw_m.drops);
+            metric_inc(G->m.drops);
             log_warn("service thread inbox full, event dropped", "thread=%ld", i);
             /* never silent: the thread's subscribers of the channel are
              * told (flags: a fresh snapshot, which holds the change) */
@@ -2794,14 +2590,14 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
          * reads as a failure, not as "come back". */
         {
             gw_worker_t *fw = wsi_worker(wsi);
-            admit_t a = admit_stream(atomic_load(&gw_stopping), !not_started(), false);
+            admit_t a = admit_stream(atomic_load(&G->stopping), !not_started(), false);
             if (a == ADMIT_OK && ws_identify(fw, wsi) != 0)
                 return 1;
             if (a == ADMIT_OK && over_capacity(fw, wsi))
                 a = ADMIT_FULL;
             if (a != ADMIT_OK) {
                 if (a == ADMIT_FULL)
-                    metric_inc(gw_m.conns_rejected);
+                    metric_inc(G->m.conns_rejected);
                 token_identity_free(fw->pending_id);
                 fw->pending_id = NULL;
                 fw->pending_wsi = NULL;
@@ -2854,7 +2650,7 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
             lws_close_reason(wsi, LWS_CLOSE_STATUS_GOINGAWAY, (unsigned char *)bye, sizeof(bye) - 1);
             return -1;
         }
-        if (c->errors >= gw_cfg.ws_max_errors) {
+        if (c->errors >= G->cfg.ws_max_errors) {
             static const char bye[] = "too many bad messages";
             lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)bye, sizeof(bye) - 1);
             return -1;
@@ -2892,10 +2688,10 @@ static int listen_socket(void)
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
-    snprintf(port, sizeof(port), "%d", gw_cfg.port);
-    rc = getaddrinfo(gw_cfg.host, port, &hints, &res);
+    snprintf(port, sizeof(port), "%d", G->cfg.port);
+    rc = getaddrinfo(G->cfg.host, port, &hints, &res);
     if (rc != 0) {
-        log_error("bad listen address", "listen=%s err=\"%s\"", gw_cfg.listen, gai_strerror(rc));
+        log_error("bad listen address", "listen=%s err=\"%s\"", G->cfg.listen, gai_strerror(rc));
         return -1;
     }
     for (ai = res; ai; ai = ai->ai_next) {
@@ -2906,7 +2702,7 @@ static int listen_socket(void)
         setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
         if (bind(s, ai->ai_addr, ai->ai_addrlen) == 0 && listen(s, 4096) == 0)
             break;
-        log_error("cannot listen", "listen=%s err=\"%s\"", gw_cfg.listen, strerror(errno));
+        log_error("cannot listen", "listen=%s err=\"%s\"", G->cfg.listen, strerror(errno));
         close(s);
         s = -1;
     }
@@ -2941,8 +2737,8 @@ static int worker_setup(gw_worker_t *w)
     w->by_fd = calloc(w->nfd, sizeof(*w->by_fd));
     if (w->by_fd == NULL)
         return -1;
-    w->lim.max_events = (uint32_t)gw_cfg.queue_max_events;
-    w->lim.max_bytes = (size_t)gw_cfg.queue_max_bytes;
+    w->lim.max_events = (uint32_t)G->cfg.queue_max_events;
+    w->lim.max_bytes = (size_t)G->cfg.queue_max_bytes;
     w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
     w->listen_fd = listen_socket();
@@ -2953,7 +2749,7 @@ static int worker_setup(gw_worker_t *w)
         return -1;
     w->hg_epfd = epoll_create1(EPOLL_CLOEXEC);
     w->hg = calloc(w->nfd, sizeof(*w->hg));
-    w->hg_buf = malloc((size_t)gw_cfg.max_header_bytes);
+    w->hg_buf = malloc((size_t)G->cfg.max_header_bytes);
     if (w->hg_epfd < 0 || w->hg == NULL || w->hg_buf == NULL)
         return -1;
 
@@ -2965,8 +2761,8 @@ static int worker_setup(gw_worker_t *w)
     info.timeout_secs = 10;
     /* headgate has checked the raw head against FLAGCAST_MAX_HEADER_BYTES;
      * lws's table stores it with some overhead per header, so give it twice */
-    info.max_http_header_data = (unsigned short)(gw_cfg.max_header_bytes * 2 > 65535
-                                                 ? 65535 : gw_cfg.max_header_bytes * 2);
+    info.max_http_header_data = (unsigned short)(G->cfg.max_header_bytes * 2 > 65535
+                                                 ? 65535 : G->cfg.max_header_bytes * 2);
     info.server_string = "flagcast-gateway";
     pthread_mutex_lock(&ctx_create_mu);
     w->ctx = lws_create_context(&info);
@@ -3000,7 +2796,7 @@ static int worker_setup(gw_worker_t *w)
     if (w->listen_wsi == NULL)
         return -1;
 
-    w->next_keepalive_ns = gw_now_ns() + (uint64_t)gw_cfg.sse_keepalive * 1000000000ull;
+    w->next_keepalive_ns = gw_now_ns() + (uint64_t)G->cfg.sse_keepalive * 1000000000ull;
     lws_sul_schedule(w->ctx, 0, &w->tick, worker_tick, LWS_US_PER_SEC);
     return 0;
 }
@@ -3061,13 +2857,15 @@ static void worker_cleanup(gw_worker_t *w)
         close(w->spare_fd);
 }
 
-int gw_lws_start(void)
+int gw_lws_start(gw_t *g)
 {
     long i;
 
+    G = g;
+
     memcpy(keepalive_bytes + LWS_PRE, ":\n\n", keepalive_len);
     lws_set_log_level(LLL_ERR, lws_log_emit);
-    nworkers = gw_cfg.threads;
+    nworkers = G->cfg.threads;
     workers = calloc((size_t)nworkers, sizeof(*workers));
     if (workers == NULL)
         return -1;
@@ -3088,14 +2886,14 @@ int gw_lws_start(void)
             pthread_cond_wait(&start_cv, &start_mu);
         pthread_mutex_unlock(&start_mu);
         if (w->start_rc != 0) {
-            log_error("cannot start a service thread", "listen=%s", gw_cfg.listen);
+            log_error("cannot start a service thread", "listen=%s", G->cfg.listen);
             nworkers = i + 1;
             gw_lws_stop();
             return -1;
         }
         atomic_store(&nlive, i + 1);
     }
-    log_info("gateway listening", "listen=%s threads=%ld", gw_cfg.listen, nworkers);
+    log_info("gateway listening", "listen=%s threads=%ld", G->cfg.listen, nworkers);
     return 0;
 }
 

@@ -1,12 +1,12 @@
 /*
- * hist — the `resync` event (see hist.h): what a client gets instead of
+ * resync — the `resync` event (see resync.h): what a client gets instead of
  * silence when the gateway cannot give it the events it missed.
  *
  * Pure: appends to a buf_t. The SSE form carries the position the stream
  * continues from as its id, so a client that reconnects after a resync does
  * not ask for the lost range again.
  */
-#include "gateway/hist.h"
+#include "gateway/resync.h"
 #include "gateway/query.h"
 #include "proto/json.h"
 #include "proto/sse.h"
