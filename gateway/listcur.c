@@ -12,10 +12,10 @@ listcur_t *listcur_new(const filter_t *f, size_t max)
     size_t n = (f->flags != FILTER_FLAGS_NONE) + f->nchannels, i, k = 0;
     listcur_t *p;
 
-    if (n < 2)
-        return NULL;
     if (n > max)
         n = max;
+    if (n < 2)
+        return NULL;   /* one position: the shared id says it all */
     p = calloc(1, sizeof(*p) + n * sizeof(p->e[0]));
     if (p == NULL)
         return NULL;

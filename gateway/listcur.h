@@ -34,8 +34,9 @@ typedef struct listcur {
 
 /* The cursor of a stream filtered by f (flags first, then f's channels, at
  * most max of them); it points into f's strings, so it lives no longer
- * than f. @return it, or NULL if f names fewer than two channels (the
- * shared id is the whole position then) or on allocation failure. */
+ * than f. @return it, or NULL if f names (or max allows) fewer than two
+ * channels (the shared id is the whole position then) or on allocation
+ * failure. */
 listcur_t *listcur_new(const filter_t *f, size_t max);
 /* Moves ch to (epoch, off); a channel the cursor does not hold, or a NULL
  * argument, is ignored. */

@@ -143,6 +143,8 @@ outq_res_t outq_push_ctl(outq_t *q, outq_ev_t *e);
  * While nothing of the head was written (outq_head_offset() == 0) the
  * headroom lies before *p. @return the head event, or NULL if empty. */
 outq_ev_t *outq_peek(const outq_t *q, const char **p, size_t *n);
+/* Bytes of the head already consumed. Tests only: the gateway consumes
+ * every item whole (lws buffers the rest of a short write itself). */
 size_t     outq_head_offset(const outq_t *q);
 /* n more bytes of the head were written; the head is popped (and its
  * reference dropped) once complete. n larger than what is left is clamped. */

@@ -35,7 +35,7 @@ static void resync_json(buf_t *b, const char *channel, const char *reason,
     buf_puts(b, ",\"message\":\"events were lost: resynchronise this channel\"}");
 }
 
-int hist_render_resync(outq_fmt_t fmt, const char *channel, const char *reason,
+int resync_render(outq_fmt_t fmt, const char *channel, const char *reason,
                        const char *epoch, uint64_t offset, const char *sse_id, buf_t *out)
 {
     if (channel == NULL || reason == NULL)

@@ -34,7 +34,7 @@
  * and epoch is given; `event: resync`; data JSON), for OUTQ_FMT_JSON the
  * JSON object, for OUTQ_FMT_MSGPACK the same map in msgpack. epoch may be
  * NULL (unknown position). @return 0 on success, -1 on failure. */
-int hist_render_resync(outq_fmt_t fmt, const char *channel, const char *reason,
+int resync_render(outq_fmt_t fmt, const char *channel, const char *reason,
                        const char *epoch, uint64_t offset, const char *sse_id, buf_t *out);
 
 #endif

@@ -55,39 +55,39 @@ START_TEST(list_bad_items)
 }
 END_TEST
 
-START_TEST(resync_render)
+START_TEST(resync_renders_each_format)
 {
     buf_t b;
 
     buf_init(&b);
-    ck_assert_int_eq(hist_render_resync(OUTQ_FMT_JSON, "chat", HIST_REASON_TRIMMED, "e1", 9, NULL, &b), 0);
+    ck_assert_int_eq(resync_render(OUTQ_FMT_JSON, "chat", HIST_REASON_TRIMMED, "e1", 9, NULL, &b), 0);
     buf_putc(&b, '\0');
     ck_assert_str_eq(b.data, "{\"type\":\"resync\",\"channel\":\"chat\",\"reason\":\"history exceeded\","
                              "\"epoch\":\"e1\",\"offset\":9,"
                              "\"message\":\"events were lost: resynchronise this channel\"}");
     buf_reset(&b);
-    ck_assert_int_eq(hist_render_resync(OUTQ_FMT_SSE, "chat", HIST_REASON_EPOCH, "e1", 9, NULL, &b), 0);
+    ck_assert_int_eq(resync_render(OUTQ_FMT_SSE, "chat", HIST_REASON_EPOCH, "e1", 9, NULL, &b), 0);
     buf_putc(&b, '\0');
     ck_assert(strncmp(b.data, "id: chat/e1/9\nevent: resync\ndata: {\"type\":\"resync\"", 50) == 0);
     ck_assert(strcmp(b.data + strlen(b.data) - 2, "\n\n") == 0);
     buf_reset(&b);
     /* a list cursor given by the caller replaces the id */
-    ck_assert_int_eq(hist_render_resync(OUTQ_FMT_SSE, "chat", HIST_REASON_EPOCH, "e1", 9,
+    ck_assert_int_eq(resync_render(OUTQ_FMT_SSE, "chat", HIST_REASON_EPOCH, "e1", 9,
                                         "flags/f/3 chat/e1/9", &b), 0);
     buf_putc(&b, '\0');
     ck_assert(strncmp(b.data, "id: flags/f/3 chat/e1/9\nevent: resync\n", 38) == 0);
     buf_reset(&b);
     /* unknown position: no id, no epoch */
-    ck_assert_int_eq(hist_render_resync(OUTQ_FMT_SSE, "chat", HIST_REASON_BEHIND, NULL, 0, NULL, &b), 0);
+    ck_assert_int_eq(resync_render(OUTQ_FMT_SSE, "chat", HIST_REASON_BEHIND, NULL, 0, NULL, &b), 0);
     buf_putc(&b, '\0');
     ck_assert(strncmp(b.data, "event: resync\n", 14) == 0);
     ck_assert(strstr(b.data, "epoch") == NULL);
     buf_reset(&b);
-    ck_assert_int_eq(hist_render_resync(OUTQ_FMT_MSGPACK, "chat", HIST_REASON_BEHIND, "e", 1, NULL, &b), 0);
+    ck_assert_int_eq(resync_render(OUTQ_FMT_MSGPACK, "chat", HIST_REASON_BEHIND, "e", 1, NULL, &b), 0);
     ck_assert_uint_gt(b.len, 10);
     ck_assert_uint_eq((unsigned char)b.data[0], 0x86);   /* fixmap of 6 */
     buf_reset(&b);
-    ck_assert_int_eq(hist_render_resync(OUTQ_FMT_JSON, NULL, "x", NULL, 0, NULL, &b), -1);
+    ck_assert_int_eq(resync_render(OUTQ_FMT_JSON, NULL, "x", NULL, 0, NULL, &b), -1);
     buf_free(&b);
 }
 END_TEST
@@ -101,7 +101,7 @@ int main(void)
 
     tcase_add_test(tc, list_walk);
     tcase_add_test(tc, list_bad_items);
-    tcase_add_test(tc, resync_render);
+    tcase_add_test(tc, resync_renders_each_format);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
