@@ -101,6 +101,20 @@ START_TEST(new_flags_first_and_capped)
 }
 END_TEST
 
+/* FAILING: with max 0 and flags in the filter, listcur_new allocates no
+ * entry but still writes e[0] ("flags") past the allocation and returns
+ * n = 1 (gateway/listcur.c:22-23: the flags entry is not bounded by n; valgrind: invalid write of size 8 at listcur.c:23). */
+START_TEST(new_max_zero)
+{
+    filter_t f;
+    mkfilter(&f, FILTER_FLAGS_ALL, "a", "b", NULL);
+    listcur_t *p = listcur_new(&f, 0);
+    ck_assert(p == NULL || p->n == 0);
+    free(p);
+    filter_free(&f);
+}
+END_TEST
+
 START_TEST(set_and_format)
 {
     filter_t f;
@@ -355,6 +369,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, new_needs_two_channels);
     tcase_add_test(tc, new_flags_first_and_capped);
+    tcase_add_test(tc, new_max_zero);
     tcase_add_test(tc, set_and_format);
     tcase_add_test(tc, format_appends);
     tcase_add_test(tc, format_parses_back);
