@@ -93,104 +93,23 @@ long rconn_overdue_in(uint64_t now, uint64_t oldest, unsigned timeout_ms)
     return (long)(oldest + timeout_ms - now);
 }
 
-/* ==== URL ==== */
+/* ==== connection ==== */
 
-int redis_url_parse(const char *s, redis_url_t *u, const char **err)
+int rconn_url_supported(const redis_url_t *url, const char **err)
 {
-    const char *p, *at, *hostp, *end, *slash;
-    char portbuf[16];
-    size_t n;
-
-    memset(u, 0, sizeof(*u));
-    u->port = 6379;
-    if (s == NULL || strncmp(s, "redis://", 8) != 0) {
-        *err = "Redis URL must start with redis://";
+    switch (url->kind) {
+    case REDIS_URL_SINGLE:
+        return 0;
+    case REDIS_URL_SENTINEL:
+        *err = "redis+sentinel:// is not supported yet (use redis://host:port)";
+        return -1;
+    case REDIS_URL_CLUSTER:
+        *err = "redis+cluster:// is not supported yet (use redis://host:port)";
         return -1;
     }
-    p = s + 8;
-    end = p + strlen(p);
-    slash = strchr(p, '/');
-    if (slash == NULL)
-        slash = end;
-    at = memchr(p, '@', (size_t)(slash - p));
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (colon == NULL) {
-            *err = "Redis URL credentials must be :password@ or user:password@";
-            return -1;
-        }
-        n = (size_t)(at - colon - 1);
-        if (n >= sizeof(u->password)) {
-            *err = "Redis password too long";
-            return -1;
-        }
-        memcpy(u->password, colon + 1, n);
-        u->password[n] = '\0';
-        hostp = at + 1;
-    } else {
-        hostp = p;
-    }
-    /* host[:port] up to slash */
-    const char *hend, *colon;
-    if (*hostp == '[') {
-        const char *rb = memchr(hostp, ']', (size_t)(slash - hostp));
-        if (rb == NULL) {
-            *err = "Redis URL has an unterminated [IPv6] host";
-            return -1;
-        }
-        n = (size_t)(rb - hostp - 1);
-        if (n == 0 || n >= sizeof(u->host)) {
-            *err = "Redis URL host is empty or too long";
-            return -1;
-        }
-        memcpy(u->host, hostp + 1, n);
-        u->host[n] = '\0';
-        colon = rb + 1 < slash && rb[1] == ':' ? rb + 1 : NULL;
-        if (rb + 1 < slash && rb[1] != ':') {
-            *err = "Redis URL: unexpected text after ]";
-            return -1;
-        }
-    } else {
-        colon = memchr(hostp, ':', (size_t)(slash - hostp));
-        hend = colon ? colon : slash;
-        n = (size_t)(hend - hostp);
-        if (n == 0 || n >= sizeof(u->host)) {
-            *err = "Redis URL host is empty or too long";
-            return -1;
-        }
-        memcpy(u->host, hostp, n);
-        u->host[n] = '\0';
-    }
-    if (colon) {
-        char *e;
-        long port;
-        n = (size_t)(slash - colon - 1);
-        if (n == 0 || n >= sizeof(portbuf)) {
-            *err = "Redis URL port is empty or too long";
-            return -1;
-        }
-        memcpy(portbuf, colon + 1, n);
-        portbuf[n] = '\0';
-        port = strtol(portbuf, &e, 10);
-        if (*e != '\0' || port < 1 || port > 65535) {
-            *err = "Redis URL port must be 1-65535";
-            return -1;
-        }
-        u->port = (int)port;
-    }
-    if (*slash == '/' && slash[1] != '\0') {
-        char *e;
-        long db = strtol(slash + 1, &e, 10);
-        if (*e != '\0' || db < 0 || db > 1000000) {
-            *err = "Redis URL database must be a non-negative number";
-            return -1;
-        }
-        u->db = (int)db;
-    }
-    return 0;
+    *err = "unknown Redis URL kind";
+    return -1;
 }
-
-/* ==== connection ==== */
 
 static void rconn_connect(rconn_t *rc);
 static void went_down(rconn_t *rc, const char *why);
@@ -429,7 +348,14 @@ static void rconn_connect(rconn_t *rc)
 rconn_t *rconn_new(struct event_base *base, const redis_url_t *url,
                    const char *name, rconn_state_cb *cb, void *arg)
 {
-    rconn_t *rc = calloc(1, sizeof(*rc));
+    rconn_t *rc;
+    const char *why;
+
+    if (rconn_url_supported(url, &why) != 0) {
+        log_error("unsupported Redis URL", "conn=%s error=\"%s\"", name ? name : "redis", why);
+        return NULL;
+    }
+    rc = calloc(1, sizeof(*rc));
     if (rc == NULL)
         return NULL;
     rc->base = base;

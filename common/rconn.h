@@ -16,16 +16,7 @@
 #include <event2/event.h>
 #include <hiredis/async.h>
 
-typedef struct redis_url {
-    char host[256];
-    int  port;
-    char password[256];  /* "" if none */
-    int  db;
-} redis_url_t;
-
-/* redis://[:password@]host:port[/db] (also redis://user:password@...; the
- * user is ignored). @return 0 or -1 with *err set to a static message. */
-int redis_url_parse(const char *s, redis_url_t *u, const char **err);
+#include "common/redis_url.h"   /* redis_url_t, redis_url_parse: users of rconn need them */
 
 typedef struct rconn rconn_t;
 
@@ -33,6 +24,12 @@ typedef struct rconn rconn_t;
  * after AUTH/SELECT) and when it is lost (connected = 0). */
 typedef void rconn_state_cb(rconn_t *rc, int connected, void *arg);
 
+/* 0 if rconn can serve this kind of URL, else -1 with *err saying why (a
+ * static message): the daemons check it at start, before anything else. */
+int rconn_url_supported(const redis_url_t *url, const char **err);
+
+/* @return the connection, or NULL (out of memory, or a URL kind that
+ * rconn_url_supported() refuses: logged). */
 rconn_t *rconn_new(struct event_base *base, const redis_url_t *url,
                    const char *name, rconn_state_cb *cb, void *arg);
 /* Command timeout and health ping interval in ms (0 = off; defaults 2000

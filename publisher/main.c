@@ -24,7 +24,8 @@ static const cfg_opt_t opts[] = {
     { "listen", "FLAGCAST_LISTEN", CFG_STR, "127.0.0.1:8081",
       "host:port the admin API listens on", &P.cfg.listen, 0, 0 },
     { "redis-url", "FLAGCAST_REDIS_URL", CFG_STR, "redis://127.0.0.1:6379",
-      "Redis server, redis://[:password@]host:port[/db]", &P.cfg.redis_url, 0, 0 },
+      "Redis server, redis://[:password@]host:port[/db] (redis+sentinel://, "
+      "redis+cluster:// see the README)", &P.cfg.redis_url, 0, 0 },
     { "redis-prefix", "FLAGCAST_REDIS_PREFIX", CFG_STR, "flagcast",
       "prefix of every Redis key and channel", &P.cfg.prefix, 0, 0 },
     { "admin-tokens", "FLAGCAST_ADMIN_TOKENS", CFG_STR, NULL,
@@ -169,6 +170,10 @@ int main(int argc, char **argv)
         return 2;
     }
     if (redis_url_parse(p->cfg.redis_url, &url, &e) < 0) {
+        fprintf(stderr, "flagcast-publisher: --redis-url: %s\n", e);
+        return 2;
+    }
+    if (rconn_url_supported(&url, &e) != 0) {
         fprintf(stderr, "flagcast-publisher: --redis-url: %s\n", e);
         return 2;
     }

@@ -1,4 +1,4 @@
-/* Unit tests for common/rconn: Redis URL parsing, a connection that keeps
+/* Unit tests for common/rconn (the URL grammar is test_redis_url's): a connection that keeps
  * retrying against a closed port without ever becoming ready, and one that
  * gives up on a server that accepts but never answers. The .c is included
  * to shorten its timeouts. */
@@ -14,49 +14,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-START_TEST(test_url)
-{
-    redis_url_t u;
-    const char *err;
-    ck_assert_int_eq(redis_url_parse("redis://127.0.0.1:6379", &u, &err), 0);
-    ck_assert_str_eq(u.host, "127.0.0.1");
-    ck_assert_int_eq(u.port, 6379);
-    ck_assert_str_eq(u.password, "");
-    ck_assert_int_eq(u.db, 0);
-    ck_assert_int_eq(redis_url_parse("redis://:s3cret@redis.local:7000/2", &u, &err), 0);
-    ck_assert_str_eq(u.host, "redis.local");
-    ck_assert_int_eq(u.port, 7000);
-    ck_assert_str_eq(u.password, "s3cret");
-    ck_assert_int_eq(u.db, 2);
-    ck_assert_int_eq(redis_url_parse("redis://user:pw@h", &u, &err), 0);
-    ck_assert_str_eq(u.password, "pw");
-    ck_assert_int_eq(u.port, 6379);
-    ck_assert_int_eq(redis_url_parse("redis://h/", &u, &err), 0);
-    ck_assert_int_eq(redis_url_parse("redis://[::1]:6380/1", &u, &err), 0);
-    ck_assert_str_eq(u.host, "::1");
-    ck_assert_int_eq(u.port, 6380);
-    ck_assert_int_eq(u.db, 1);
-    /* A password may hold ':' and '/'-free text; '@' ends it at the last one before the host. */
-    ck_assert_int_eq(redis_url_parse("redis://:a:b@h:1", &u, &err), 0);
-    ck_assert_str_eq(u.password, "a:b");
-}
-END_TEST
-
-START_TEST(test_url_bad)
-{
-    redis_url_t u;
-    const char *err = NULL;
-    const char *bad[] = { NULL, "", "http://h:1", "redis://", "redis://:1", "redis://h:0",
-                          "redis://h:65536", "redis://h:x", "redis://h:1/x", "redis://h:1/-1",
-                          "redis://pw@h", "redis://[::1", "redis://[::1]x", "redis://h:" };
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        err = NULL;
-        ck_assert_msg(redis_url_parse(bad[i], &u, &err) == -1, "accepted %s", bad[i]);
-        ck_assert_ptr_nonnull(err);
-    }
-}
-END_TEST
 
 static int states;
 static void on_state(rconn_t *rc, int up, void *arg)
@@ -243,15 +200,30 @@ START_TEST(test_stalled_server_times_out)
 }
 END_TEST
 
+/* A URL kind rconn cannot serve yet is refused at rconn_new, with a reason. */
+START_TEST(test_refuses_unsupported_kinds)
+{
+    struct event_base *base = event_base_new();
+    redis_url_t u;
+    const char *err = NULL;
+    ck_assert_int_eq(redis_url_parse("redis+cluster://127.0.0.1:1", &u, &err), 0);
+    ck_assert_int_eq(rconn_url_supported(&u, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "redis+cluster"));
+    ck_assert_ptr_null(rconn_new(base, &u, "test", on_state, NULL));
+    ck_assert_int_eq(redis_url_parse("redis://127.0.0.1:1", &u, &err), 0);
+    ck_assert_int_eq(rconn_url_supported(&u, &err), 0);
+    event_base_free(base);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("rconn");
     TCase *tc = tcase_create("rconn");
-    tcase_add_test(tc, test_url);
-    tcase_add_test(tc, test_url_bad);
     tcase_add_test(tc, test_not_ready_while_down);
     tcase_add_test(tc, test_silent_server_times_out_and_retries);
     tcase_add_test(tc, test_overdue_in);
+    tcase_add_test(tc, test_refuses_unsupported_kinds);
     tcase_add_test(tc, test_stalled_server_times_out);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
