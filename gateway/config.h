@@ -6,7 +6,7 @@
 #ifndef FLAGCAST_GATEWAY_CONFIG_H
 #define FLAGCAST_GATEWAY_CONFIG_H
 
-#include "common/rconn.h"   /* redis_url_t */
+#include "common/redis_url.h"
 #include "common/token.h"
 
 typedef struct gw_config {
