@@ -70,7 +70,8 @@ typedef struct outq_ev outq_ev_t;
 outq_ev_t *outq_ev_new(ev_t *ev, size_t headroom);
 /* A raw buffer: copies n bytes after `headroom` bytes of room; its data is
  * the same whatever format is asked (the caller uses it on connections of
- * the right format). @return it with one reference, or NULL. */
+ * the right format). Tests only (the gateway adopts its buffers:
+ * outq_ev_adopt_raw). @return it with one reference, or NULL. */
 outq_ev_t *outq_ev_new_raw(const void *p, size_t n, size_t headroom);
 /* Same, taking a buffer whose first `headroom` bytes are the room (e.g. a
  * buf_t filled after appending headroom bytes, then buf_steal'd): the
@@ -95,9 +96,10 @@ const ev_t *outq_ev_event(const outq_ev_t *e);
  * on, takes ownership of a malloc'd, flag_copy'd record), or NULL. */
 void          outq_ev_set_prev(outq_ev_t *e, flag_t *prev);
 const flag_t *outq_ev_prev(const outq_ev_t *e);
-/* The conflation key (the flag key of a flag event on "flags"), or NULL. */
+/* The conflation key (the flag key of a flag event on "flags"), or NULL.
+ * Tests only (the queue reads it itself). */
 const char *outq_ev_key(const outq_ev_t *e);
-unsigned    outq_ev_refs(const outq_ev_t *e);  /* current count, for tests */
+unsigned    outq_ev_refs(const outq_ev_t *e);  /* current count; tests only */
 
 typedef struct outq_limits {
     uint32_t max_events;  /* 0: OUTQ_MAX_EVENTS */

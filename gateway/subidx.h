@@ -66,13 +66,15 @@ int       subidx_update(subidx_t *idx, subidx_sub_t *s, const filter_t *f);
 void      subidx_remove(subidx_t *idx, subidx_sub_t *s);
 
 /* The subscription's current filter (owned by the index; valid until the
- * next update/remove of s) and its owner. */
+ * next update/remove of s) and its owner (subidx_owner: tests only; the
+ * lookups hand the owner to their callback). */
 const filter_t *subidx_filter(const subidx_sub_t *s);
 void           *subidx_owner(const subidx_sub_t *s);
 
 /* Calls visit once for every subscription whose filter matches ev
  * (filter_match_event). Not re-entrant: visit must not add, update or
- * remove subscriptions (collect, then act). @return the number of matches. */
+ * remove subscriptions (collect, then act). Tests only: the gateway uses
+ * subidx_lookup_change. @return the number of matches. */
 size_t    subidx_lookup(subidx_t *idx, const ev_t *ev, subidx_visit_cb visit, void *arg);
 /* The same for a flag change whose flag was prev before (NULL: unknown or
  * new): a subscription also matches if its filter selected prev, so a
@@ -82,11 +84,11 @@ size_t    subidx_lookup_change(subidx_t *idx, const ev_t *ev, const flag_t *prev
                                subidx_visit_cb visit, void *arg);
 
 /* Calls fn for every logical channel that currently has subscribers, with
- * its count (e.g. to resubscribe everything after a Redis reconnect). */
+ * its count. Tests only (the Redis thread keeps its own counts). */
 void      subidx_foreach_channel(const subidx_t *idx,
                                  void (*fn)(void *arg, const char *channel, size_t count),
                                  void *arg);
-/* Number of subscriptions of logical channel ch (0 if none). */
+/* Number of subscriptions of logical channel ch (0 if none). Tests only. */
 size_t    subidx_channel_count(const subidx_t *idx, const char *ch);
 
 typedef struct subidx_stats {
@@ -95,6 +97,7 @@ typedef struct subidx_stats {
     size_t buckets;       /* non-empty buckets of every kind */
     size_t last_visited;  /* subscriptions examined by the last lookup */
 } subidx_stats_t;
+/* Tests and benchmarks only. */
 void      subidx_get_stats(const subidx_t *idx, subidx_stats_t *st);
 
 #endif
