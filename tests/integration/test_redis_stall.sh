@@ -6,7 +6,7 @@
 # command timeout instead of hanging. After SIGCONT both are ready again and
 # an SSE client connected before the stall gets every event published
 # before, during (retried until accepted) and after it, once and in order.
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 . "$(dirname "$0")/gw/recovery.sh"
 
 STOPPED=""
