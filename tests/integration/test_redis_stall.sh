@@ -10,7 +10,7 @@
 . "$(dirname "$0")/gw/recovery.sh"
 
 STOPPED=""
-# never leave redis stopped: CONT before lib.sh's cleanup kills it
+# never leave redis stopped: CONT before harness.sh's cleanup kills it
 trap '[ -n "$STOPPED" ] && kill -CONT "$REDIS_PID" 2>/dev/null; cleanup' EXIT
 
 node_deps
