@@ -133,7 +133,7 @@ unit: all $(UNIT_BIN)
 	@sh scripts/run-tests.sh unit $(UNIT_BIN)
 
 integration: all $(IT_BIN) $(BENCH_BIN)
-	@FLAGCAST_BIN=$(abspath $(BIN)) sh scripts/run-tests.sh integration $(IT_BIN) $(wildcard tests/integration/*.sh)
+	@FLAGCAST_BIN=$(abspath $(BIN)) sh scripts/run-tests.sh integration $(IT_BIN) $(wildcard tests/integration/test_*.sh)
 
 check: unit integration
 

@@ -31,15 +31,17 @@ fi
 
 CE_ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$CE_ROOT/scripts/compose-env.sh"
-ROOT=$CE_ROOT
-GW_DIR=$ROOT/tests/integration/gw
+# The test harness's functions (wait_until, free_port, node_deps, ok,
+# track; ROOT, GW_DIR), without its temp dir and trap: this run has its
+# own fail and cleanup (containers, not PIDs). Polls every 0.5 s.
+H_DIR=$CE_ROOT/tests/integration HARNESS_LIB=1 WAIT_STEP=0.5
+. "$H_DIR/harness.sh"
 N=${COMPOSE_CLIENTS:-6}
 CH=chat.compose
 TOKEN=compose-test-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
 # a project of its own: concurrent runs on one machine never meet
 P=flagcast-ct-$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/flagcast-compose.XXXXXX")
-PIDS=""
 T_START=$(date +%s)
 
 fail() {
@@ -58,8 +60,6 @@ fail() {
     done
     exit 1
 }
-ok() { echo "ok: $*"; }
-track() { PIDS="$PIDS $1"; }
 elapsed() { echo "$(( $(date +%s) - T_START )) s"; }
 
 export COMPOSE_HTTP_TIMEOUT=300
@@ -98,34 +98,17 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-# wait_until SECONDS WHAT COMMAND...: polls COMMAND every 0.5 s.
-wait_until() {
-    _d=$1; _what=$2; shift 2
-    _end=$(( $(date +%s) + _d ))
-    while ! "$@" >/dev/null 2>&1; do
-        [ "$(date +%s)" -ge "$_end" ] && fail "timed out after ${_d}s waiting for: $_what"
-        sleep 0.5
-    done
-}
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("",0)); print(s.getsockname()[1])'
-}
-
 # ---- setup: packages, base images, the API socket ----------------------------
 ce_images
-command -v node >/dev/null || fail "node is required (scripts/deps.sh installs it)"
 command -v python3 >/dev/null || fail "python3 is required (scripts/deps.sh installs it)"
-if [ ! -d "$GW_DIR/node_modules/ws" ]; then
-    (cd "$GW_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1) || fail "npm ci in $GW_DIR failed"
-fi
+node_deps
 export NODE_PATH="$GW_DIR/node_modules"
 ce_service_start "$TMP"
 
 export FLAGCAST_ADMIN_TOKENS=$TOKEN
 export FLAGCAST_IMAGE="localhost/$P:latest"
-export FLAGCAST_LB_PORT=${COMPOSE_LB_PORT:-$(free_port)}
-export FLAGCAST_ADMIN_PORT=${COMPOSE_ADMIN_PORT:-$(free_port)}
+export FLAGCAST_LB_PORT=${COMPOSE_LB_PORT:-$(free_port '')}
+export FLAGCAST_ADMIN_PORT=${COMPOSE_ADMIN_PORT:-$(free_port '')}
 LB=http://127.0.0.1:$FLAGCAST_LB_PORT
 PUB=http://127.0.0.1:$FLAGCAST_ADMIN_PORT
 ok "project $P: lb on :$FLAGCAST_LB_PORT, publisher on :$FLAGCAST_ADMIN_PORT ($(elapsed))"

@@ -1,6 +1,13 @@
 /*
  * harness — real processes for integration tests. See harness.h.
  *
+ * What to start and when it is ready is harness.sh's knowledge: redis and
+ * the daemons are spawned as `sh harness.sh redis_exec|daemon_exec ...`,
+ * which exec()s them (the PID this table holds is the daemon's), and
+ * readiness is `sh harness.sh wait_until ... redis_ping|is_code ...`, run
+ * while this file watches the daemon so that one that dies is reported at
+ * once.
+ *
  * Spawned processes are kept in a small table with the PID of their
  * creator; h_kill_all(), registered with atexit on first spawn, only touches
  * the caller's own children. Check's fork mode exits the test child with
@@ -92,17 +99,31 @@ const char *h_tmpdir(void)
 
 int h_free_port(void)
 {
-    struct sockaddr_in a = { .sin_family = AF_INET };
-    socklen_t al = sizeof(a);
-    int port = -1, fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
+    const char *argv[] = { "/bin/sh", h_script(), "free_port", NULL };
+    char *out = NULL;
+    int port = -1;
+    if (h_run(argv, NULL, &out, NULL, 10000) == 0 && out)
+        port = atoi(out);
+    free(out);
+    if (port <= 0) {
+        fprintf(stderr, "harness: harness.sh free_port gave no port\n");
         return -1;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &al) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
+    }
     return port;
+}
+
+const char *h_script(void)
+{
+    static char path[512];
+    const char *env = getenv("FLAGCAST_HARNESS");
+    if (env && *env)
+        return env;
+    if (path[0] == '\0') {
+        const char *slash = strrchr(__FILE__, '/');
+        int dirlen = slash ? (int)(slash - __FILE__) : 1;
+        snprintf(path, sizeof(path), "%.*s/harness.sh", dirlen, slash ? __FILE__ : ".");
+    }
+    return path;
 }
 
 const char *h_bin(const char *name)
@@ -348,21 +369,6 @@ redisContext *h_redis_connect_auth(int port, const char *password)
     return c;
 }
 
-static int redis_ping(int port, const char *password)
-{
-    redisContext *c = h_redis_connect_auth(port, password);
-    redisReply *r;
-    int ok = 0;
-    if (c == NULL)
-        return 0;
-    r = redisCommand(c, "PING");
-    ok = r && r->type == REDIS_REPLY_STATUS;
-    if (r)
-        freeReplyObject(r);
-    redisFree(c);
-    return ok;
-}
-
 int h_redis_start(h_redis_t *r, int port)
 {
     return h_redis_start_auth(r, port, NULL);
@@ -370,20 +376,19 @@ int h_redis_start(h_redis_t *r, int port)
 
 int h_redis_start_auth(h_redis_t *r, int port, const char *password)
 {
-    char portbuf[16], log[64];
+    char portbuf[16], log[64], what[64];
     const char *dir = h_tmpdir();
     if (dir == NULL)
         return -1;
-    if (port == 0)
-        port = h_free_port();
+    if (port == 0 && (port = h_free_port()) < 0)
+        return -1;
     snprintf(portbuf, sizeof(portbuf), "%d", port);
     snprintf(log, sizeof(log), "redis-%d.log", port);
-    const char *argv[] = { "/usr/bin/redis-server", "--port", portbuf, "--bind", "127.0.0.1",
-                           "--save", "", "--appendonly", "no", "--dir", dir,
-                           "--daemonize", "no", "--loglevel", "warning", NULL, NULL, NULL };
+    const char *argv[] = { "/bin/sh", h_script(), "redis_exec", portbuf, dir,
+                           "--loglevel", "warning", NULL, NULL, NULL };
     if (password && *password) {
-        argv[15] = "--requirepass";
-        argv[16] = password;
+        argv[7] = "--requirepass";
+        argv[8] = password;
     }
     r->port = port;
     snprintf(r->password, sizeof(r->password), "%s", password ? password : "");
@@ -394,15 +399,10 @@ int h_redis_start_auth(h_redis_t *r, int port, const char *password)
     r->pid = h_spawn(argv, NULL, log);
     if (r->pid < 0)
         return -1;
-    long long deadline = h_now_ms() + 5000;
-    while (h_now_ms() < deadline) {
-        if (redis_ping(port, r->password))
-            return 0;
-        if (!h_alive(r->pid))
-            break;
-        sleep_ms(10);
-    }
-    fprintf(stderr, "harness: redis-server on port %d did not start\n", port);
+    snprintf(what, sizeof(what), "redis-server on port %d", port);
+    const char *probe[] = { "redis_ping", portbuf, r->password, NULL };
+    if (h_wait_ready(r->pid, what, probe, 5000) == 0)
+        return 0;
     h_print_log(log);
     return -1;
 }
@@ -486,30 +486,101 @@ int h_wait_status(int port, const char *path, int status, int timeout_ms)
     return -1;
 }
 
-pid_t h_daemon_start(const char *bin, const char *const env[], const char *logname,
-                     int port, const char *path, int timeout_ms)
+int h_wait_ready(pid_t pid, const char *what, const char *const probe[], int timeout_ms)
 {
-    const char *argv[] = { bin, NULL };
-    pid_t pid = h_spawn(argv, env, logname);
-    long long deadline = h_now_ms() + timeout_ms;
+    char secs[16];
+    const char *argv[24];
+    size_t n = 0;
+    int st;
+
+    snprintf(secs, sizeof(secs), "%d", (timeout_ms + 999) / 1000);
+    argv[n++] = "/bin/sh";
+    argv[n++] = h_script();
+    argv[n++] = "wait_until";
+    argv[n++] = secs;
+    argv[n++] = what;
+    for (size_t i = 0; probe[i] && n < 23; i++)
+        argv[n++] = probe[i];
+    argv[n] = NULL;
+    /* Polled as often as the C harness always did, about; its "FAIL: timed
+     * out ..." goes to the test's stderr. */
+    const char *env[] = { "WAIT_STEP=0.02", NULL };
+    pid_t waiter = spawn_fds(argv, env, -1, -1);
+    if (waiter < 0)
+        return -1;
+    for (;;) {
+        pid_t r = waitpid(waiter, &st, WNOHANG);
+        if (r == waiter) {
+            untrack(waiter);
+            return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+        }
+        if (r < 0) {
+            untrack(waiter);
+            return -1;
+        }
+        if (!h_alive(pid)) {
+            fprintf(stderr, "harness: %s: the process exited before it was ready\n", what);
+            h_stop(waiter, SIGKILL, 1000);
+            return -1;
+        }
+        sleep_ms(5);
+    }
+}
+
+pid_t h_daemon_start(const char *name, int port, const char *redis_url,
+                     const char *const env[], const char *logname, const char *path,
+                     int timeout_ms)
+{
+    char portbuf[16], url[256], what[128];
+    const char *argv[40];
+    size_t n = 0;
+
+    snprintf(portbuf, sizeof(portbuf), "%d", port);
+    argv[n++] = "/bin/sh";
+    argv[n++] = h_script();
+    argv[n++] = "daemon_exec";
+    argv[n++] = name;
+    argv[n++] = portbuf;
+    argv[n++] = redis_url;
+    for (size_t i = 0; env && env[i] && n < 39; i++)
+        argv[n++] = env[i];
+    argv[n] = NULL;
+    pid_t pid = h_spawn(argv, NULL, logname);
     if (pid < 0)
         return -1;
-    while (h_now_ms() < deadline) {
-        h_resp_t r;
-        if (!h_alive(pid))
-            break;
-        if (h_http(port, "GET", path, NULL, NULL, 0, &r) == 0) {
-            int s = r.status;
-            h_resp_free(&r);
-            if (s == 200)
-                return pid;
-        }
-        sleep_ms(10);
-    }
-    fprintf(stderr, "harness: %s did not answer 200 on %s in %d ms\n", bin, path, timeout_ms);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    snprintf(what, sizeof(what), "flagcast-%s: GET %s answering 200", name, path);
+    const char *probe[] = { "is_code", "200", url, NULL };
+    if (h_wait_ready(pid, what, probe, timeout_ms) == 0)
+        return pid;
     h_print_log(logname);
     h_stop(pid, SIGKILL, 1000);
     return -1;
+}
+
+/* ==== the publisher fixture ==== */
+
+int h_pubfix_start(h_pubfix_t *f, const char *const env[], const char *pattern)
+{
+    memset(f, 0, sizeof(*f));
+    if (h_redis_start(&f->redis, 0) < 0 || (f->port = h_free_port()) < 0)
+        return -1;
+    f->pid = h_daemon_start("publisher", f->port, f->redis.url, env, "publisher.log", "/readyz",
+                            5000);
+    if (f->pid < 0)
+        return -1;
+    if ((f->sub = h_sub_new(f->redis.port, pattern)) == NULL) {
+        fprintf(stderr, "harness: cannot PSUBSCRIBE %s on port %d\n", pattern, f->redis.port);
+        return -1;
+    }
+    return 0;
+}
+
+void h_pubfix_stop(h_pubfix_t *f)
+{
+    h_sub_free(f->sub);
+    f->sub = NULL;
+    h_kill_all();
 }
 
 /* ==== HTTP ==== */

@@ -1,14 +1,27 @@
 /*
- * harness — what integration tests need to drive real processes:
+ * harness — the C binding of the integration tests' one harness,
+ * tests/integration/harness.sh (read its top comment first). harness.sh
+ * knows how redis-server, the publisher and the gateway are started, what
+ * a free loopback port is and when each is ready; the shell tests source
+ * it, and this file executes it:
  *
- *   - a private temp dir and free loopback ports;
+ *   h_redis_start      sh harness.sh redis_exec PORT DIR --loglevel warning
+ *   h_daemon_start     sh harness.sh daemon_exec NAME PORT REDIS_URL VAR=value...
+ *   h_wait_ready       sh harness.sh wait_until SECONDS WHAT PROBE...
+ *   h_free_port        sh harness.sh free_port
+ *
+ * The *_exec commands become the daemon, so its PID is a child of the
+ * test: this file reaps it, returns its exit status and kills it by PID.
+ * On top of that, what only C tests need:
+ *
+ *   - a private temp dir;
  *   - processes spawned with extra env vars and a log file in the temp dir,
  *     tracked by PID and killed at exit (atexit) even when a test fails;
  *     each child also gets PR_SET_PDEATHSIG, so a test killed by a timeout
  *     does not leave orphans behind;
- *   - redis-server on a free port (start, stop, restart on the same port);
- *   - a daemon started with env vars and waited for until a health path
- *     answers 200;
+ *   - redis-server stopped and restarted on the same port;
+ *   - the publisher fixture (redis, publisher, subscriber) every publisher
+ *     test starts from;
  *   - a tiny blocking HTTP/1.1 client;
  *   - a blocking hiredis subscriber (PSUBSCRIBE) with a per-call deadline;
  *   - a dump of every key of a Redis, to check that bad input changed nothing.
@@ -28,8 +41,11 @@
 /* The temp dir of this process (created on first use, removed at exit
  * unless FLAGCAST_KEEP_TMP=1). */
 const char *h_tmpdir(void);
-/* A TCP port free on 127.0.0.1 right now. */
+/* A TCP port free on 127.0.0.1 right now (harness.sh free_port), or -1. */
 int h_free_port(void);
+/* The path of harness.sh: $FLAGCAST_HARNESS, else the one next to this
+ * file's source (relative to the repository root, where make runs). */
+const char *h_script(void);
 /* $FLAGCAST_BIN/name (or bin/name when FLAGCAST_BIN is unset); static buffer. */
 const char *h_bin(const char *name);
 /* Milliseconds on a monotonic clock. */
@@ -80,12 +96,42 @@ char *h_redis_dump(int port);
 
 /* ==== daemons ==== */
 
-/* Spawns a daemon and polls GET path on port until it answers 200, the
- * process dies, or timeout_ms passes. @return its PID, or -1 (killed). */
-pid_t h_daemon_start(const char *bin, const char *const env[], const char *logname,
-                     int port, const char *path, int timeout_ms);
+/* Runs harness.sh's wait_until with probe (a harness.sh probe and its
+ * arguments, NULL-terminated: { "is_code", "200", url, NULL } or
+ * { "redis_ping", port, password, NULL }) for up to timeout_ms (rounded up
+ * to whole seconds), watching pid meanwhile. On a timeout harness.sh prints
+ * "FAIL: timed out after Ns waiting for: what"; if pid exits first this
+ * says so. @return 0 once the probe passed, -1 otherwise. */
+int h_wait_ready(pid_t pid, const char *what, const char *const probe[], int timeout_ms);
+/* Spawns flagcast-<name> ("publisher", "gateway") through harness.sh's
+ * daemon_exec on 127.0.0.1:port against redis_url, with env ("K=V",
+ * NULL-terminated, may be NULL; it may override both), logging to logname
+ * (appended), and waits until GET path answers 200. On failure prints the
+ * log and kills the process. @return its PID, or -1. */
+pid_t h_daemon_start(const char *name, int port, const char *redis_url,
+                     const char *const env[], const char *logname, const char *path,
+                     int timeout_ms);
 /* Polls GET path until it answers `status`. @return 0 or -1 on timeout. */
 int h_wait_status(int port, const char *path, int status, int timeout_ms);
+
+/* ==== the publisher fixture ==== */
+
+typedef struct h_sub h_sub_t;
+
+/* What every publisher test starts with: a redis-server on a free port,
+ * the publisher on another (env added, log publisher.log) ready on
+ * /readyz, and a subscriber PSUBSCRIBEd to pattern ("<prefix>:ch:*"). */
+typedef struct h_pubfix {
+    h_redis_t redis;
+    int       port;   /* the publisher's */
+    pid_t     pid;    /* the publisher's */
+    h_sub_t  *sub;
+} h_pubfix_t;
+
+/* @return 0, or -1 after printing why. */
+int  h_pubfix_start(h_pubfix_t *f, const char *const env[], const char *pattern);
+/* Frees the subscriber and kills every process this process spawned. */
+void h_pubfix_stop(h_pubfix_t *f);
 
 /* ==== HTTP ==== */
 
@@ -106,8 +152,6 @@ void h_resp_free(h_resp_t *resp);
 int  h_resp_header(const h_resp_t *resp, const char *name, char *out, size_t len);
 
 /* ==== subscriber ==== */
-
-typedef struct h_sub h_sub_t;
 
 /* PSUBSCRIBEs to pattern on a fresh connection. */
 h_sub_t *h_sub_new(int port, const char *pattern);

@@ -4,48 +4,21 @@
 # holds 100 SSE connections spread over two worker processes, publishes one
 # warm-up and one measured event through the floor, and must see each reach
 # all 100 connections; then closes 10 and the floor must release them.
-set -u
-BIN=${FLAGCAST_BIN:-$(pwd)/bin}
-TMP=$(mktemp -d /tmp/flagcast-bench-smoke.XXXXXX)
-PIDS=""
-cleanup() {
-    for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
-    for p in $PIDS; do wait "$p" 2>/dev/null; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-fail() { echo "FAIL: $*"; for f in "$TMP"/*.log "$TMP"/*.out; do [ -f "$f" ] && { echo "--- $f"; tail -20 "$f"; }; done; exit 1; }
+. "$(dirname "$0")/harness.sh"
+FAIL_LOGS='*.log *.out'
 
 for p in bench-loadgen bench-floor; do
     [ -x "$BIN/$p" ] || fail "$BIN/$p is not built"
 done
-port_free() { ! grep -qi ":$(printf '%04X' "$1") " /proc/net/tcp /proc/net/tcp6 2>/dev/null; }
-free_port() {
-    while :; do
-        p=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 12000))
-        port_free "$p" && [ "$p" != "${RPORT:-}" ] && { echo "$p"; return; }
-    done
-}
-wait_until() {   # wait_until SECONDS WHAT CMD...: poll CMD until it succeeds
-    secs=$1; what=$2; shift 2; i=0
-    until "$@"; do
-        i=$((i + 1)); [ $i -gt $((secs * 10)) ] && fail "timed out waiting for $what"
-        sleep 0.1
-    done
-}
-
 RPORT=$(free_port)
-redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP" \
-    --daemonize no >"$TMP/redis.log" 2>&1 &
-PIDS="$PIDS $!"
-redis_up() { redis-cli -p "$RPORT" ping >/dev/null 2>&1; }
-wait_until 10 "redis" redis_up
+redis_exec "$RPORT" "$TMP" >"$TMP/redis.log" 2>&1 &
+track $!
+wait_until 10 "redis" redis_ping "$RPORT"
 
 FPORT=$(free_port)
 "$BIN/bench-floor" --listen "127.0.0.1:$FPORT" --redis "127.0.0.1:$RPORT" 2>"$TMP/floor.log" &
 FPID=$!
-PIDS="$PIDS $FPID"
+track $FPID
 floor_up() { curl -s -o /dev/null -m 1 -X OPTIONS "http://127.0.0.1:$FPORT/"; }
 wait_until 10 "floor" floor_up
 

@@ -7,12 +7,11 @@
 # for another length); `make chaos SECONDS=N SEED=S` runs longer.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-command -v node >/dev/null || { echo "FAIL: node is required (scripts/deps.sh installs it)"; exit 1; }
-command -v redis-server >/dev/null || { echo "FAIL: redis-server is required"; exit 1; }
-GW_DIR=$ROOT/tests/integration/gw
-if [ ! -d "$GW_DIR/node_modules/ws" ] || [ ! -d "$GW_DIR/node_modules/@msgpack/msgpack" ]; then
-    (cd "$GW_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1) ||
-        { echo "FAIL: npm ci in $GW_DIR failed"; exit 1; }
-fi
+# The harness's functions only (node_deps, fail): chaos.js starts its own
+# processes (AOF redis, restarts from old RDBs, kill -9) and cleans them up.
+H_DIR=$ROOT/tests/integration HARNESS_LIB=1
+. "$H_DIR/harness.sh"
+command -v redis-server >/dev/null || fail "redis-server is required"
+node_deps
 FLAGCAST_BIN=${FLAGCAST_BIN:-$ROOT/bin} SECONDS=${CHAOS_SECONDS:-60} SEED=${CHAOS_SEED:-20261203} \
     exec node "$ROOT/tests/chaos/chaos.js"

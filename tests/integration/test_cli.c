@@ -11,30 +11,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-static h_redis_t redis;
-static int pub_port;
-static h_sub_t *sub;
+static h_pubfix_t fx; /* redis, the publisher, a subscriber to flagcast:ch:* */
 static char env_url[64], env_token[64] = "FLAGCAST_TOKEN=cli-token";
 
 static void setup(void)
 {
-    static char env_listen[64], env_redis[200];
-    ck_assert_int_eq(h_redis_start(&redis, 0), 0);
-    pub_port = h_free_port();
-    snprintf(env_listen, sizeof(env_listen), "FLAGCAST_LISTEN=127.0.0.1:%d", pub_port);
-    snprintf(env_redis, sizeof(env_redis), "FLAGCAST_REDIS_URL=%s", redis.url);
-    snprintf(env_url, sizeof(env_url), "FLAGCAST_URL=http://127.0.0.1:%d", pub_port);
-    const char *env[] = { env_listen, env_redis, "FLAGCAST_ADMIN_TOKENS=cli:cli-token", NULL };
-    ck_assert_int_gt(h_daemon_start(h_bin("flagcast-publisher"), env, "publisher.log", pub_port,
-                                    "/readyz", 5000), 0);
-    sub = h_sub_new(redis.port, "flagcast:ch:*");
-    ck_assert_ptr_nonnull(sub);
+    const char *env[] = { "FLAGCAST_ADMIN_TOKENS=cli:cli-token", NULL };
+    ck_assert_int_eq(h_pubfix_start(&fx, env, "flagcast:ch:*"), 0);
+    snprintf(env_url, sizeof(env_url), "FLAGCAST_URL=http://127.0.0.1:%d", fx.port);
 }
 
 static void teardown(void)
 {
-    h_sub_free(sub);
-    h_kill_all();
+    h_pubfix_stop(&fx);
 }
 
 /* Runs bin/flagcast with args (NULL-terminated); returns the exit code. */
@@ -59,7 +48,7 @@ static void expect_pub(const char *channel, ev_type_t type, const char *flag_key
     char *ch, *msg, want[256], e[256];
     size_t len;
     ev_t ev;
-    ck_assert_int_eq(h_sub_next(sub, 3000, &ch, &msg, &len), 1);
+    ck_assert_int_eq(h_sub_next(fx.sub, 3000, &ch, &msg, &len), 1);
     snprintf(want, sizeof(want), "flagcast:ch:%s", channel);
     ck_assert_str_eq(ch, want);
     ck_assert_msg(ev_decode(msg, len, &ev, e, sizeof(e)) == 0, "%s", e);
@@ -138,7 +127,7 @@ START_TEST(test_flag_round_trip)
     expect_pub("flags", EV_FLAG_DELETED, "new-ui");
     char *ch, *msg;
     size_t len;
-    ck_assert_int_eq(h_sub_next(sub, 150, &ch, &msg, &len), 0);
+    ck_assert_int_eq(h_sub_next(fx.sub, 150, &ch, &msg, &len), 0);
 }
 END_TEST
 

@@ -5,7 +5,7 @@
 # beta is announced, losing it is announced too, and deleting a beta flag
 # reaches the tag filter; an unrelated tag filter gets none of it. The same
 # over WS.
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 
 node_deps
 start_redis

@@ -7,7 +7,7 @@
 # resubscribe, so the fill compared the change with the reloaded (newer)
 # record, found no move between filters, and the ops client kept k1 as an
 # ops flag for good.
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 
 node_deps
 start_redis

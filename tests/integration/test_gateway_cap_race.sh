@@ -3,7 +3,7 @@
 # two threads, bursts of SSE and WS streams opened at once never get more
 # than the cap admitted together, and the connection gauges never exceed it
 # (the check and the increment were separate: one over the cap).
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 
 CAP=3
 node_deps

@@ -6,7 +6,7 @@
 # clients get a retry: hint and the stream ends, WS clients get close 1001,
 # and the process exits 0. FLAGCAST_DRAIN_SECONDS=0: the immediate stop
 # (the paced drain is test_scale_haproxy.sh's).
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 
 node_deps
 start_redis
@@ -20,9 +20,7 @@ node "$GW_DIR/ws_client.js" "$WSURL/ws" <"$TMP/W.in" >"$TMP/W.out" 2>"$TMP/W.err
 track $!
 exec 4>"$TMP/W.in"
 echo '{"type":"subscribe","channels":["chat.room1"]}' >&4
-ws_has() { grep -q -- "$1" "$TMP/W.out"; }
-wait_until 10 "W subscribed" ws_has '^subscribed'
-numsub_is() { [ "$(redis-cli -p "$REDIS_PORT" pubsub numsub "flagcast:ch:$1" | sed -n 2p)" = "$2" ]; }
+wait_until 10 "W subscribed" ws_has W '^subscribed'
 wait_until 10 "SUBSCRIBE chat.room1" numsub_is chat.room1 1
 ok "clients connected"
 
@@ -35,8 +33,7 @@ sse_gauge_is 1 || fail "SSE client dropped while Redis is away"
 ok "readyz 503 while Redis is away"
 
 # ---- Redis back on the same port: reconnect, resubscribe, reload
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-    --dir "$TMP" --daemonize no >"$TMP/redis2.log" 2>&1 &
+redis_exec "$REDIS_PORT" "$TMP" >"$TMP/redis2.log" 2>&1 &
 track $!
 wait_until 15 "readyz 200 after Redis returned" is_code 200 "$GW/readyz"
 wait_until 10 "chat.room1 subscribed again" numsub_is chat.room1 1
@@ -46,7 +43,7 @@ api POST /api/v1/flags '{"key":"k9","enabled":true}'
 api POST /api/v1/channels/chat.room1/messages '{"data":{"back":true}}'
 wait_until 10 "A got the flag after the outage" sse_has A '^flag.created flags k9'
 wait_until 10 "A got the message after the outage" sse_has A '"back":true'
-wait_until 10 "W got the message after the outage" ws_has '"back":true'
+wait_until 10 "W got the message after the outage" ws_has W '"back":true'
 sse A2 "/api/v1/realtime/sse"
 wait_until 10 "A2 snapshot" sse_has A2 '^snapshot k9$'
 ok "reconnected, resubscribed, mirror reloaded"
@@ -57,8 +54,8 @@ exited() { ! kill -0 "$GW_PID" 2>/dev/null; }
 wait_until 10 "gateway exit after SIGTERM" exited
 wait "$GW_PID"; rc=$?
 [ "$rc" = 0 ] || fail "gateway exited with $rc after SIGTERM"
-wait_until 5 "W closed" ws_has '^close'
-ws_has '^close 1001' || fail "WS close code: $(grep '^close' "$TMP/W.out")"
+wait_until 5 "W closed" ws_has W '^close'
+ws_has W '^close 1001' || fail "WS close code: $(grep '^close' "$TMP/W.out")"
 last=$(sse_lines A | grep -v '^:$' | tail -1)
 [ "$last" = "retry 3000" ] || fail "SSE stream did not end with a retry hint: $last"
 grep -q 'gateway stopped' "$TMP/gateway.log" || fail "no stop log line"

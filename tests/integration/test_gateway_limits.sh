@@ -3,7 +3,7 @@
 # value exits 2 with a message, FLAGCAST_MAX_CONNECTIONS refuses in a form
 # clients retry (SSE 200 + retry:, WS close 1013) above the cap and admits again once a client leaves; WS ping/pong
 # keep-alive and idle timeout; a second gateway process on the same port.
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 
 node_deps
 "$BIN/flagcast-gateway" --help >"$TMP/help.txt" 2>&1 || fail "--help failed"
@@ -88,8 +88,7 @@ has P "^close" && fail "client answering pings was closed: $(cat "$TMP/P.out" | 
 ok "WS ping keep-alive; silent client closed after the idle timeout"
 
 # ---- a second gateway process shares the port (SO_REUSEPORT)
-env FLAGCAST_LISTEN=127.0.0.1:$GW_PORT FLAGCAST_REDIS_URL=$REDIS_URL \
-    "$BIN/flagcast-gateway" >"$TMP/gateway2.log" 2>&1 &
+daemon_exec gateway "$GW_PORT" "$REDIS_URL" >"$TMP/gateway2.log" 2>&1 &
 GW2_PID=$!; track $GW2_PID
 has_ready2() { grep -q 'gateway ready' "$TMP/gateway2.log"; }
 wait_until 10 "second gateway ready on the same port" has_ready2
@@ -100,8 +99,7 @@ ok "two gateway processes on one port"
 # then served once Redis is there and the flags are loaded
 R2_PORT=$(free_port)
 G3_PORT=$(free_port)
-env FLAGCAST_LISTEN=127.0.0.1:$G3_PORT FLAGCAST_REDIS_URL=redis://127.0.0.1:$R2_PORT \
-    "$BIN/flagcast-gateway" >"$TMP/gateway3.log" 2>&1 &
+daemon_exec gateway "$G3_PORT" "redis://127.0.0.1:$R2_PORT" >"$TMP/gateway3.log" 2>&1 &
 track $!
 G3=http://127.0.0.1:$G3_PORT
 wait_until 10 "third gateway answering" is_code 503 "$G3/readyz"
@@ -112,8 +110,7 @@ grep -q 'not loaded' "$TMP/g3.out" || fail "refusal body: $(cat "$TMP/g3.out")"
 grep -q '^retry: [0-9]' "$TMP/g3.out" || fail "refusal without retry: $(cat "$TMP/g3.out")"
 out=$(sleep 3 | timeout 10 node "$GW_DIR/ws_client.js" "ws://127.0.0.1:$G3_PORT/ws" | tr '\n' ' ')
 [ "$out" = "open - close 1013 " ] || fail "WS before the first flags load: $out"
-redis-server --port "$R2_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-    --dir "$TMP" --daemonize no >"$TMP/redis3.log" 2>&1 &
+redis_exec "$R2_PORT" "$TMP" >"$TMP/redis3.log" 2>&1 &
 track $!
 wait_until 15 "third gateway ready once Redis is up" is_code 200 "$G3/readyz"
 curl -sN "$G3/api/v1/realtime/sse" >"$TMP/G3.sse" 2>/dev/null &
@@ -124,8 +121,8 @@ ok "streams wait for the first flags load (SSE 200 + retry:, WS 1013), then are 
 
 # ---- FLAGCAST_AUTH=required without any key configured: every token fails (401)
 G4_PORT=$(free_port)
-env FLAGCAST_LISTEN=127.0.0.1:$G4_PORT FLAGCAST_REDIS_URL=redis://127.0.0.1:$R2_PORT FLAGCAST_AUTH=required \
-    "$BIN/flagcast-gateway" >"$TMP/gateway4.log" 2>&1 &
+daemon_exec gateway "$G4_PORT" "redis://127.0.0.1:$R2_PORT" FLAGCAST_AUTH=required \
+    >"$TMP/gateway4.log" 2>&1 &
 track $!
 wait_until 10 "auth=required gateway ready" is_code 200 "http://127.0.0.1:$G4_PORT/readyz"
 code=$(http_code "http://127.0.0.1:$G4_PORT/api/v1/realtime/sse")

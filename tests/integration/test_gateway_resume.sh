@@ -5,7 +5,7 @@
 # restarted) gets an explicit resync event first (never silence), a garbled
 # one (no channel to tell) just starts live. A WS subscribe with "since"
 # does the same per channel.
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 
 node_deps
 start_redis
@@ -39,7 +39,6 @@ for c in H X G; do wait_until 10 "$c snapshot" sse_has $c '^snapshot'; done
 wait_until 10 "F replay" sse_has F '^flag.created'
 wait_until 10 "H replay" sse_has H '"m":4'
 wait_until 10 "W replay" grep -q '"m":4' "$TMP/W.out"
-numsub_is() { [ "$(redis-cli -p "$REDIS_PORT" pubsub numsub "flagcast:ch:$1" | sed -n 2p)" = "$2" ]; }
 wait_until 10 "SUBSCRIBE chat.room1" numsub_is chat.room1 1
 api PUT /api/v1/flags/k1/enabled '{"enabled":false}'
 api POST /api/v1/channels/chat.room1/messages '{"data":{"m":5}}'

@@ -5,7 +5,7 @@
 # with a log line naming it and the reason, while a fast client on the same
 # channels receives everything. Malformed messages PUBLISHed straight into
 # Redis are counted and dropped while the gateway keeps serving.
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 
 node_deps
 start_redis
@@ -17,7 +17,6 @@ python3 "$GW_DIR/stuck_client.py" "$GW_PORT" "/api/v1/realtime/sse?channels=bulk
 track $!
 sse FAST "/api/v1/realtime/sse?channels=bulk,flags"
 wait_until 10 "FAST snapshot" sse_has FAST '^snapshot'
-numsub_is() { [ "$(redis-cli -p "$REDIS_PORT" pubsub numsub "flagcast:ch:$1" | sed -n 2p)" = "$2" ]; }
 wait_until 10 "SUBSCRIBE bulk" numsub_is bulk 1
 sse_gauge_is() { metric_eq 'flagcast_gateway_connections{transport="sse"}' "$1"; }
 wait_until 10 "both clients streaming" sse_gauge_is 2

@@ -4,7 +4,7 @@
 # Flagent-shaped JSON; snapshot on connect; keep-alive comments; the health
 # JSON; 400 on a bad query; CORS; refcounted Redis subscriptions; closed
 # clients reaped.
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 
 node_deps
 start_redis
@@ -51,8 +51,6 @@ sse G "/realtime/sse?flagID=1"
 for c in A B C D E F G; do
     wait_until 10 "snapshot on $c" sse_has $c '^snapshot'
 done
-numsub() { redis-cli -p "$REDIS_PORT" pubsub numsub "flagcast:ch:$1" | sed -n 2p; }
-numsub_is() { [ "$(numsub "$1")" = "$2" ]; }
 wait_until 10 "SUBSCRIBE flagcast:ch:chat.room1" numsub_is chat.room1 1
 health_is() { [ "$(curl -s "$GW/api/v1/realtime/sse/health")" = "{\"status\":\"healthy\",\"activeConnections\":$1,\"protocol\":\"SSE\"}" ]; }
 wait_until 5 "7 active connections in the health JSON" health_is 7

@@ -4,7 +4,7 @@
 # messages, ping → pong, error {code, message} for bad input while the
 # connection stays up, the frame size limit, close after repeated abuse,
 # the msgpack subprotocol, and WS filters given in the upgrade URL.
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 
 node_deps
 start_redis
@@ -27,11 +27,8 @@ ws_start() {
         Q) exec 7>"$TMP/$1.in" ;;
     esac
 }
-ws_has() { grep -q -- "$2" "$TMP/$1.out"; }
 ws_count() { grep -c -- "$2" "$TMP/$1.out"; }
 ws_count_is() { [ "$(ws_count "$1" "$2")" = "$3" ]; }
-numsub() { redis-cli -p "$REDIS_PORT" pubsub numsub "flagcast:ch:$1" | sed -n 2p; }
-numsub_is() { [ "$(numsub "$1")" = "$2" ]; }
 
 # ---- JSON client: subscribe to k1 and chat.room1
 ws_start J /ws flagcast.json

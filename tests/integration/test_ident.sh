@@ -20,7 +20,7 @@
 #     FLAGCAST_AUTH_TIMEOUT (else `error unauthorized` + close 4401), a bad
 #     `auth` closes 4401, a good one subscribes the inboxes;
 #   - no token text in the gateway's log (debug level) or metrics.
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 
 node_deps
 start_redis
@@ -50,8 +50,6 @@ start_gateway FLAGCAST_JWT_SECRET=$SECRET FLAGCAST_JWT_LEEWAY=0 FLAGCAST_LOG_LEV
     FLAGCAST_DRAIN_DELAY=0 FLAGCAST_DRAIN_SECONDS=0
 SSE=$GW/api/v1/realtime/sse
 
-numsub() { redis-cli -p "$REDIS_PORT" pubsub numsub "flagcast:ch:$1" | sed -n 2p; }
-numsub_is() { [ "$(numsub "$1")" = "$2" ]; }
 # sse_h NAME TOKEN QUERY: an SSE client sending the token as a Bearer header.
 sse_h() {
     curl -sN -H "Authorization: Bearer $2" "$SSE$3" >"$TMP/$1.sse" 2>"$TMP/$1.curlerr" &
@@ -65,7 +63,6 @@ ws_start() {
     track $!
     eval "exec $2>\"$TMP/$1.in\""
 }
-ws_has() { grep -q -- "$2" "$TMP/$1.out"; }
 lines() { case $1 in W*) cat "$TMP/$1.out" ;; *) sse_lines "$1" ;; esac; }
 has() { lines "$1" | grep -q -- "$2"; }
 hasnt() { ! lines "$1" | grep -q -- "$2"; }

@@ -6,7 +6,7 @@
 # and in order, or a resync before any jump. The inbox is made tiny and the
 # thread busy (1,500 other subscribers on the channel, bursts of parallel
 # publishes) so that it overflows for real.
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 . "$GW_DIR/recovery.sh"
 
 node_deps

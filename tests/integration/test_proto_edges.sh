@@ -5,7 +5,7 @@
 # CORS for credentialed EventSource, an oversize request head answered 431,
 # %00 answered 400, JWTs without exp refused, unmasked client frames closed
 # 1002. Real redis-server, publisher and gateway; curl, node ws clients.
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 
 node_deps
 start_redis
@@ -27,8 +27,8 @@ for p in /api/v1/realtime/sse/health /realtime/sse/health; do
 done
 NOREDIS_PORT=$(free_port)
 GW2_PORT=$(free_port)
-env FLAGCAST_LISTEN=127.0.0.1:$GW2_PORT FLAGCAST_REDIS_URL=redis://127.0.0.1:$NOREDIS_PORT \
-    FLAGCAST_DRAIN_SECONDS=0 "$BIN/flagcast-gateway" >"$TMP/gateway2.log" 2>&1 &
+daemon_exec gateway "$GW2_PORT" "redis://127.0.0.1:$NOREDIS_PORT" FLAGCAST_DRAIN_SECONDS=0 \
+    >"$TMP/gateway2.log" 2>&1 &
 GW2_PID=$!; track $GW2_PID
 wait_until 10 "gateway without Redis alive" is_code 200 "http://127.0.0.1:$GW2_PORT/healthz"
 get "http://127.0.0.1:$GW2_PORT/realtime/sse/health"

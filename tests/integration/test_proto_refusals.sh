@@ -6,7 +6,7 @@
 # text/event-stream with a jittered retry: hint and an end, reconnects, and
 # is served once the cause is gone; a WebSocket is closed 1013 / 1012.
 # /readyz stays 503 for balancers.
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 
 node_deps
 es_has() { grep -q -- "$2" "$TMP/$1.es"; }
@@ -23,9 +23,9 @@ REDIS_PORT=$(free_port)
 REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 GW_PORT=$(free_port)
 GW=http://127.0.0.1:$GW_PORT
-env FLAGCAST_LISTEN=127.0.0.1:$GW_PORT FLAGCAST_REDIS_URL=$REDIS_URL FLAGCAST_SSE_RETRY=200 \
+daemon_exec gateway "$GW_PORT" "$REDIS_URL" FLAGCAST_SSE_RETRY=200 \
     FLAGCAST_MAX_CONNECTIONS=1 FLAGCAST_THREADS=1 FLAGCAST_DRAIN_DELAY=0 FLAGCAST_DRAIN_SECONDS=60 \
-    "$BIN/flagcast-gateway" >"$TMP/gateway.log" 2>&1 &
+    >"$TMP/gateway.log" 2>&1 &
 GW_PID=$!; track $GW_PID
 wait_until 10 "gateway answering" is_code 503 "$GW/readyz"
 es S "$GW/api/v1/realtime/sse" snapshot
@@ -33,8 +33,7 @@ opened_twice() { [ "$(es_count S open)" -ge 2 ]; }
 wait_until 30 "EventSource reconnected after a 'starting' refusal" opened_twice
 es_has S 'closed for good' && fail "EventSource gave up: $(cat "$TMP/S.es")"
 is_code 503 "$GW/readyz" || fail "readyz is not 503 while starting"
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-    --dir "$TMP" --daemonize no >"$TMP/redis.log" 2>&1 &
+redis_exec "$REDIS_PORT" "$TMP" >"$TMP/redis.log" 2>&1 &
 track $!
 es_exit S || fail "EventSource not served once the flags loaded: $(cat "$TMP/S.es")"
 grep -q '^error 0' "$TMP/S.es" || fail "no reconnecting error seen: $(cat "$TMP/S.es")"
@@ -63,9 +62,9 @@ ok "full: EventSource retried until a slot was free; WS closed 1013"
 # retry and comes back; a WS newcomer gets 1012
 wait_until 10 "C's stream gone" metric_eq 'flagcast_gateway_connections{transport="sse"}' 0
 kill "$GW_PID"; wait "$GW_PID"
-env FLAGCAST_LISTEN=127.0.0.1:$GW_PORT FLAGCAST_REDIS_URL=$REDIS_URL FLAGCAST_SSE_RETRY=200 \
+daemon_exec gateway "$GW_PORT" "$REDIS_URL" FLAGCAST_SSE_RETRY=200 \
     FLAGCAST_THREADS=1 FLAGCAST_DRAIN_DELAY=0 FLAGCAST_DRAIN_SECONDS=60 \
-    "$BIN/flagcast-gateway" >"$TMP/gateway2.log" 2>&1 &
+    >"$TMP/gateway2.log" 2>&1 &
 GW_PID=$!; track $GW_PID
 wait_until 10 "gateway ready again" is_code 200 "$GW/readyz"
 for n in 1 2 3; do

@@ -25,38 +25,28 @@
 #define TOKEN "s3cret-token"
 #define AUTH "Authorization: Bearer " TOKEN "\r\n"
 
-static h_redis_t redis;
-static int pub_port;
-static pid_t pub_pid;
-static h_sub_t *sub;
-static char env_listen[64], env_redis[200];
+static h_pubfix_t fx; /* redis, the publisher, a subscriber to PREFIX:ch:* */
 
-static pid_t start_publisher(const char *tokens, const char *log)
+/* The publisher's environment with these admin tokens (static buffer). */
+static const char *const *publisher_env(const char *tokens)
 {
     static char env_tokens[256];
-    snprintf(env_listen, sizeof(env_listen), "FLAGCAST_LISTEN=127.0.0.1:%d", pub_port);
-    snprintf(env_redis, sizeof(env_redis), "FLAGCAST_REDIS_URL=%s", redis.url);
+    static const char *env[] = { NULL, "FLAGCAST_REDIS_PREFIX=" PREFIX, "FLAGCAST_MAX_BODY=65536",
+                                 "FLAGCAST_HISTORY_TTL=3600", "FLAGCAST_LOG_LEVEL=debug", NULL };
     snprintf(env_tokens, sizeof(env_tokens), "FLAGCAST_ADMIN_TOKENS=%s", tokens);
-    const char *env[] = { env_listen, env_redis, env_tokens, "FLAGCAST_REDIS_PREFIX=" PREFIX,
-                          "FLAGCAST_MAX_BODY=65536", "FLAGCAST_HISTORY_TTL=3600",
-                          "FLAGCAST_LOG_LEVEL=debug", NULL };
-    return h_daemon_start(h_bin("flagcast-publisher"), env, log, pub_port, "/readyz", 5000);
+    env[0] = env_tokens;
+    return env;
 }
 
 static void setup(void)
 {
-    ck_assert_int_eq(h_redis_start(&redis, 0), 0);
-    pub_port = h_free_port();
-    pub_pid = start_publisher("ops:" TOKEN ",other-token", "publisher.log");
-    ck_assert_int_gt(pub_pid, 0);
-    sub = h_sub_new(redis.port, PREFIX ":ch:*");
-    ck_assert_ptr_nonnull(sub);
+    ck_assert_int_eq(h_pubfix_start(&fx, publisher_env("ops:" TOKEN ",other-token"),
+                                    PREFIX ":ch:*"), 0);
 }
 
 static void teardown(void)
 {
-    h_sub_free(sub);
-    h_kill_all();
+    h_pubfix_stop(&fx);
 }
 
 /* ==== helpers ==== */
@@ -66,7 +56,7 @@ static int api(const char *method, const char *path, const char *body, const cha
 {
     char hdr[512];
     snprintf(hdr, sizeof(hdr), "%s%s", AUTH, headers ? headers : "");
-    ck_assert_int_eq(h_http(pub_port, method, path, hdr, body, body ? strlen(body) : 0, r), 0);
+    ck_assert_int_eq(h_http(fx.port, method, path, hdr, body, body ? strlen(body) : 0, r), 0);
     return r->status;
 }
 
@@ -89,7 +79,7 @@ static void next_pub(const char *channel, ev_type_t type, ev_t *ev)
 {
     char *ch = NULL, *msg = NULL, err[256], want[256];
     size_t len = 0;
-    ck_assert_msg(h_sub_next(sub, 3000, &ch, &msg, &len) == 1, "no publication for %s", channel);
+    ck_assert_msg(h_sub_next(fx.sub, 3000, &ch, &msg, &len) == 1, "no publication for %s", channel);
     snprintf(want, sizeof(want), PREFIX ":ch:%s", channel);
     ck_assert_str_eq(ch, want);
     ck_assert_msg(ev_decode(msg, len, ev, err, sizeof(err)) == 0, "undecodable: %s", err);
@@ -99,7 +89,7 @@ static void next_pub(const char *channel, ev_type_t type, ev_t *ev)
     ck_assert_ptr_nonnull(ev->epoch);
     ck_assert_str_eq(ev->actor, "ops");
 
-    redisContext *c = h_redis_connect(redis.port);
+    redisContext *c = h_redis_connect(fx.redis.port);
     redisReply *r = redisCommand(c, "XRANGE " PREFIX ":hist:%s %llu-0 %llu-0", channel,
                                  (unsigned long long)ev->offset, (unsigned long long)ev->offset);
     ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
@@ -125,7 +115,7 @@ static void no_more_pubs(void)
 {
     char *ch = NULL, *msg = NULL;
     size_t len;
-    int r = h_sub_next(sub, 150, &ch, &msg, &len);
+    int r = h_sub_next(fx.sub, 150, &ch, &msg, &len);
     ck_assert_msg(r == 0, "unexpected publication on %s", r == 1 ? ch : "?");
 }
 
@@ -133,7 +123,7 @@ static void no_more_pubs(void)
 static int stored_flag(const char *key, flag_t *f)
 {
     char err[256];
-    redisContext *c = h_redis_connect(redis.port);
+    redisContext *c = h_redis_connect(fx.redis.port);
     redisReply *r = redisCommand(c, "HGET " PREFIX ":flags %s", key);
     int rc = -1;
     if (r->type == REDIS_REPLY_STRING) {
@@ -147,7 +137,7 @@ static int stored_flag(const char *key, flag_t *f)
 
 static char *redis_str(const char *fmt, const char *arg)
 {
-    redisContext *c = h_redis_connect(redis.port);
+    redisContext *c = h_redis_connect(fx.redis.port);
     redisReply *r = redisCommand(c, fmt, arg);
     char *s = r->type == REDIS_REPLY_STRING ? strdup(r->str) : NULL;
     freeReplyObject(r);
@@ -299,7 +289,7 @@ START_TEST(test_every_mutation_publishes_once)
     next_pub("flags", EV_FLAG_TOGGLED, &ev);
     ck_assert_int_eq(ev.flag->version, 2);
     ev_free(&ev);
-    redisContext *c = h_redis_connect(redis.port);
+    redisContext *c = h_redis_connect(fx.redis.port);
     redisReply *r = redisCommand(c, "TTL " PREFIX ":hist:flags");
     ck_assert_int_eq(r->integer, -1);
     freeReplyObject(r);
@@ -350,7 +340,7 @@ START_TEST(test_messages)
         ev_free(&ev);
     }
     /* Non-flag channels expire. */
-    redisContext *c = h_redis_connect(redis.port);
+    redisContext *c = h_redis_connect(fx.redis.port);
     redisReply *t = redisCommand(c, "TTL " PREFIX ":hist:chat.room1");
     ck_assert_int_gt(t->integer, 3000);
     freeReplyObject(t);
@@ -451,14 +441,14 @@ START_TEST(test_bad_input_changes_nothing)
     };
     char *before, *after;
     create_flag("exists");
-    before = h_redis_dump(redis.port);
+    before = h_redis_dump(fx.redis.port);
     ck_assert_ptr_nonnull(before);
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int s;
         if (cases[i].headers && strncmp(cases[i].headers, "Authorization", 13) == 0) {
             h_resp_t r;
-            ck_assert_int_eq(h_http(pub_port, cases[i].method, cases[i].path, cases[i].headers,
+            ck_assert_int_eq(h_http(fx.port, cases[i].method, cases[i].path, cases[i].headers,
                                     cases[i].body, strlen(cases[i].body), &r), 0);
             s = r.status;
             h_resp_free(&r);
@@ -493,7 +483,7 @@ START_TEST(test_bad_input_changes_nothing)
     /* No token at all. */
     {
         h_resp_t r;
-        ck_assert_int_eq(h_http(pub_port, "GET", "/api/v1/flags", NULL, NULL, 0, &r), 0);
+        ck_assert_int_eq(h_http(fx.port, "GET", "/api/v1/flags", NULL, NULL, 0, &r), 0);
         ck_assert_int_eq(r.status, 401);
         ck_assert_ptr_nonnull(strstr(r.body, "\"code\":\"unauthorized\""));
         h_resp_free(&r);
@@ -512,7 +502,7 @@ START_TEST(test_bad_input_changes_nothing)
         h_resp_free(&r);
         free(big);
     }
-    after = h_redis_dump(redis.port);
+    after = h_redis_dump(fx.redis.port);
     ck_assert_ptr_nonnull(after);
     ck_assert_str_eq(before, after);
     free(before);
@@ -535,7 +525,7 @@ static void *race_put(void *arg)
     h_resp_t r;
     char hdr[256];
     snprintf(hdr, sizeof(hdr), "%s%s", AUTH, a->headers ? a->headers : "");
-    if (h_http(pub_port, "PUT", "/api/v1/flags/race", hdr, "{\"description\":\"x\"}", 19, &r) == 0) {
+    if (h_http(fx.port, "PUT", "/api/v1/flags/race", hdr, "{\"description\":\"x\"}", 19, &r) == 0) {
         a->status = r.status;
         h_resp_free(&r);
     }
@@ -590,29 +580,29 @@ START_TEST(test_redis_down_and_back)
 {
     h_resp_t r;
     ev_t ev;
-    int port = redis.port;
+    int port = fx.redis.port;
 
     create_flag("before");
-    h_sub_free(sub);
-    sub = NULL;
-    ck_assert_int_eq(h_redis_stop(&redis), 0);
-    ck_assert_int_eq(h_wait_status(pub_port, "/readyz", 503, 3000), 0);
+    h_sub_free(fx.sub);
+    fx.sub = NULL;
+    ck_assert_int_eq(h_redis_stop(&fx.redis), 0);
+    ck_assert_int_eq(h_wait_status(fx.port, "/readyz", 503, 3000), 0);
     ck_assert_int_eq(api("POST", "/api/v1/flags", "{\"key\":\"during\"}", NULL, &r), 503);
     ck_assert_ptr_nonnull(strstr(r.body, "\"code\":\"redis_unavailable\""));
     h_resp_free(&r);
     ck_assert_int_eq(api_status("POST", "/api/v1/channels/c/messages", "{\"data\":1}", NULL), 503);
     ck_assert_int_eq(api_status("GET", "/api/v1/flags", NULL, NULL), 503);
     /* /healthz stays up: the process is alive. */
-    ck_assert_int_eq(h_wait_status(pub_port, "/healthz", 200, 1000), 0);
+    ck_assert_int_eq(h_wait_status(fx.port, "/healthz", 200, 1000), 0);
 
-    ck_assert_int_eq(h_redis_start(&redis, port), 0); /* empty: no data, no script */
-    sub = h_sub_new(redis.port, PREFIX ":ch:*");
-    ck_assert_ptr_nonnull(sub);
-    ck_assert_int_eq(h_wait_status(pub_port, "/readyz", 200, 8000), 0);
+    ck_assert_int_eq(h_redis_start(&fx.redis, port), 0); /* empty: no data, no script */
+    fx.sub = h_sub_new(fx.redis.port, PREFIX ":ch:*");
+    ck_assert_ptr_nonnull(fx.sub);
+    ck_assert_int_eq(h_wait_status(fx.port, "/readyz", 200, 8000), 0);
     create_flag("after");
 
     /* The script cache flushed behind our back: NOSCRIPT → EVAL, reload. */
-    redisContext *c = h_redis_connect(redis.port);
+    redisContext *c = h_redis_connect(fx.redis.port);
     freeReplyObject(redisCommand(c, "SCRIPT FLUSH"));
     redisFree(c);
     ck_assert_int_eq(api_status("PUT", "/api/v1/flags/after/enabled", "{\"enabled\":true}",
@@ -634,14 +624,15 @@ END_TEST
 START_TEST(test_no_tokens_refuses_everything)
 {
     h_resp_t r;
-    h_stop(pub_pid, SIGTERM, 3000);
-    pub_pid = start_publisher("", "publisher-notokens.log");
-    ck_assert_int_gt(pub_pid, 0);
+    h_stop(fx.pid, SIGTERM, 3000);
+    fx.pid = h_daemon_start("publisher", fx.port, fx.redis.url, publisher_env(""),
+                            "publisher-notokens.log", "/readyz", 5000);
+    ck_assert_int_gt(fx.pid, 0);
     ck_assert_int_eq(api("GET", "/api/v1/flags", NULL, NULL, &r), 401);
     ck_assert_ptr_nonnull(strstr(r.body, "FLAGCAST_ADMIN_TOKENS"));
     h_resp_free(&r);
     ck_assert_int_eq(api_status("POST", "/api/v1/flags", "{\"key\":\"a\"}", NULL), 401);
-    ck_assert_int_eq(h_wait_status(pub_port, "/metrics", 200, 1000), 0);
+    ck_assert_int_eq(h_wait_status(fx.port, "/metrics", 200, 1000), 0);
     /* The log says why, and never contains a token. */
     char path[512], buf[8192];
     snprintf(path, sizeof(path), "%s/publisher-notokens.log", h_tmpdir());
@@ -665,7 +656,7 @@ END_TEST
 START_TEST(test_sigterm_exits_zero)
 {
     create_flag("x");
-    int st = h_stop(pub_pid, SIGTERM, 5000);
+    int st = h_stop(fx.pid, SIGTERM, 5000);
     ck_assert(WIFEXITED(st));
     ck_assert_int_eq(WEXITSTATUS(st), 0);
 }
@@ -677,7 +668,7 @@ START_TEST(test_sigterm_finishes_inflight)
     ev_t ev;
     create_flag("race");
     /* Hold writes in Redis so the update stays in flight. */
-    redisContext *c = h_redis_connect(redis.port);
+    redisContext *c = h_redis_connect(fx.redis.port);
     redisReply *pr = redisCommand(c, "CLIENT PAUSE 1000 WRITE");
     ck_assert_int_eq(pr->type, REDIS_REPLY_STATUS);
     freeReplyObject(pr);
@@ -688,17 +679,17 @@ START_TEST(test_sigterm_finishes_inflight)
     long long deadline = h_now_ms() + 3000;
     int seen = 0;
     while (!seen && h_now_ms() < deadline) {
-        ck_assert_int_eq(h_http(pub_port, "GET", "/metrics", NULL, NULL, 0, &r), 0);
+        ck_assert_int_eq(h_http(fx.port, "GET", "/metrics", NULL, NULL, 0, &r), 0);
         seen = strstr(r.body, "flagcast_publisher_inflight_requests 1\n") != NULL;
         h_resp_free(&r);
     }
     ck_assert_msg(seen, "the update never became in-flight");
-    kill(pub_pid, SIGTERM);
+    kill(fx.pid, SIGTERM);
     /* It stops accepting ... */
     deadline = h_now_ms() + 3000;
     int refused = 0;
     while (!refused && h_now_ms() < deadline) {
-        if (h_http(pub_port, "GET", "/healthz", NULL, NULL, 0, &r) < 0)
+        if (h_http(fx.port, "GET", "/healthz", NULL, NULL, 0, &r) < 0)
             refused = 1;
         else
             h_resp_free(&r);
@@ -710,7 +701,7 @@ START_TEST(test_sigterm_finishes_inflight)
     next_pub("flags", EV_FLAG_UPDATED, &ev);
     ck_assert_int_eq(ev.flag->version, 2);
     ev_free(&ev);
-    int st = h_stop(pub_pid, SIGTERM, 5000);
+    int st = h_stop(fx.pid, SIGTERM, 5000);
     ck_assert(WIFEXITED(st));
     ck_assert_int_eq(WEXITSTATUS(st), 0);
 }
@@ -719,15 +710,13 @@ END_TEST
 START_TEST(test_redis_password_and_db)
 {
     h_redis_t secured;
-    char env_l[64], env_r[256];
+    char url[256];
     h_resp_t r;
     int port = h_free_port();
     ck_assert_int_eq(h_redis_start_auth(&secured, 0, "pw-123"), 0);
-    snprintf(env_l, sizeof(env_l), "FLAGCAST_LISTEN=127.0.0.1:%d", port);
-    snprintf(env_r, sizeof(env_r), "FLAGCAST_REDIS_URL=%s/3", secured.url);
-    const char *env[] = { env_l, env_r, "FLAGCAST_ADMIN_TOKENS=ops:" TOKEN, NULL };
-    pid_t p = h_daemon_start(h_bin("flagcast-publisher"), env, "publisher-auth.log", port,
-                             "/readyz", 5000);
+    snprintf(url, sizeof(url), "%s/3", secured.url);
+    const char *env[] = { "FLAGCAST_ADMIN_TOKENS=ops:" TOKEN, NULL };
+    pid_t p = h_daemon_start("publisher", port, url, env, "publisher-auth.log", "/readyz", 5000);
     ck_assert_int_gt(p, 0);
     ck_assert_int_eq(h_http(port, "POST", "/api/v1/flags", AUTH, "{\"key\":\"in-db3\"}", 16, &r), 0);
     ck_assert_int_eq(r.status, 201);
@@ -742,11 +731,8 @@ START_TEST(test_redis_password_and_db)
     h_stop(p, SIGTERM, 3000);
 
     /* A wrong password: alive, never ready, and the log says why. */
-    snprintf(env_r, sizeof(env_r), "FLAGCAST_REDIS_URL=redis://:wrong@127.0.0.1:%d",
-             secured.port);
-    const char *env2[] = { env_l, env_r, "FLAGCAST_ADMIN_TOKENS=ops:" TOKEN, NULL };
-    p = h_daemon_start(h_bin("flagcast-publisher"), env2, "publisher-badpw.log", port,
-                       "/healthz", 5000);
+    snprintf(url, sizeof(url), "redis://:wrong@127.0.0.1:%d", secured.port);
+    p = h_daemon_start("publisher", port, url, env, "publisher-badpw.log", "/healthz", 5000);
     ck_assert_int_gt(p, 0);
     ck_assert_int_eq(h_wait_status(port, "/readyz", 503, 1000), 0);
     ck_assert_int_eq(h_http(port, "GET", "/api/v1/flags", AUTH, NULL, 0, &r), 0);
@@ -773,22 +759,22 @@ START_TEST(test_readonly_replica_is_503)
 {
     h_resp_t r;
     create_flag("f");
-    char *before = h_redis_dump(redis.port);
-    redisContext *c = h_redis_connect(redis.port);
+    char *before = h_redis_dump(fx.redis.port);
+    redisContext *c = h_redis_connect(fx.redis.port);
     freeReplyObject(redisCommand(c, "REPLICAOF 127.0.0.1 1")); /* a primary that never answers */
     ck_assert_int_eq(api("POST", "/api/v1/flags", "{\"key\":\"g\"}", NULL, &r), 503);
     ck_assert_ptr_nonnull(strstr(r.body, "redis_unavailable"));
     h_resp_free(&r);
-    ck_assert_int_eq(h_wait_status(pub_port, "/readyz", 200, 5000), 0);
+    ck_assert_int_eq(h_wait_status(fx.port, "/readyz", 200, 5000), 0);
     ck_assert_int_eq(api_status("PUT", "/api/v1/flags/f/enabled", "{\"enabled\":true}", NULL),
                      503);
-    char *after = h_redis_dump(redis.port);
+    char *after = h_redis_dump(fx.redis.port);
     ck_assert_str_eq(before, after);
     free(before);
     free(after);
     freeReplyObject(redisCommand(c, "REPLICAOF NO ONE"));
     redisFree(c);
-    ck_assert_int_eq(h_wait_status(pub_port, "/readyz", 200, 5000), 0);
+    ck_assert_int_eq(h_wait_status(fx.port, "/readyz", 200, 5000), 0);
     ck_assert_int_eq(api_status("PUT", "/api/v1/flags/f/enabled", "{\"enabled\":true}", NULL),
                      200);
     ev_t ev;

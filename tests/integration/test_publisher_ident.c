@@ -42,34 +42,20 @@
 #define SECRET "jwt-secret-0123456789abcdef-0123456789"
 #define OTHER_SECRET "another-secret-0123456789abcdef-987654"
 
-static h_redis_t redis;
-static int pub_port;
-static pid_t pub_pid;
-static h_sub_t *sub;
+static h_pubfix_t fx; /* redis, the publisher, a subscriber to PREFIX:ch:* */
 
 static void setup(void)
 {
-    static char env_listen[64], env_redis[200];
-    ck_assert_int_eq(h_redis_start(&redis, 0), 0);
-    pub_port = h_free_port();
-    snprintf(env_listen, sizeof(env_listen), "FLAGCAST_LISTEN=127.0.0.1:%d", pub_port);
-    snprintf(env_redis, sizeof(env_redis), "FLAGCAST_REDIS_URL=%s", redis.url);
-    const char *env[] = { env_listen, env_redis, "FLAGCAST_REDIS_PREFIX=" PREFIX,
-                          "FLAGCAST_ADMIN_TOKENS=ops:" TOKEN,
+    const char *env[] = { "FLAGCAST_REDIS_PREFIX=" PREFIX, "FLAGCAST_ADMIN_TOKENS=ops:" TOKEN,
                           "FLAGCAST_API_KEYS=" KEY_ADMIN "=alice:admin+ops," KEY_USER "=bob:beta",
                           "FLAGCAST_JWT_SECRET=" SECRET, "FLAGCAST_LOG_LEVEL=debug",
                           "FLAGCAST_HISTORY_TTL=3600", NULL };
-    pub_pid = h_daemon_start(h_bin("flagcast-publisher"), env, "publisher.log", pub_port,
-                             "/readyz", 5000);
-    ck_assert_int_gt(pub_pid, 0);
-    sub = h_sub_new(redis.port, PREFIX ":ch:*");
-    ck_assert_ptr_nonnull(sub);
+    ck_assert_int_eq(h_pubfix_start(&fx, env, PREFIX ":ch:*"), 0);
 }
 
 static void teardown(void)
 {
-    h_sub_free(sub);
-    h_kill_all();
+    h_pubfix_stop(&fx);
 }
 
 /* ==== helpers ==== */
@@ -105,7 +91,7 @@ static int call(const char *tok, const char *method, const char *path, const cha
     char hdr[9000] = "";
     if (tok)
         snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", tok);
-    ck_assert_int_eq(h_http(pub_port, method, path, hdr, body, body ? strlen(body) : 0, r), 0);
+    ck_assert_int_eq(h_http(fx.port, method, path, hdr, body, body ? strlen(body) : 0, r), 0);
     return r->status;
 }
 
@@ -136,7 +122,7 @@ static void next_pub(const char *channel, ev_type_t type, ev_t *ev)
 {
     char *ch = NULL, *msg = NULL, err[256], want[256];
     size_t len = 0;
-    ck_assert_msg(h_sub_next(sub, 3000, &ch, &msg, &len) == 1, "no publication for %s", channel);
+    ck_assert_msg(h_sub_next(fx.sub, 3000, &ch, &msg, &len) == 1, "no publication for %s", channel);
     snprintf(want, sizeof(want), PREFIX ":ch:%s", channel);
     ck_assert_str_eq(ch, want);
     ev_init(ev);
@@ -151,7 +137,7 @@ static void no_more_pubs(void)
 {
     char *ch = NULL, *msg = NULL;
     size_t len;
-    int r = h_sub_next(sub, 150, &ch, &msg, &len);
+    int r = h_sub_next(fx.sub, 150, &ch, &msg, &len);
     ck_assert_msg(r == 0, "unexpected publication on %s", r == 1 ? ch : "?");
 }
 
@@ -171,7 +157,7 @@ static char *read_file(const char *name)
 
 static long long redis_int(const char *cmd)
 {
-    redisContext *c = h_redis_connect(redis.port);
+    redisContext *c = h_redis_connect(fx.redis.port);
     redisReply *r = redisCommand(c, cmd);
     ck_assert_ptr_nonnull(r);
     long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
@@ -184,7 +170,7 @@ static long long redis_int(const char *cmd)
  * (make SAN=1) must have reported nothing, leaks included, in its log. */
 static void stop_clean(void)
 {
-    int st = h_stop(pub_pid, SIGTERM, 5000);
+    int st = h_stop(fx.pid, SIGTERM, 5000);
     ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
                   "publisher did not exit cleanly (status %d)", st);
     char *log = read_file("publisher.log");
@@ -251,7 +237,7 @@ START_TEST(test_admin_auth)
 
     /* No token anywhere in the log or the metrics. */
     h_resp_t m;
-    ck_assert_int_eq(h_http(pub_port, "GET", "/metrics", NULL, NULL, 0, &m), 0);
+    ck_assert_int_eq(h_http(fx.port, "GET", "/metrics", NULL, NULL, 0, &m), 0);
     ck_assert_int_eq(m.status, 200);
     char *log = read_file("publisher.log");
     ck_assert_ptr_nonnull(strstr(log, "actor=dave"));   /* the log does name the caller */
@@ -283,7 +269,7 @@ static void stored_enabled(const char *key, int want)
 {
     char err[256];
     flag_t f;
-    redisContext *c = h_redis_connect(redis.port);
+    redisContext *c = h_redis_connect(fx.redis.port);
     redisReply *r = redisCommand(c, "HGET " PREFIX ":flags %s", key);
     if (want < 0) {
         ck_assert_int_eq(r->type, REDIS_REPLY_NIL);
@@ -356,7 +342,7 @@ START_TEST(test_flag_to_inboxes)
     no_more_pubs();
 
     /* Bad "to": 400, nothing changed anywhere. */
-    char *before = h_redis_dump(redis.port);
+    char *before = h_redis_dump(fx.redis.port);
     expect(TOKEN, "PUT", "/api/v1/flags/preview/enabled",
            "{\"enabled\":true,\"to\":{\"users\":[]}}", 400, "invalid_field");
     expect(TOKEN, "PUT", "/api/v1/flags/preview/enabled",
@@ -374,7 +360,7 @@ START_TEST(test_flag_to_inboxes)
            "invalid_field");
     expect(TOKEN, "POST", "/api/v1/flags", "{\"key\":\"x2\",\"to\":{\"roles\":[\"a b\"]}}", 400,
            "invalid_field");
-    char *after = h_redis_dump(redis.port);
+    char *after = h_redis_dump(fx.redis.port);
     ck_assert_str_eq(before, after);
     free(before);
     free(after);
@@ -450,7 +436,7 @@ static void inbox_data(const char *user, char *variant, size_t vlen, char *paylo
 {
     char err[256];
     ev_t ev;
-    redisContext *c = h_redis_connect(redis.port);
+    redisContext *c = h_redis_connect(fx.redis.port);
     redisReply *r = redisCommand(c, "XREVRANGE " PREFIX ":hist:user:%s + - COUNT 1", user);
     ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
     ck_assert_int_eq(r->elements, 1);
@@ -490,8 +476,8 @@ START_TEST(test_ab_split)
     const uint64_t w[2] = { 70, 30 };   /* A, B in name order */
     int a = 0;
 
-    h_sub_free(sub);   /* 20,000 publications: read them from history instead */
-    sub = NULL;
+    h_sub_free(fx.sub);   /* 20,000 publications: read them from history instead */
+    fx.sub = NULL;
     memset(first, -1, sizeof(first));
     memset(again, -1, sizeof(again));
     for (int from = 0; from < AB_USERS; from += AB_BATCH)
@@ -566,7 +552,7 @@ START_TEST(test_ab_rules)
     }
     no_more_pubs();
 
-    char *before = h_redis_dump(redis.port);
+    char *before = h_redis_dump(fx.redis.port);
     const char *bad[] = {
         "{\"key\":\"k\",\"users\":[\"a\"],\"roles\":[\"r\"],\"variants\":{\"x\":1}}",
         "{\"key\":\"k\",\"roles\":[\"r\"],\"variants\":{\"x\":1}}",
@@ -587,7 +573,7 @@ START_TEST(test_ab_rules)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         expect(TOKEN, "POST", "/api/v1/messages", bad[i], 400, "invalid_field");
-    char *after = h_redis_dump(redis.port);
+    char *after = h_redis_dump(fx.redis.port);
     ck_assert_str_eq(before, after);
     free(before);
     free(after);
@@ -603,7 +589,7 @@ static int cli(char **out, char **err, const char *const *args)
     static char env_url[64];
     const char *argv[32];
     size_t n = 0;
-    snprintf(env_url, sizeof(env_url), "FLAGCAST_URL=http://127.0.0.1:%d", pub_port);
+    snprintf(env_url, sizeof(env_url), "FLAGCAST_URL=http://127.0.0.1:%d", fx.port);
     const char *env[] = { env_url, "FLAGCAST_TOKEN=" KEY_ADMIN, NULL };
     argv[n++] = h_bin("flagcast");
     static char bin[512];
@@ -764,7 +750,7 @@ static char *sign(jwt_alg_t alg, const char *key, const char *sub_, long nbf)
 
 START_TEST(test_admin_rs256)
 {
-    char priv[512], pub[512], env_listen[64], env_redis[200], env_key[600];
+    char priv[512], pub[512], env_key[600];
     ev_t ev;
     snprintf(priv, sizeof(priv), "%s/admin.key", h_tmpdir());
     snprintf(pub, sizeof(pub), "%s/admin.pub", h_tmpdir());
@@ -774,15 +760,13 @@ START_TEST(test_admin_rs256)
     ck_assert_int_eq(h_run(gen, NULL, NULL, NULL, 30000), 0);
     ck_assert_int_eq(h_run(exp, NULL, NULL, NULL, 10000), 0);
 
-    h_stop(pub_pid, SIGTERM, 5000);
-    snprintf(env_listen, sizeof(env_listen), "FLAGCAST_LISTEN=127.0.0.1:%d", pub_port);
-    snprintf(env_redis, sizeof(env_redis), "FLAGCAST_REDIS_URL=%s", redis.url);
+    h_stop(fx.pid, SIGTERM, 5000);
     snprintf(env_key, sizeof(env_key), "FLAGCAST_JWT_PUBKEY=%s", pub);
-    const char *env[] = { env_listen, env_redis, env_key, "FLAGCAST_REDIS_PREFIX=" PREFIX,
-                          "FLAGCAST_LOG_LEVEL=debug", NULL };
-    pub_pid = h_daemon_start(h_bin("flagcast-publisher"), env, "publisher.log", pub_port,
-                             "/readyz", 5000);
-    ck_assert_int_gt(pub_pid, 0);
+    const char *env[] = { env_key, "FLAGCAST_REDIS_PREFIX=" PREFIX, "FLAGCAST_LOG_LEVEL=debug",
+                          NULL };
+    fx.pid = h_daemon_start("publisher", fx.port, fx.redis.url, env, "publisher.log", "/readyz",
+                            5000);
+    ck_assert_int_gt(fx.pid, 0);
 
     char *priv_pem = slurp(priv), *pub_pem = slurp(pub);
     char *good = sign(JWT_ALG_RS256, priv_pem, "rsa-admin", 0);

@@ -4,7 +4,7 @@
 # channel it had not subscribed before reaches the client, every time.
 # Before the fix about 1 in 15 was lost: the acknowledgement went out before
 # Redis confirmed the SUBSCRIBE.
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 
 node_deps
 start_redis

@@ -8,7 +8,7 @@
 # floor (offsets already given) under the old epoch still gets the new
 # epoch's offsets 1, 2, ... (a flag that vanished with the
 # old state is gone from it).
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 . "$(dirname "$0")/gw/recovery.sh"
 
 node_deps

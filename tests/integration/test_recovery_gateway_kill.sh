@@ -4,7 +4,7 @@
 # EventSource, WS subscribe "since") to a second gateway, which replays what
 # they missed from history before live. Every client gets every event
 # exactly once and in offset order.
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 . "$(dirname "$0")/gw/recovery.sh"
 
 node_deps

@@ -5,7 +5,7 @@
 # one of the last event: a gateway is killed while events on two channels
 # stream, and the client that reconnects to a second gateway gets every
 # event of both channels exactly once, in order.
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 . "$(dirname "$0")/gw/recovery.sh"
 
 node_deps

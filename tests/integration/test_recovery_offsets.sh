@@ -9,7 +9,7 @@
 #      the offsets are delivered, not dropped as duplicates;
 #  (d) after FLUSHALL the flags epoch changes: the snapshot that follows the
 #      new epoch's first event never carries an older position.
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 . "$(dirname "$0")/gw/recovery.sh"
 
 node_deps
@@ -57,10 +57,9 @@ wait_until 20 "c got 8" got c chat 8
 wait_until 10 "F toggle" sse_has F '^flag.toggled flags k1'
 kill -9 "$REDIS_PID"
 wait "$REDIS_PID" 2>/dev/null
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-    --dir "$TMP" --dbfilename dump.rdb --daemonize no >>"$TMP/redis.log" 2>&1 &
+redis_exec "$REDIS_PORT" "$TMP" --dbfilename dump.rdb >>"$TMP/redis.log" 2>&1 &
 REDIS_PID=$!; track $REDIS_PID
-wait_until 10 "redis back" redis-cli -p "$REDIS_PORT" ping
+wait_until 10 "redis back" redis_ping "$REDIS_PORT"
 [ "$(redis-cli -p "$REDIS_PORT" hget flagcast:meta:chat offset)" = 5 ] || fail "the snapshot does not hold offset 5"
 wait_until 20 "rollback noticed" metric_ge flagcast_gateway_history_rollbacks_total 1
 publish chat 106

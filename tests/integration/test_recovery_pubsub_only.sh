@@ -6,7 +6,7 @@
 # them, once, in order, before the later live ones. Before the fix the
 # gateway had no position for a channel until its first live event, so
 # nothing was filled, and the flags reload hid the gap.
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 
 node_deps
 start_redis
@@ -17,8 +17,7 @@ sse F /api/v1/realtime/sse
 sse C '/api/v1/realtime/sse?channels=chat'
 wait_until 10 "F connected" sse_has F '^connected'
 wait_until 10 "C connected" sse_has C '^connected'
-numsub() { [ "$(redis-cli -p "$REDIS_PORT" pubsub numsub "flagcast:ch:$1" | sed -n 2p)" = "$2" ]; }
-wait_until 10 "chat subscribed" numsub chat 1
+wait_until 10 "chat subscribed" numsub_is chat 1
 
 for round in 1 2; do
     redis-cli -p "$REDIS_PORT" client kill type pubsub >/dev/null
@@ -26,7 +25,7 @@ for round in 1 2; do
         api PUT /api/v1/flags/k1/enabled "{\"enabled\":$([ $((i % 2)) = 1 ] && echo false || echo true)}"
         api POST /api/v1/channels/chat/messages "{\"data\":{\"m\":\"$round.$i\"}}"
     done
-    wait_until 10 "resubscribed (round $round)" numsub chat 1
+    wait_until 10 "resubscribed (round $round)" numsub_is chat 1
 done
 api PUT /api/v1/flags/k1/enabled '{"enabled":false}'
 api POST /api/v1/channels/chat/messages '{"data":{"m":"last"}}'

@@ -7,7 +7,7 @@
 # once and in offset order. Also: a pub/sub message lost while the
 # subscription stays up (PUBLISH skipped: the entry written to history by
 # hand) is noticed at the next offset and filled from history.
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 . "$(dirname "$0")/gw/recovery.sh"
 
 node_deps

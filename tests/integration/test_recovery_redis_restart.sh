@@ -6,7 +6,7 @@
 # the last offset they delivered and deliver the gap before live: every
 # client (SSE and WS, their gateway connections stay open) gets every event
 # exactly once and in offset order.
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 . "$(dirname "$0")/gw/recovery.sh"
 
 node_deps
@@ -14,10 +14,9 @@ REDIS_PORT=$(free_port)
 REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 mkdir -p "$TMP/rdata"
 redis_up() {
-    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly yes \
-        --appendfsync always --dir "$TMP/rdata" --daemonize no >>"$TMP/redis.log" 2>&1 &
+    redis_exec "$REDIS_PORT" "$TMP/rdata" --appendonly yes --appendfsync always >>"$TMP/redis.log" 2>&1 &
     REDIS_PID=$!; track $REDIS_PID
-    wait_until 20 "redis-server on $REDIS_PORT" redis-cli -p "$REDIS_PORT" ping
+    wait_until 20 "redis-server on $REDIS_PORT" redis_ping "$REDIS_PORT"
 }
 redis_up
 start_publisher

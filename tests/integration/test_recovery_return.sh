@@ -11,17 +11,12 @@
 #   - a flags cursor from another epoch: a fresh snapshot;
 #   - 200 clients resuming one channel at once share the history read: the
 #     gateway's XRANGE calls (Redis INFO commandstats) stay at a handful.
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 . "$(dirname "$0")/gw/recovery.sh"
 
 node_deps
 start_redis
-PUB_PORT=$(free_port)
-FLAGCAST_LISTEN=127.0.0.1:$PUB_PORT FLAGCAST_REDIS_URL=$REDIS_URL FLAGCAST_HISTORY_SIZE=10 \
-    FLAGCAST_ADMIN_TOKENS=$TOKEN "$BIN/flagcast-publisher" >"$TMP/publisher.log" 2>&1 &
-track $!
-PUB=http://127.0.0.1:$PUB_PORT
-wait_until 10 "publisher ready" is_code 200 "$PUB/readyz"
+start_publisher FLAGCAST_HISTORY_SIZE=10
 start_gw A
 start_gw B FLAGCAST_RESUME_MAX_EVENTS=20
 A=http://127.0.0.1:$GWPORT_A

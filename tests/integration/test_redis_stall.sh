@@ -6,11 +6,11 @@
 # command timeout instead of hanging. After SIGCONT both are ready again and
 # an SSE client connected before the stall gets every event published
 # before, during (retried until accepted) and after it, once and in order.
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 . "$(dirname "$0")/gw/recovery.sh"
 
 STOPPED=""
-# never leave redis stopped: CONT before lib.sh's cleanup kills it
+# never leave redis stopped: CONT before harness.sh's cleanup kills it
 trap '[ -n "$STOPPED" ] && kill -CONT "$REDIS_PID" 2>/dev/null; cleanup' EXIT
 
 node_deps

@@ -3,7 +3,7 @@
 # at exactly the configured count of bad messages. The per-connection
 # counter was a uint8_t, so with a limit of 256 or more it wrapped to 0 and
 # an abusive client was never closed.
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 
 node_deps
 start_redis
@@ -13,7 +13,6 @@ mkfifo "$TMP/J.in"
 node "$GW_DIR/ws_client.js" "$WSURL/ws" flagcast.json <"$TMP/J.in" >"$TMP/J.out" 2>"$TMP/J.err" &
 track $!
 exec 4>"$TMP/J.in"
-ws_has() { grep -q -- "$2" "$TMP/$1.out"; }
 ws_count_is() { [ "$(grep -c -- "$2" "$TMP/$1.out")" = "$3" ]; }
 wait_until 10 "J connected" ws_has J '^connected'
 

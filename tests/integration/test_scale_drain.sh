@@ -8,7 +8,7 @@
 #    the rest;
 #  - a client that does not answer its close (a WS peer that never reads)
 #    cannot hold the process: it exits at the window's deadline and says so.
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 
 start_redis
 start_publisher
@@ -101,7 +101,6 @@ python3 "$TMP/deaf.py" "$GW_PORT" >"$TMP/deaf.out" 2>&1 &
 track $!
 wait_until 10 "deaf WS upgraded" grep -q ' 101 ' "$TMP/deaf.out"
 wait_until 10 "deaf WS counted" metric_eq 'flagcast_gateway_connections{transport="ws"}' 1
-numsub_is() { [ "$(redis-cli -p "$REDIS_PORT" pubsub numsub "flagcast:ch:$1" | sed -n 2p)" = "$2" ]; }
 wait_until 10 "deaf WS subscribed to big" numsub_is big 1
 python3 -c 'import json; print(json.dumps({"data": {"pad": "x" * 900000}}))' >"$TMP/big.json"
 for i in 1 2 3 4 5 6 7 8 9 10; do

@@ -12,7 +12,7 @@
 # them are on the other two within the window, nobody misses a message
 # (history fills what was published while they moved), and the process
 # exits 0 on its own because it is empty, before its deadline.
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 
 command -v haproxy >/dev/null || fail "haproxy is required (scripts/deps.sh installs it)"
 node_deps
@@ -27,23 +27,13 @@ CH=chat.room1
 start_redis
 start_publisher
 
-# start_gw N: gateway N on a free port, logging to gwN.log.
-start_gw() {
-    _port=$(free_port)
-    env FLAGCAST_LISTEN=127.0.0.1:$_port FLAGCAST_REDIS_URL=$REDIS_URL FLAGCAST_THREADS=1 \
-        FLAGCAST_SSE_RETRY=$RETRY FLAGCAST_DRAIN_SECONDS=$WINDOW \
-        "$BIN/flagcast-gateway" >"$TMP/gw$1.log" 2>&1 &
-    track $!
-    eval "GW$1_PID=$! GW$1_PORT=$_port"
-    wait_until 15 "gateway $1 ready" is_code 200 "http://127.0.0.1:$_port/readyz"
-}
-start_gw 1
-start_gw 2
-start_gw 3
+for n in 1 2 3; do   # GWPORT_n, GWPID_n, log gw-n.log
+    start_gw $n FLAGCAST_THREADS=1 FLAGCAST_SSE_RETRY=$RETRY FLAGCAST_DRAIN_SECONDS=$WINDOW
+done
 
 # ---- haproxy with the shipped config, ports substituted
 LB_PORT=$(free_port)
-awk -v lb="$LB_PORT" -v p1="$GW1_PORT" -v p2="$GW2_PORT" -v p3="$GW3_PORT" '
+awk -v lb="$LB_PORT" -v p1="$GWPORT_1" -v p2="$GWPORT_2" -v p3="$GWPORT_3" '
     /^resolvers / { skip = 1; next }
     skip && /^[^ \t#]/ { skip = 0 }
     skip { next }
@@ -60,7 +50,7 @@ diff "$ROOT/deploy/haproxy.cfg" "$TMP/haproxy.cfg" | grep '^[<>]' |
     grep -Ev '^< +server-template gw [0-9]+ gateway:8080 |^> +server gw[123] 127\.0\.0\.1:[0-9]+$' \
     >"$TMP/cfg.diff"
 [ -s "$TMP/cfg.diff" ] && fail "generated haproxy.cfg differs from deploy/haproxy.cfg beyond the ports: $(cat "$TMP/cfg.diff")"
-grep -q "^ *server gw3 127.0.0.1:$GW3_PORT\$" "$TMP/haproxy.cfg" || fail "server lines not substituted"
+grep -q "^ *server gw3 127.0.0.1:$GWPORT_3\$" "$TMP/haproxy.cfg" || fail "server lines not substituted"
 haproxy -c -f "$TMP/haproxy.cfg" >"$TMP/haproxy-check.log" 2>&1 || fail "haproxy -c: $(cat "$TMP/haproxy-check.log")"
 haproxy -db -f "$TMP/haproxy.cfg" >"$TMP/haproxy.log" 2>&1 &
 HAPROXY_PID=$!; track $HAPROXY_PID
@@ -71,12 +61,12 @@ ok "haproxy runs deploy/haproxy.cfg (ports substituted) in front of 3 gateways"
 
 # gw_conns N: open streams on gateway N (SSE + WS gauges), "x" if it is gone.
 gw_conns() {
-    eval "_p=\$GW$1_PORT"
+    eval "_p=\$GWPORT_$1"
     curl -sf "http://127.0.0.1:$_p/metrics" 2>/dev/null |
         awk '$1 ~ /^flagcast_gateway_connections\{/ { n += $2; f = 1 } END { print f ? n : "x" }'
 }
 gw_metric() {
-    eval "_p=\$GW$1_PORT"
+    eval "_p=\$GWPORT_$1"
     curl -sf "http://127.0.0.1:$_p/metrics" | awk -v n="$2" '$1 == n { v = $2 } END { print v + 0 }'
 }
 spread_ok() {
@@ -127,15 +117,15 @@ ok "every client receives every message through haproxy"
 # ---- SIGTERM gateway 1
 BEFORE=$(gw_conns 1)
 T0=$(date +%s%3N)
-kill -TERM "$GW1_PID"
-wait_until 5 "gw1 /readyz 503 after SIGTERM" is_code 503 "http://127.0.0.1:$GW1_PORT/readyz"
+kill -TERM "$GWPID_1"
+wait_until 5 "gw1 /readyz 503 after SIGTERM" is_code 503 "http://127.0.0.1:$GWPORT_1/readyz"
 DRAINED=$(( $(gw_metric 1 'flagcast_gateway_drained_total{transport="sse"}') + \
             $(gw_metric 1 'flagcast_gateway_drained_total{transport="ws"}') ))
 NOW_CONNS=$(gw_conns 1)
 [ "$DRAINED" = 0 ] && [ "$NOW_CONNS" = "$BEFORE" ] ||
     fail "gw1 closed clients before /readyz was 503 (drained=$DRAINED, connections $NOW_CONNS of $BEFORE)"
 [ "$(gw_metric 1 flagcast_gateway_draining)" = 1 ] || fail "flagcast_gateway_draining is not 1"
-is_code 200 "http://127.0.0.1:$GW1_PORT/healthz" || fail "gw1 not alive while draining"
+is_code 200 "http://127.0.0.1:$GWPORT_1/healthz" || fail "gw1 not alive while draining"
 ok "gw1 /readyz 503 while it still holds all $BEFORE clients"
 haproxy_down() { grep -q 'gw1 is DOWN' "$TMP/haproxy.log"; }
 wait_until $((DELAY + 3)) "haproxy marks gw1 down" haproxy_down
@@ -147,13 +137,13 @@ others_have_all() {
 } 2>/dev/null
 wait_until $((DELAY + WINDOW + 10)) "all clients on gw2+gw3" others_have_all
 T1=$(date +%s%3N)
-gw1_exited() { ! kill -0 "$GW1_PID" 2>/dev/null; }
+gw1_exited() { ! kill -0 "$GWPID_1" 2>/dev/null; }
 wait_until $((DELAY + WINDOW + 10)) "gw1 exit" gw1_exited
-wait "$GW1_PID"; rc=$?
+wait "$GWPID_1"; rc=$?
 T2=$(date +%s%3N)
 [ "$rc" = 0 ] || fail "gw1 exited with $rc"
-grep -q 'msg="gateway drained" how=empty' "$TMP/gw1.log" ||
-    fail "gw1 did not stop because it was empty: $(grep 'gateway drained' "$TMP/gw1.log")"
+grep -q 'msg="gateway drained" how=empty' "$TMP/gw-1.log" ||
+    fail "gw1 did not stop because it was empty: $(grep 'gateway drained' "$TMP/gw-1.log")"
 ok "gw1's $BEFORE clients on gw2+gw3 after $((T1 - T0)) ms (delay ${DELAY}s + window ${WINDOW}s); gw1 exited 0, empty, after $((T2 - T0)) ms"
 
 # ---- how they were closed: after the delay, spread out, with the right hints
@@ -190,5 +180,5 @@ M=$(cat "$TMP/seq")
 wait_until 15 "every client has messages 1-$M" all_have "$M"
 dups=$(awk '$3 == "msg" { if (($2, $4) in s) d++; s[$2, $4] = 1 } END { print d + 0 }' "$C")
 ok "all $TOTAL clients received all $M messages (published before, during and after the drain; $dups duplicates)"
-grep -q 'how=empty' "$TMP/gw1.log" && grep 'gateway drained' "$TMP/gw1.log" | sed 's/^/    /'
+grep -q 'how=empty' "$TMP/gw-1.log" && grep 'gateway drained' "$TMP/gw-1.log" | sed 's/^/    /'
 exit 0

@@ -4,7 +4,7 @@
 # before its first event on a channel resumes from its start and misses
 # nothing published while it was away (issue 9: the SSE stream has the
 # id-only frame for this). A channel without history yet starts at "-"/0.
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 . "$GW_DIR/recovery.sh"
 
 node_deps

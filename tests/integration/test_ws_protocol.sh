@@ -5,7 +5,7 @@
 # public API (docs/ARCHITECTURE.md, "Unmasked client frames"), so that half
 # is reported as a known gap unless FLAGCAST_TEST_STRICT_MASK=1 makes it a
 # failure (for when it is fixed).
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 
 node_deps
 start_redis

@@ -5,7 +5,7 @@
 # (RST). Afterwards the gateway counts no connection, uses no CPU while idle
 # (a spinning service thread would burn about a core), answers /readyz and
 # /metrics, serves a new client, and stops on one SIGTERM.
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 
 node_deps
 start_redis

@@ -1,19 +1,7 @@
 # recovery.sh — helpers for the recovery tests (tests/integration/
-# test_recovery_*.sh), sourced after lib.sh: several gateways, clients that
-# reconnect with their cursor, publishing that retries through outages, and
-# the exactly-once / in-order check.
-
-# start_gw NAME [VAR=value ...]: a gateway logging to $TMP/gw-NAME.log;
-# sets GWPORT_NAME and GWPID_NAME.
-start_gw() {
-    _n=$1; shift
-    _p=$(free_port)
-    env FLAGCAST_LISTEN=127.0.0.1:$_p FLAGCAST_REDIS_URL=$REDIS_URL "$@" \
-        "$BIN/flagcast-gateway" >"$TMP/gw-$_n.log" 2>&1 &
-    track $!
-    eval "GWPORT_$_n=$_p; GWPID_$_n=$!"
-    wait_until 20 "gateway $_n ready" is_code 200 "http://127.0.0.1:$_p/readyz"
-}
+# test_recovery_*.sh), sourced after harness.sh (whose start_gw starts
+# their gateways): clients that reconnect with their cursor, publishing
+# that retries through outages, and the exactly-once / in-order check.
 
 # publish CHANNEL I: posts {"m":I}, retrying (publisher or Redis away: 503,
 # refused) for up to 60 s. Every attempt that got no 2xx did not publish
@@ -70,8 +58,6 @@ check() {
     ok "$1: $_r"
 }
 
-numsub_is() { [ "$(redis-cli -p "$REDIS_PORT" pubsub numsub "flagcast:ch:$1" | sed -n 2p)" = "$2" ]; }
-numsub_ge() { [ "$(redis-cli -p "$REDIS_PORT" pubsub numsub "flagcast:ch:$1" | sed -n 2p)" -ge "$2" ] 2>/dev/null; }
 
 # stop_gws NAME...: SIGTERM each gateway, wait for it to exit (20 s), and
 # fail on a sanitizer report (ASan/UBSan builds) or a crash in its log.
