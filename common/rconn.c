@@ -516,6 +516,38 @@ int rconn_switch_is_for(const char *payload, size_t len, const char *master)
     return len > n && memcmp(payload, master, n) == 0 && payload[n] == ' ';
 }
 
+int rconn_switch_new_addr(const char *payload, size_t len, char *host, size_t hostlen,
+                          int *port)
+{
+    const char *f[5];
+    size_t fl[5], k = 0, i = 0;
+    char pb[8];
+    long p;
+    char *e;
+
+    while (k < 5 && i < len) {
+        while (i < len && payload[i] == ' ')
+            i++;
+        f[k] = payload + i;
+        while (i < len && payload[i] != ' ')
+            i++;
+        fl[k] = (size_t)(payload + i - f[k]);
+        if (fl[k] > 0)
+            k++;
+    }
+    if (k != 5 || fl[3] >= hostlen || fl[4] >= sizeof(pb))
+        return -1;
+    memcpy(pb, f[4], fl[4]);
+    pb[fl[4]] = '\0';
+    p = strtol(pb, &e, 10);
+    if (*e != '\0' || p < 1 || p > 65535)
+        return -1;
+    memcpy(host, f[3], fl[3]);
+    host[fl[3]] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
 static void on_switch(redisAsyncContext *ac, void *r, void *priv)
 {
     rconn_t *rc = priv;
@@ -534,6 +566,17 @@ static void on_switch(redisAsyncContext *ac, void *r, void *priv)
     rc->switches++;
     log_info("sentinel: master switched", "conn=%s switch=\"%.200s\" state=%d", rc->name,
              m->str, (int)rc->state);
+    {
+        /* Already on (or connecting to) the new master, found by a
+         * discovery that came after the switch: keep it. Dropping it would
+         * fail a command in flight there for nothing (a write whose reply
+         * is lost cannot be told applied or not). */
+        char nh[REDIS_URL_HOST_MAX];
+        int np;
+        if (rc->ac && rconn_switch_new_addr(m->str, m->len, nh, sizeof(nh), &np) == 0 &&
+            np == rc->addr_port && strcmp(nh, rc->addr_host) == 0)
+            return;
+    }
     if (rc->state == RC_READY || rc->state == RC_HANDSHAKE || rc->state == RC_CONNECTING) {
         if (rc->ac) {
             rc->down_why = "sentinel announced +switch-master";

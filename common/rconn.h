@@ -79,6 +79,10 @@ const char *rconn_addr(const rconn_t *rc, int *port);
 /* Pure, exposed for unit tests: whether a +switch-master message
  * ("<name> <old-ip> <old-port> <new-ip> <new-port>") is about master. */
 int rconn_switch_is_for(const char *payload, size_t len, const char *master);
+/* Pure, exposed for unit tests: the new master's address of such a message.
+ * @return 0, or -1 if it is not five fields with a valid port. */
+int rconn_switch_new_addr(const char *payload, size_t len, char *host, size_t hostlen,
+                          int *port);
 /* Disconnects and frees; pending callbacks get a NULL reply. */
 void rconn_free(rconn_t *rc);
 

@@ -225,6 +225,17 @@ START_TEST(test_switch_is_for)
     ck_assert(!rconn_switch_is_for(m, strlen(m), "mymaster2"));
     ck_assert(!rconn_switch_is_for("mymaster", 8, "mymaster"));
     ck_assert(!rconn_switch_is_for(m, 5, "mymaster"));
+    char h[64];
+    int port = 0;
+    ck_assert_int_eq(rconn_switch_new_addr(m, strlen(m), h, sizeof(h), &port), 0);
+    ck_assert_str_eq(h, "127.0.0.1");
+    ck_assert_int_eq(port, 6380);
+    ck_assert_int_eq(rconn_switch_new_addr(m, strlen(m) - 1, h, sizeof(h), &port), 0);
+    ck_assert_int_eq(port, 638);
+    ck_assert_int_eq(rconn_switch_new_addr("m a 1 b", 7, h, sizeof(h), &port), -1);
+    ck_assert_int_eq(rconn_switch_new_addr("m a 1 b x", 9, h, sizeof(h), &port), -1);
+    ck_assert_int_eq(rconn_switch_new_addr("m a 1 b 0", 9, h, sizeof(h), &port), -1);
+    ck_assert_int_eq(rconn_switch_new_addr("m a 1 bbbbbbbb 1", 16, h, 4, &port), -1);
 }
 END_TEST
 
