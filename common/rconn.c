@@ -8,6 +8,18 @@
  * while Redis is away. A connect that hangs is given up after
  * RCONN_CONNECT_TIMEOUT_MS.
  *
+ * Sentinel (redis+sentinel://): CONNECTING is preceded by DISCOVER, which
+ * asks the sentinels in turn (one short-lived connection each, the list
+ * rotated so a dead sentinel is not asked first every time) for
+ * SENTINEL get-master-addr-by-name, and the handshake ends with ROLE instead
+ * of PING: a node that does not say "master" is refused (a sentinel that
+ * has not seen the failover yet, or a demoted master) and the connection
+ * goes to WAIT, so discovery is retried with backoff. Every reconnect
+ * discovers again. Beside it a watcher connection stays SUBSCRIBEd to
+ * +switch-master on one sentinel: a switch of our master drops the current
+ * connection (or cuts a backoff wait short), so a failover is followed as
+ * soon as a sentinel announces it rather than at the next failed command.
+ *
  * hiredis owns and frees its context after a disconnect callback; we only
  * forget our pointer there. When we drop a connection ourselves we call
  * redisAsyncFree(), which calls the pending callbacks with a NULL reply and
@@ -41,11 +53,19 @@
 #define RCONN_CONNECT_TIMEOUT_MS 3000   /* TCP connect + AUTH/SELECT/PING */
 #endif
 
-typedef enum { RC_IDLE, RC_CONNECTING, RC_HANDSHAKE, RC_READY, RC_WAIT } rc_state_t;
+typedef enum { RC_IDLE, RC_DISCOVER, RC_CONNECTING, RC_HANDSHAKE, RC_READY, RC_WAIT } rc_state_t;
+
+/* The watcher's reconnect interval (it has no backoff: one attempt per
+ * period, the next sentinel each time). */
+#ifndef RCONN_WATCH_RETRY_MS
+#define RCONN_WATCH_RETRY_MS 1000
+#endif
 
 struct rconn {
     struct event_base *base;
     redis_url_t        url;
+    char               addr_host[REDIS_URL_HOST_MAX];  /* the data node: the URL's, or */
+    int                addr_port;                       /* the master a sentinel named */
     char               name[64];
     rconn_state_cb    *cb;
     void              *arg;
@@ -66,6 +86,14 @@ struct rconn {
     uint64_t           ping_sent;    /* ms when the outstanding ping went out, 0 none */
     const char        *down_why;     /* reason given to the next went_down */
     int                timing_out;   /* NULL replies now are from a timeout */
+    /* sentinel mode */
+    redisAsyncContext *sac;          /* DISCOVER: the sentinel being asked */
+    size_t             sidx;         /* next sentinel to ask */
+    size_t             stries;       /* sentinels asked in this round */
+    redisAsyncContext *wac;          /* the +switch-master watcher */
+    size_t             widx;
+    struct event      *wtimer;       /* watcher reconnect */
+    unsigned long      switches;     /* +switch-master events for our master */
 };
 
 /* A command whose reply is awaited (not on a subscribed connection). */
@@ -101,8 +129,7 @@ int rconn_url_supported(const redis_url_t *url, const char **err)
     case REDIS_URL_SINGLE:
         return 0;
     case REDIS_URL_SENTINEL:
-        *err = "redis+sentinel:// is not supported yet (use redis://host:port)";
-        return -1;
+        return 0;
     case REDIS_URL_CLUSTER:
         *err = "redis+cluster:// is not supported yet (use redis://host:port)";
         return -1;
@@ -113,6 +140,8 @@ int rconn_url_supported(const redis_url_t *url, const char **err)
 
 static void rconn_connect(rconn_t *rc);
 static void went_down(rconn_t *rc, const char *why);
+static void discover_next(rconn_t *rc, const char *why);
+static void rconn_connect_data(rconn_t *rc);
 
 static unsigned rand_jitter(unsigned max)
 {
@@ -127,6 +156,12 @@ static void timer_fire(evutil_socket_t fd, short what, void *arg)
     rconn_t *rc = arg;
     if (rc->state == RC_WAIT) {
         rconn_connect(rc);
+    } else if (rc->state == RC_DISCOVER && rc->sac) {
+        redisAsyncContext *sac = rc->sac;
+        sac->data = NULL;
+        rc->sac = NULL;
+        redisAsyncFree(sac);
+        discover_next(rc, "no answer in time");
     } else if ((rc->state == RC_CONNECTING || rc->state == RC_HANDSHAKE) && rc->ac) {
         /* hiredis calls the disconnect callback only for a connected
          * context, so detach it and go down ourselves; its pending
@@ -169,7 +204,7 @@ static void went_down(rconn_t *rc, const char *why)
     evtimer_del(rc->ping);
     if (!rc->logged_down || was_ready) {
         log_warn("redis unavailable", "conn=%s addr=%s:%d error=\"%s\"", rc->name,
-                 rc->url.host, rc->url.port, why ? why : "disconnected");
+                 rc->addr_host, rc->addr_port, why ? why : "disconnected");
         rc->logged_down = 1;
     }
     evtimer_del(rc->timer);
@@ -275,6 +310,14 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     went_down(rc, status == REDIS_OK ? "disconnected" : ac->errstr);
 }
 
+/* ROLE's reply starts with "master" on a master ("slave", "sentinel"
+ * otherwise). */
+static int role_is_master(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+           r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "master") == 0;
+}
+
 static void on_handshake(redisAsyncContext *ac, void *r, void *priv)
 {
     rconn_t *rc = ac->data;
@@ -286,6 +329,16 @@ static void on_handshake(redisAsyncContext *ac, void *r, void *priv)
     if (reply->type == REDIS_REPLY_ERROR) {
         log_error("redis handshake failed", "conn=%s command=%s error=\"%s\"", rc->name,
                   (const char *)priv, reply->str);
+        redisAsyncFree(ac);
+        return;
+    }
+    if (strcmp((const char *)priv, "ROLE") == 0 && !role_is_master(reply)) {
+        log_warn("redis node is not a master, refused", "conn=%s addr=%s:%d role=%s", rc->name,
+                 rc->addr_host, rc->addr_port,
+                 reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+                         reply->element[0]->type == REDIS_REPLY_STRING
+                     ? reply->element[0]->str : "?");
+        rc->down_why = "the node the sentinels named is not a master (yet)";
         redisAsyncFree(ac);
         return;
     }
@@ -301,20 +354,303 @@ static void on_handshake(redisAsyncContext *ac, void *r, void *priv)
         struct timeval tv = { rc->ping_ms / 1000, (rc->ping_ms % 1000) * 1000 };
         evtimer_add(rc->ping, &tv);
     }
-    log_info("redis connected", "conn=%s addr=%s:%d db=%d", rc->name, rc->url.host,
-             rc->url.port, rc->url.db);
+    log_info("redis connected", "conn=%s addr=%s:%d db=%d%s%s", rc->name, rc->addr_host,
+             rc->addr_port, rc->url.db, rc->url.kind == REDIS_URL_SENTINEL ? " master=" : "",
+             rc->url.kind == REDIS_URL_SENTINEL ? rc->url.master : "");
     if (rc->cb)
         rc->cb(rc, 1, rc->arg);
 }
 
+/* ==== sentinel: discovery ==== */
+
+static void s_forget(rconn_t *rc)
+{
+    redisAsyncContext *sac = rc->sac;
+    rc->sac = NULL;
+    if (sac) {
+        sac->data = NULL;
+        redisAsyncFree(sac);
+    }
+}
+
+static void s_on_connect(const redisAsyncContext *ac, int status)
+{
+    rconn_t *rc = ac->data;
+    if (rc == NULL || rc->sac != ac || status == REDIS_OK)
+        return;
+    rc->sac = NULL;   /* hiredis frees it after this callback */
+    discover_next(rc, ac->errstr);
+}
+
+static void s_on_disconnect(const redisAsyncContext *ac, int status)
+{
+    rconn_t *rc = ac->data;
+    if (rc == NULL || rc->sac != ac)
+        return;
+    rc->sac = NULL;
+    discover_next(rc, status == REDIS_OK ? "disconnected" : ac->errstr);
+}
+
+static void on_master_addr(redisAsyncContext *ac, void *r, void *priv)
+{
+    rconn_t *rc = priv;
+    redisReply *reply = r;
+    const char *why = "unexpected reply";
+    long port = 0;
+
+    if (reply == NULL || ac->data == NULL || rc->sac != ac)
+        return;
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+        reply->element[0]->type == REDIS_REPLY_STRING &&
+        reply->element[1]->type == REDIS_REPLY_STRING &&
+        reply->element[0]->len > 0 && reply->element[0]->len < sizeof(rc->addr_host)) {
+        char *e;
+        port = strtol(reply->element[1]->str, &e, 10);
+        if (*e == '\0' && port >= 1 && port <= 65535) {
+            memcpy(rc->addr_host, reply->element[0]->str, reply->element[0]->len + 1);
+            rc->addr_port = (int)port;
+            evtimer_del(rc->timer);
+            s_forget(rc);
+            log_debug("sentinel named the master", "conn=%s master=%s addr=%s:%d", rc->name,
+                      rc->url.master, rc->addr_host, rc->addr_port);
+            rconn_connect_data(rc);
+            return;
+        }
+    } else if (reply->type == REDIS_REPLY_NIL) {
+        why = "the sentinel does not know this master name";
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        why = reply->str;
+    }
+    log_warn("sentinel gave no master", "conn=%s master=%s error=\"%.160s\"", rc->name,
+             rc->url.master, why);
+    evtimer_del(rc->timer);
+    s_forget(rc);
+    discover_next(rc, "no master address");
+}
+
+static void on_sentinel_auth(redisAsyncContext *ac, void *r, void *priv)
+{
+    rconn_t *rc = priv;
+    redisReply *reply = r;
+    if (reply && reply->type == REDIS_REPLY_ERROR && ac->data && rc->sac == ac)
+        log_warn("sentinel AUTH failed", "conn=%s error=\"%.160s\"", rc->name, reply->str);
+}
+
+/* Asks the next sentinel of this round; when each has been asked, the round
+ * ends in WAIT (backoff), and the next round starts over. */
+static void discover_next(rconn_t *rc, const char *why)
+{
+    const redis_node_t *n;
+    redisAsyncContext *sac;
+
+    if (rc->freeing)
+        return;
+    if (rc->stries > 0 && why)
+        log_debug("sentinel not usable", "conn=%s error=\"%s\"", rc->name, why);
+    if (rc->stries >= rc->url.nnodes) {
+        if (!rc->logged_down) {
+            log_warn("redis unavailable", "conn=%s master=%s error=\"no sentinel of %zu named a "
+                     "reachable master\"", rc->name, rc->url.master, rc->url.nnodes);
+            rc->logged_down = 1;
+        }
+        schedule_retry(rc);
+        return;
+    }
+    n = &rc->url.nodes[rc->sidx % rc->url.nnodes];
+    rc->sidx++;
+    rc->stries++;
+    rc->state = RC_DISCOVER;
+    sac = redisAsyncConnect(n->host, n->port);
+    if (sac == NULL || sac->err) {
+        if (sac)
+            redisAsyncFree(sac);
+        discover_next(rc, "cannot create a connection");
+        return;
+    }
+    sac->data = rc;
+    rc->sac = sac;
+    redisLibeventAttach(sac, rc->base);
+    redisAsyncSetConnectCallback(sac, s_on_connect);
+    redisAsyncSetDisconnectCallback(sac, s_on_disconnect);
+    arm_timer(rc, RCONN_CONNECT_TIMEOUT_MS);
+    if (rc->url.sentinel_password[0])
+        redisAsyncCommand(sac, on_sentinel_auth, rc, "AUTH %s", rc->url.sentinel_password);
+    redisAsyncCommand(sac, on_master_addr, rc, "SENTINEL get-master-addr-by-name %s",
+                      rc->url.master);
+}
+
+/* ==== sentinel: the +switch-master watcher ==== */
+
+static void watch_connect(rconn_t *rc);
+
+static void watch_later(rconn_t *rc)
+{
+    struct timeval tv = { RCONN_WATCH_RETRY_MS / 1000, (RCONN_WATCH_RETRY_MS % 1000) * 1000 };
+    if (!rc->freeing)
+        evtimer_add(rc->wtimer, &tv);
+}
+
+static void w_on_connect(const redisAsyncContext *ac, int status)
+{
+    rconn_t *rc = ac->data;
+    if (rc == NULL || rc->wac != ac || status == REDIS_OK)
+        return;
+    rc->wac = NULL;
+    watch_later(rc);
+}
+
+static void w_on_disconnect(const redisAsyncContext *ac, int status)
+{
+    rconn_t *rc = ac->data;
+    if (rc == NULL || rc->wac != ac)
+        return;
+    rc->wac = NULL;
+    watch_later(rc);
+}
+
+/* Pure, exposed for unit tests: whether a +switch-master payload
+ * ("<name> <old-ip> <old-port> <new-ip> <new-port>") is about master. */
+int rconn_switch_is_for(const char *payload, size_t len, const char *master)
+{
+    size_t n = strlen(master);
+    return len > n && memcmp(payload, master, n) == 0 && payload[n] == ' ';
+}
+
+int rconn_switch_new_addr(const char *payload, size_t len, char *host, size_t hostlen,
+                          int *port)
+{
+    const char *f[5];
+    size_t fl[5], k = 0, i = 0;
+    char pb[8];
+    long p;
+    char *e;
+
+    while (k < 5 && i < len) {
+        while (i < len && payload[i] == ' ')
+            i++;
+        f[k] = payload + i;
+        while (i < len && payload[i] != ' ')
+            i++;
+        fl[k] = (size_t)(payload + i - f[k]);
+        if (fl[k] > 0)
+            k++;
+    }
+    if (k != 5 || fl[3] >= hostlen || fl[4] >= sizeof(pb))
+        return -1;
+    memcpy(pb, f[4], fl[4]);
+    pb[fl[4]] = '\0';
+    p = strtol(pb, &e, 10);
+    if (*e != '\0' || p < 1 || p > 65535)
+        return -1;
+    memcpy(host, f[3], fl[3]);
+    host[fl[3]] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+static void on_switch(redisAsyncContext *ac, void *r, void *priv)
+{
+    rconn_t *rc = priv;
+    redisReply *reply = r;
+    redisReply *m;
+
+    if (reply == NULL || ac->data == NULL || rc->wac != ac)
+        return;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
+        reply->element[0]->type != REDIS_REPLY_STRING ||
+        strcmp(reply->element[0]->str, "message") != 0)
+        return;
+    m = reply->element[2];
+    if (m->type != REDIS_REPLY_STRING || !rconn_switch_is_for(m->str, m->len, rc->url.master))
+        return;
+    rc->switches++;
+    log_info("sentinel: master switched", "conn=%s switch=\"%.200s\" state=%d", rc->name,
+             m->str, (int)rc->state);
+    {
+        /* Already on (or connecting to) the new master, found by a
+         * discovery that came after the switch: keep it. Dropping it would
+         * fail a command in flight there for nothing (a write whose reply
+         * is lost cannot be told applied or not). */
+        char nh[REDIS_URL_HOST_MAX];
+        int np;
+        if (rc->ac && rconn_switch_new_addr(m->str, m->len, nh, sizeof(nh), &np) == 0 &&
+            np == rc->addr_port && strcmp(nh, rc->addr_host) == 0)
+            return;
+    }
+    if (rc->state == RC_READY || rc->state == RC_HANDSHAKE || rc->state == RC_CONNECTING) {
+        if (rc->ac) {
+            rc->down_why = "sentinel announced +switch-master";
+            rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
+            if (rc->state == RC_READY) {
+                redisAsyncFree(rc->ac);   /* on_disconnect → went_down → WAIT */
+            } else {
+                redisAsyncContext *old = rc->ac;
+                old->data = NULL;
+                went_down(rc, "sentinel announced +switch-master");
+                redisAsyncFree(old);
+            }
+        }
+    }
+    if (rc->state == RC_WAIT) {
+        /* no reason to wait out the backoff: the new master is known */
+        evtimer_del(rc->timer);
+        rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
+        arm_timer(rc, 1);
+    }
+}
+
+static void watch_fire(evutil_socket_t fd, short what, void *arg)
+{
+    watch_connect(arg);
+}
+
+static void watch_connect(rconn_t *rc)
+{
+    const redis_node_t *n;
+    redisAsyncContext *wac;
+
+    if (rc->freeing || rc->wac)
+        return;
+    n = &rc->url.nodes[rc->widx % rc->url.nnodes];
+    rc->widx++;
+    wac = redisAsyncConnect(n->host, n->port);
+    if (wac == NULL || wac->err) {
+        if (wac)
+            redisAsyncFree(wac);
+        watch_later(rc);
+        return;
+    }
+    wac->data = rc;
+    rc->wac = wac;
+    redisLibeventAttach(wac, rc->base);
+    redisAsyncSetConnectCallback(wac, w_on_connect);
+    redisAsyncSetDisconnectCallback(wac, w_on_disconnect);
+    if (rc->url.sentinel_password[0])
+        redisAsyncCommand(wac, NULL, NULL, "AUTH %s", rc->url.sentinel_password);
+    redisAsyncCommand(wac, on_switch, rc, "SUBSCRIBE +switch-master");
+}
+
+/* ==== connecting ==== */
+
 static void rconn_connect(rconn_t *rc)
 {
-    redisAsyncContext *ac = redisAsyncConnect(rc->url.host, rc->url.port);
+    if (rc->url.kind == REDIS_URL_SENTINEL) {
+        rc->stries = 0;
+        discover_next(rc, NULL);
+        return;
+    }
+    rconn_connect_data(rc);
+}
+
+static void rconn_connect_data(rconn_t *rc)
+{
+    int sentinel = rc->url.kind == REDIS_URL_SENTINEL;
+    redisAsyncContext *ac = redisAsyncConnect(rc->addr_host, rc->addr_port);
     if (ac == NULL || ac->err) {
         const char *why = ac ? ac->errstr : "out of memory";
         if (!rc->logged_down) {
             log_warn("redis unavailable", "conn=%s addr=%s:%d error=\"%s\"", rc->name,
-                     rc->url.host, rc->url.port, why);
+                     rc->addr_host, rc->addr_port, why);
             rc->logged_down = 1;
         }
         if (ac)
@@ -341,7 +677,10 @@ static void rconn_connect(rconn_t *rc)
         redisAsyncCommand(ac, on_handshake, "SELECT", "SELECT %d", rc->url.db);
     }
     rc->handshake_pending++;
-    redisAsyncCommand(ac, on_handshake, "PING", "PING");
+    if (sentinel)
+        redisAsyncCommand(ac, on_handshake, "ROLE", "ROLE");
+    else
+        redisAsyncCommand(ac, on_handshake, "PING", "PING");
     rc->state = RC_HANDSHAKE;
 }
 
@@ -360,6 +699,14 @@ rconn_t *rconn_new(struct event_base *base, const redis_url_t *url,
         return NULL;
     rc->base = base;
     rc->url = *url;
+    memcpy(rc->addr_host, url->host, sizeof(rc->addr_host));
+    rc->addr_port = url->port;
+    if (url->kind == REDIS_URL_SENTINEL && url->sentinel_password[0] == '\0') {
+        /* The gateway has no setting for it: read it here, for both. */
+        const char *sp = getenv("FLAGCAST_REDIS_SENTINEL_PASSWORD");
+        if (sp && strlen(sp) < sizeof(rc->url.sentinel_password))
+            strcpy(rc->url.sentinel_password, sp);
+    }
     snprintf(rc->name, sizeof(rc->name), "%s", name ? name : "redis");
     rc->cb = cb;
     rc->arg = arg;
@@ -370,7 +717,10 @@ rconn_t *rconn_new(struct event_base *base, const redis_url_t *url,
     rc->timer = evtimer_new(base, timer_fire, rc);
     rc->wd = evtimer_new(base, wd_fire, rc);
     rc->ping = event_new(base, -1, EV_PERSIST, ping_fire, rc);
-    if (rc->timer == NULL || rc->wd == NULL || rc->ping == NULL) {
+    rc->wtimer = evtimer_new(base, watch_fire, rc);
+    if (rc->timer == NULL || rc->wd == NULL || rc->ping == NULL || rc->wtimer == NULL) {
+        if (rc->wtimer)
+            event_free(rc->wtimer);
         if (rc->timer)
             event_free(rc->timer);
         if (rc->wd)
@@ -399,6 +749,8 @@ int rconn_start(rconn_t *rc)
     if (rc == NULL || rc->state != RC_IDLE)
         return -1;
     rconn_connect(rc);
+    if (rc->url.kind == REDIS_URL_SENTINEL)
+        watch_connect(rc);
     return 0;
 }
 
@@ -519,6 +871,17 @@ void rconn_drop(rconn_t *rc)
         redisAsyncFree(rc->ac);
 }
 
+unsigned long rconn_switches(const rconn_t *rc)
+{
+    return rc ? rc->switches : 0;
+}
+
+const char *rconn_addr(const rconn_t *rc, int *port)
+{
+    *port = rc->addr_port;
+    return rc->addr_host;
+}
+
 unsigned long rconn_reconnects(const rconn_t *rc)
 {
     return rc && rc->connects > 0 ? rc->connects - 1 : 0;
@@ -541,8 +904,16 @@ void rconn_free(rconn_t *rc)
         ac->data = NULL;
         redisAsyncFree(ac);
     }
+    s_forget(rc);
+    if (rc->wac) {
+        redisAsyncContext *wac = rc->wac;
+        rc->wac = NULL;
+        wac->data = NULL;
+        redisAsyncFree(wac);
+    }
     event_free(rc->timer);
     event_free(rc->wd);
     event_free(rc->ping);
+    event_free(rc->wtimer);
     free(rc);
 }

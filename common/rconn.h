@@ -4,6 +4,12 @@
  * AUTH and SELECT from the URL on every connect, and a state callback so the
  * owner can reload scripts, resubscribe and flip readiness.
  *
+ * With a redis+sentinel:// URL it asks the sentinels for the master on
+ * every (re)connect, refuses a node whose ROLE is not master, and follows
+ * +switch-master (see rconn.c). The sentinels' password is the URL's
+ * sentinel_password, else FLAGCAST_REDIS_SENTINEL_PASSWORD from the
+ * environment (read by rconn_new, so both daemons honour it).
+ *
  * While disconnected, rconn_command() fails at once (the caller answers 503
  * or retries later); it never queues unbounded work.
  */
@@ -65,6 +71,18 @@ int  rconn_command_argv(rconn_t *rc, redisCallbackFn *fn, void *privdata,
 void rconn_drop(rconn_t *rc);
 /* Number of successful reconnects after the first connect. */
 unsigned long rconn_reconnects(const rconn_t *rc);
+/* Sentinel mode: +switch-master events seen for our master. */
+unsigned long rconn_switches(const rconn_t *rc);
+/* The data node's address: the URL's, or the master a sentinel named last.
+ * Valid until the next state callback. */
+const char *rconn_addr(const rconn_t *rc, int *port);
+/* Pure, exposed for unit tests: whether a +switch-master message
+ * ("<name> <old-ip> <old-port> <new-ip> <new-port>") is about master. */
+int rconn_switch_is_for(const char *payload, size_t len, const char *master);
+/* Pure, exposed for unit tests: the new master's address of such a message.
+ * @return 0, or -1 if it is not five fields with a valid port. */
+int rconn_switch_new_addr(const char *payload, size_t len, char *host, size_t hostlen,
+                          int *port);
 /* Disconnects and frees; pending callbacks get a NULL reply. */
 void rconn_free(rconn_t *rc);
 

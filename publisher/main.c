@@ -58,6 +58,15 @@ static const cfg_opt_t opts[] = {
       &P.cfg.redis_timeout_ms, 0, 3600000 },
     { "redis-ping-ms", "FLAGCAST_REDIS_PING_MS", CFG_INT, "1000",
       "health ping interval on the Redis connection (0: off)", &P.cfg.redis_ping_ms, 0, 3600000 },
+    { "redis-sentinel-password", "FLAGCAST_REDIS_SENTINEL_PASSWORD", CFG_STR, NULL,
+      "password of the sentinels (redis+sentinel://; the URL's is the master's)",
+      &P.cfg.sentinel_password, 0, 0 },
+    { "redis-min-replicas", "FLAGCAST_REDIS_MIN_REPLICAS", CFG_INT, "-1",
+      "replicas that must acknowledge a write (WAIT) before it is answered 2xx; "
+      "-1: 1 with redis+sentinel://, 0 otherwise", &P.cfg.min_replicas, -1, 16 },
+    { "redis-wait-ms", "FLAGCAST_REDIS_WAIT_MS", CFG_INT, "1000",
+      "how long a write waits for those replicas before it is answered 503 "
+      "not_acknowledged (below --redis-timeout-ms)", &P.cfg.wait_ms, 1, 3600000 },
     { "log-level", "FLAGCAST_LOG_LEVEL", CFG_STR, "info",
       "debug, info, warn or error", &P.cfg.log_level, 0, 0 },
     { 0 }
@@ -177,6 +186,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "flagcast-publisher: --redis-url: %s\n", e);
         return 2;
     }
+    if (p->cfg.sentinel_password && *p->cfg.sentinel_password) {
+        if (strlen(p->cfg.sentinel_password) >= sizeof(url.sentinel_password)) {
+            fprintf(stderr, "flagcast-publisher: --redis-sentinel-password is too long\n");
+            return 2;
+        }
+        strcpy(url.sentinel_password, p->cfg.sentinel_password);
+    }
+    if (p->cfg.min_replicas < 0)
+        p->cfg.min_replicas = url.kind == REDIS_URL_SENTINEL ? 1 : 0;
+    if (p->cfg.min_replicas > 0 && p->cfg.redis_timeout_ms > 0 &&
+        p->cfg.wait_ms >= p->cfg.redis_timeout_ms) {
+        fprintf(stderr, "flagcast-publisher: --redis-wait-ms (%ld) must be below "
+                "--redis-timeout-ms (%ld), or the wait would fail the connection\n",
+                p->cfg.wait_ms, p->cfg.redis_timeout_ms);
+        return 2;
+    }
     if (p->cfg.prefix == NULL || !*p->cfg.prefix || strlen(p->cfg.prefix) > 64 ||
         strpbrk(p->cfg.prefix, " \t\r\n{}")) {
         fprintf(stderr, "flagcast-publisher: --redis-prefix must be 1-64 bytes without spaces or braces\n");
@@ -242,8 +267,9 @@ int main(int argc, char **argv)
         log_warn("no admin credentials configured: every admin API call will be refused "
                  "with 401", "hint=\"set FLAGCAST_ADMIN_TOKENS, FLAGCAST_API_KEYS or "
                  "FLAGCAST_JWT_SECRET / FLAGCAST_JWT_PUBKEY\"");
-    log_info("publisher listening", "listen=%s:%d redis=%s:%d prefix=%s admin_tokens=%zu "
-             "jwt_hs256=%s jwt_rs256=%s api_keys=%s version=%s", host, port, url.host, url.port,
+    log_info("publisher listening", "listen=%s:%d redis=%s:%d redis_kind=%s min_replicas=%ld "
+             "prefix=%s admin_tokens=%zu jwt_hs256=%s jwt_rs256=%s api_keys=%s version=%s",
+             host, port, url.host, url.port, redis_url_kind_name(url.kind), p->cfg.min_replicas,
              p->cfg.prefix, auth_count(p->auth),
              p->cfg.jwt_secret && *p->cfg.jwt_secret ? "on" : "off",
              p->cfg.jwt_pubkey && *p->cfg.jwt_pubkey ? "on" : "off",

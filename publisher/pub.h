@@ -40,6 +40,8 @@
       "messages published (one per channel)")                                             \
     X(conflicts, COUNTER, "flagcast_publisher_version_conflicts_total",                   \
       "updates refused or retried because the version moved")                             \
+    X(not_acked, COUNTER, "flagcast_publisher_writes_not_acknowledged_total",             \
+      "writes applied on the master that too few replicas acknowledged in time (503)")    \
     X(noscript, COUNTER, "flagcast_publisher_script_reloads_total",                       \
       "NOSCRIPT answers that made the publisher reload the script")                       \
     X(redis_connected, GAUGE, "flagcast_publisher_redis_connected",                       \
@@ -68,6 +70,9 @@ typedef struct pub_cfg {
     long        drain_timeout;
     long        redis_timeout_ms;
     long        redis_ping_ms;
+    const char *sentinel_password;  /* FLAGCAST_REDIS_SENTINEL_PASSWORD */
+    long        min_replicas;       /* FLAGCAST_REDIS_MIN_REPLICAS; -1 until resolved */
+    long        wait_ms;            /* FLAGCAST_REDIS_WAIT_MS: WAIT's timeout */
 } pub_cfg_t;
 
 typedef struct pub {

@@ -210,6 +210,15 @@ int req_redis_failed(req_t *q, const redisReply *reply)
     }
     if (reply->type != REDIS_REPLY_ERROR)
         return 0;
+    if (strncmp(reply->str, STORE_NOTACKED, strlen(STORE_NOTACKED)) == 0) {
+        metric_inc(q->p->m.not_acked);
+        req_error(q, 503, "not_acknowledged",
+                  "the change was applied on the Redis master and published, but %s within "
+                  "%ld ms, so it is not acknowledged: a failover now may lose it; read it back "
+                  "before retrying", reply->str + strlen(STORE_NOTACKED) + 1,
+                  q->p->cfg.wait_ms);
+        return 1;
+    }
     for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++) {
         size_t n = strlen(transient[i]);
         if (strncmp(reply->str, transient[i], n) == 0 &&

@@ -197,12 +197,102 @@ typedef struct call {
     void         *arg;
     store_args_t  args;
     int           retried;
+    redisReply   *held;      /* the script's reply, kept while WAIT runs */
 } call_t;
 
 static void call_free(call_t *c)
 {
     store_args_free(&c->args);
+    if (c->held)
+        freeReplyObject(c->held);
     free(c);
+}
+
+/* ==== glue: WAIT for replicas ==== */
+
+/* A deep copy of r that freeReplyObject() frees (hiredis frees an async
+ * reply when its callback returns; the script's must outlive WAIT's). */
+static redisReply *reply_copy(const redisReply *r)
+{
+    redisReply *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->type = r->type;
+    c->integer = r->integer;
+    if (r->str) {
+        c->str = malloc(r->len + 1);
+        if (c->str == NULL)
+            goto fail;
+        memcpy(c->str, r->str, r->len);
+        c->str[r->len] = '\0';
+        c->len = r->len;
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
+        c->element = calloc(r->elements, sizeof(*c->element));
+        if (c->element == NULL)
+            goto fail;
+        c->elements = r->elements;
+        for (size_t i = 0; i < r->elements; i++)
+            if ((c->element[i] = reply_copy(r->element[i])) == NULL)
+                goto fail;
+    }
+    return c;
+fail:
+    freeReplyObject(c);
+    return NULL;
+}
+
+/* Answers c with "NOTACKED <why>" and frees it. */
+static void not_acked(call_t *c, const char *fmt, long long got)
+{
+    char msg[200];
+    redisReply e;
+    int n = snprintf(msg, sizeof(msg), "%s ", STORE_NOTACKED);
+    snprintf(msg + n, sizeof(msg) - (size_t)n, fmt, got, c->p->cfg.min_replicas);
+    memset(&e, 0, sizeof(e));
+    e.type = REDIS_REPLY_ERROR;
+    e.str = msg;
+    e.len = strlen(msg);
+    log_warn("write not acknowledged by enough replicas", "reason=\"%s\"", msg + n);
+    c->cb(c->p, &e, c->arg);
+    call_free(c);
+}
+
+static void on_wait(redisAsyncContext *ac, void *r, void *priv)
+{
+    call_t *c = priv;
+    redisReply *reply = r;
+
+    if (reply == NULL)
+        return not_acked(c, "the Redis connection was lost before replicas acknowledged it "
+                            "(%lld of %ld)", 0);
+    if (reply->type != REDIS_REPLY_INTEGER)
+        return not_acked(c, "WAIT failed (%lld of %ld replicas known to have it)", 0);
+    if (reply->integer < c->p->cfg.min_replicas)
+        return not_acked(c, "only %lld of %ld replicas acknowledged it", reply->integer);
+    c->cb(c->p, c->held, c->arg);
+    call_free(c);
+}
+
+/* After a script reply that wrote: WAIT. @return 1 if c now waits (or was
+ * answered), 0 if the reply is to be passed on as it is. */
+static int maybe_wait(call_t *c, const redisReply *reply)
+{
+    store_reply_t sr;
+    pub_t *p = c->p;
+
+    if (p->cfg.min_replicas <= 0 || reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
+        store_reply_parse(reply, &sr) < 0 || sr.status != 200)
+        return 0;
+    c->held = reply_copy(reply);
+    if (c->held == NULL) {
+        not_acked(c, "the publisher ran out of memory (%lld of %ld)", 0);
+        return 1;
+    }
+    if (rconn_command(p->rc, on_wait, c, "WAIT %ld %ld", p->cfg.min_replicas,
+                      p->cfg.wait_ms) != 0)
+        not_acked(c, "the Redis connection was lost before WAIT (%lld of %ld)", 0);
+    return 1;
 }
 
 static void on_load(redisAsyncContext *ac, void *r, void *priv)
@@ -244,6 +334,8 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
             return;
         reply = NULL;
     }
+    if (maybe_wait(c, reply))
+        return;
     c->cb(c->p, reply, c->arg);
     call_free(c);
 }

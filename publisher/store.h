@@ -9,9 +9,12 @@
  *
  * store_call() is the glue: it sends the vector as EVALSHA and, if Redis
  * answers NOSCRIPT (script cache flushed, failover), sends it once more as
- * EVAL with the script text and reloads the SHA for later calls. The
- * callback gets the script's reply, or NULL if Redis went away; the reply
- * lives only for the callback.
+ * EVAL with the script text and reloads the SHA for later calls. With
+ * cfg.min_replicas > 0, a script call that wrote (status 200) is followed by
+ * WAIT min_replicas wait_ms, and the callback gets the script's reply only
+ * once that many replicas have it; else an error reply STORE_NOTACKED. The
+ * callback gets the script's reply, or NULL if Redis went away before the
+ * script answered; the reply lives only for the callback.
  */
 #ifndef FLAGCAST_STORE_H
 #define FLAGCAST_STORE_H
@@ -79,6 +82,11 @@ typedef struct store_reply {
 /* @return 0 with out filled, or -1 if r is not the shape the script
  * returns (r must not be NULL). */
 int  store_reply_parse(const redisReply *r, store_reply_t *out);
+
+/* The error reply store_call() hands its callback when the script wrote
+ * but fewer than cfg.min_replicas replicas acknowledged it in cfg.wait_ms:
+ * "NOTACKED <what happened>". */
+#define STORE_NOTACKED "NOTACKED"
 
 typedef void store_cb(pub_t *p, redisReply *reply, void *arg);
 

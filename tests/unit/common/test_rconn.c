@@ -216,6 +216,52 @@ START_TEST(test_refuses_unsupported_kinds)
 }
 END_TEST
 
+START_TEST(test_switch_is_for)
+{
+    const char *m = "mymaster 127.0.0.1 6379 127.0.0.1 6380";
+    ck_assert(rconn_switch_is_for(m, strlen(m), "mymaster"));
+    ck_assert(!rconn_switch_is_for(m, strlen(m), "mymaste"));
+    ck_assert(!rconn_switch_is_for(m, strlen(m), "my"));
+    ck_assert(!rconn_switch_is_for(m, strlen(m), "mymaster2"));
+    ck_assert(!rconn_switch_is_for("mymaster", 8, "mymaster"));
+    ck_assert(!rconn_switch_is_for(m, 5, "mymaster"));
+    char h[64];
+    int port = 0;
+    ck_assert_int_eq(rconn_switch_new_addr(m, strlen(m), h, sizeof(h), &port), 0);
+    ck_assert_str_eq(h, "127.0.0.1");
+    ck_assert_int_eq(port, 6380);
+    ck_assert_int_eq(rconn_switch_new_addr(m, strlen(m) - 1, h, sizeof(h), &port), 0);
+    ck_assert_int_eq(port, 638);
+    ck_assert_int_eq(rconn_switch_new_addr("m a 1 b", 7, h, sizeof(h), &port), -1);
+    ck_assert_int_eq(rconn_switch_new_addr("m a 1 b x", 9, h, sizeof(h), &port), -1);
+    ck_assert_int_eq(rconn_switch_new_addr("m a 1 b 0", 9, h, sizeof(h), &port), -1);
+    ck_assert_int_eq(rconn_switch_new_addr("m a 1 bbbbbbbb 1", 16, h, 4, &port), -1);
+}
+END_TEST
+
+/* A sentinel URL's sentinel password comes from the environment when the
+ * caller gave none. */
+START_TEST(test_sentinel_password_from_env)
+{
+    struct event_base *base = event_base_new();
+    redis_url_t u;
+    const char *err = NULL;
+    ck_assert_int_eq(redis_url_parse("redis+sentinel://127.0.0.1:1/m", &u, &err), 0);
+    ck_assert_int_eq(rconn_url_supported(&u, &err), 0);
+    setenv("FLAGCAST_REDIS_SENTINEL_PASSWORD", "from-env", 1);
+    rconn_t *rc = rconn_new(base, &u, "test", on_state, NULL);
+    ck_assert_ptr_nonnull(rc);
+    ck_assert_str_eq(rc->url.sentinel_password, "from-env");
+    rconn_free(rc);
+    strcpy(u.sentinel_password, "given");
+    rc = rconn_new(base, &u, "test", on_state, NULL);
+    ck_assert_str_eq(rc->url.sentinel_password, "given");
+    rconn_free(rc);
+    unsetenv("FLAGCAST_REDIS_SENTINEL_PASSWORD");
+    event_base_free(base);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("rconn");
@@ -224,6 +270,8 @@ int main(void)
     tcase_add_test(tc, test_silent_server_times_out_and_retries);
     tcase_add_test(tc, test_overdue_in);
     tcase_add_test(tc, test_refuses_unsupported_kinds);
+    tcase_add_test(tc, test_switch_is_for);
+    tcase_add_test(tc, test_sentinel_password_from_env);
     tcase_add_test(tc, test_stalled_server_times_out);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
