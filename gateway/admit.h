@@ -15,7 +15,7 @@
  * draining) or 1013 (try again later: starting, full), codes WS clients
  * retry on. /readyz stays 503 for balancers.
  *
- * Nothing here does I/O or reads globals; lws_glue.c passes the state in.
+ * Nothing here does I/O or reads globals; gateway/lws/ passes the state in.
  */
 #ifndef FLAGCAST_GW_ADMIT_H
 #define FLAGCAST_GW_ADMIT_H

@@ -9,7 +9,7 @@
  * lws only once the head is complete and lws can take it; otherwise it
  * answers 431 (head over FLAGCAST_MAX_HEADER_BYTES) or 400 itself.
  *
- * Pure: no I/O. lws_glue.c does the peeking, waiting and answering.
+ * Pure: no I/O. lws/accept.c does the peeking, waiting and answering.
  */
 #ifndef FLAGCAST_GW_HEADGATE_H
 #define FLAGCAST_GW_HEADGATE_H

@@ -1,11 +1,11 @@
 /*
- * ident_glue — who a gateway client is, and what that lets it read
+ * ident — who a gateway client is, and what that lets it read
  * (issue 4; DESIGN.md "Identity" and "Logical channels").
  *
  * One token verifier (common/token.h) and one access_t (gateway/access.h)
  * are built from the settings before the service threads start and are
  * read-only afterwards, so every service thread verifies and decides with
- * them without a lock. This file holds no per-connection state: lws_glue.c
+ * them without a lock. This file holds no per-connection state: gateway/lws/
  * keeps each connection's identity and calls in here to
  *   - verify the token a client presented (Authorization: Bearer, ?token=,
  *     or a WS `auth` message) and admit the connection under FLAGCAST_AUTH

@@ -64,7 +64,9 @@ int main(int argc, char **argv)
         { "listen", "FLAGCAST_LISTEN", CFG_STR, "0.0.0.0:8080",
           "host:port to serve SSE, WebSocket and HTTP on", &gw.cfg.listen, 0, 0 },
         { "redis-url", "FLAGCAST_REDIS_URL", CFG_STR, "redis://127.0.0.1:6379",
-          "redis://[:password@]host:port[/db]", &gw.cfg.redis_url, 0, 0 },
+          "redis://[:password@]host:port[/db], or redis+sentinel://[:password@]host:port[,host:port...]/master[/db] "
+          "(the sentinels' own password: FLAGCAST_REDIS_SENTINEL_PASSWORD; see the README's Deploy)",
+          &gw.cfg.redis_url, 0, 0 },
         { "redis-prefix", "FLAGCAST_REDIS_PREFIX", CFG_STR, "flagcast",
           "Redis key prefix", &gw.cfg.prefix, 0, 0 },
         { "auth", "FLAGCAST_AUTH", CFG_STR, "optional",

@@ -15,8 +15,8 @@
  * the blank line. id/event must not contain CR/LF (they are cut at the first
  * one). @return 0 or -1. */
 int sse_frame(buf_t *b, const char *id, const char *event, const char *data, size_t n);
-/* ": <text>\n\n" — a comment. Tests only: the gateway writes its keep-alive
- * ":\n\n" as a constant of its own (gateway/lws_glue.c). */
+/* ": <text>\n\n" — a comment (text NULL or empty: ":\n\n", the keep-alive
+ * gateway/lws/sse.c renders once). */
 int sse_comment(buf_t *b, const char *text);
 /* "retry: <ms>\n\n". */
 int sse_retry(buf_t *b, unsigned ms);

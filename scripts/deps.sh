@@ -10,7 +10,7 @@ set -e
 
 PKGS="build-essential pkg-config gcc make
 libhiredis-dev libevent-dev libwebsockets-dev libmsgpack-dev check libsubunit-dev
-libjansson-dev libjwt-dev
+libjansson-dev libjwt-dev zlib1g-dev
 redis-server curl clang libclang-rt-14-dev haproxy docker-compose
 python3 python3-yaml git ca-certificates openssl procps
 nodejs npm"
