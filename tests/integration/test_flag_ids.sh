@@ -6,7 +6,7 @@
 # part gets a new id, never one used before. A record stored before ids is
 # read as it is and gains ids at its next change. The gateway's mirror
 # takes records with ids (its snapshot shows them).
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 
 start_redis
 start_publisher

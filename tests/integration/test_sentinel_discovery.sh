@@ -9,17 +9,16 @@
 #      that has not seen a failover yet would): the node is refused on its
 #      ROLE, and retried with backoff until it is promoted (REPLICAOF NO ONE),
 #      then the publisher becomes ready and writes there.
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 . "$(dirname "$0")/gw/recovery.sh"
 
 M_PORT=$(free_port); R_PORT=$(free_port); S_PORT=$(free_port); DEAD=$(free_port)
 FAKE_PORT=$(free_port)
 mkdir -p "$TMP/m" "$TMP/r" "$TMP/s"
-redis-server --port "$M_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP/m" \
-    --requirepass datapw >"$TMP/m.log" 2>&1 &
+redis_exec "$M_PORT" "$TMP/m" --requirepass datapw >"$TMP/m.log" 2>&1 &
 track $!
-redis-server --port "$R_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP/r" \
-    --requirepass datapw --masterauth datapw --replicaof 127.0.0.1 "$M_PORT" >"$TMP/r.log" 2>&1 &
+redis_exec "$R_PORT" "$TMP/r" --requirepass datapw --masterauth datapw \
+    --replicaof 127.0.0.1 "$M_PORT" >"$TMP/r.log" 2>&1 &
 track $!
 cat >"$TMP/s/sentinel.conf" <<EOF
 port $S_PORT

@@ -11,7 +11,7 @@
 # acknowledged on the new master, and kill → that message at the clients.
 # Then a stopped replica makes a write go unacknowledged: 503
 # not_acknowledged within FLAGCAST_REDIS_WAIT_MS.
-. "$(dirname "$0")/gw/lib.sh"
+. "$(dirname "$0")/harness.sh"
 . "$(dirname "$0")/gw/recovery.sh"
 
 now_ms() { python3 -c 'import time; print(int(time.time() * 1000))'; }
@@ -42,8 +42,7 @@ for n in m r1 r2 s1 s2 s3; do mkdir -p "$TMP/$n"; done
 
 redis_node() {   # NAME PORT [ARGS...]
     _n=$1; _p=$2; shift 2
-    redis-server --port "$_p" --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP/$_n" \
-        --repl-diskless-sync-delay 0 --daemonize no "$@" >"$TMP/$_n.log" 2>&1 &
+    redis_exec "$_p" "$TMP/$_n" --repl-diskless-sync-delay 0 "$@" >"$TMP/$_n.log" 2>&1 &
     track $!
     eval "PID_$_n=$!"
     wait_until 10 "redis $_n on $_p" redis-cli -p "$_p" ping
