@@ -21,7 +21,7 @@ PREFIX  ?= /usr/local
 VERSION := 0.1.0
 
 CC      ?= cc
-PKGS    := hiredis libevent libevent_pthreads libwebsockets msgpack jansson libjwt
+PKGS    := hiredis libevent libevent_pthreads libwebsockets msgpack jansson libjwt zlib
 CSTD    := -std=c11 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Werror -Wno-unused-parameter
 OPT     ?= -O2 -g

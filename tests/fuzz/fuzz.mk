@@ -12,7 +12,7 @@
 O          ?= .
 FUZZ_OUT   := $(O)/build/fuzz
 FUZZ_CC    ?= clang
-PKGS       := hiredis libevent libevent_pthreads libwebsockets msgpack jansson libjwt
+PKGS       := hiredis libevent libevent_pthreads libwebsockets msgpack jansson libjwt zlib
 
 SAN        := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -pthread \
