@@ -3,12 +3,15 @@
  *
  * jansson parses with its own recursion cap (2048); we then walk the tree
  * once to enforce JSONIN_MAX_DEPTH before anything else looks at it, so the
- * converters below can recurse freely up to that depth. Each flag field has
- * a reader that replaces the field in f only when the whole value parsed,
- * so a failure never leaves a half-built array behind in f.
+ * converters below can recurse freely up to that depth. A flag is read by
+ * walking proto/flag.c's field tables (the in_max limits, the JSON-input
+ * defaults and required marks); a top-level field is read into a blank
+ * record and moved into f only when the whole value parsed, so a failure
+ * never leaves a half-built array behind in f.
  */
 #include "common/jsonin.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,24 +184,32 @@ static const char *type_name(const json_t *v)
     return "a value";
 }
 
-#define FAIL(...) do { snprintf(errbuf, errlen, __VA_ARGS__); goto fail; } while (0)
+/* The field's path as text ("segments[1].rank"). */
+static const char *pstr(const flag_path_t *p, char *w, size_t n)
+{
+    flag_path_format(p, w, n);
+    return w;
+}
+
+#define PATH(p) pstr((p), w, sizeof(w))
 
 /* Copies a JSON string field (no NUL bytes allowed) into *out. */
-static int get_str(const json_t *v, const char *what, size_t max, char **out,
+static int get_str(const json_t *v, const flag_path_t *path, size_t max, char **out,
                    char *errbuf, size_t errlen)
 {
+    char w[160];
     size_t n;
     if (!json_is_string(v)) {
-        snprintf(errbuf, errlen, "%s must be a string, not %s", what, type_name(v));
+        snprintf(errbuf, errlen, "%s must be a string, not %s", PATH(path), type_name(v));
         return -1;
     }
     n = json_string_length(v);
     if (n > max) {
-        snprintf(errbuf, errlen, "%s is longer than %zu bytes", what, max);
+        snprintf(errbuf, errlen, "%s is longer than %zu bytes", PATH(path), max);
         return -1;
     }
     if (memchr(json_string_value(v), '\0', n)) {
-        snprintf(errbuf, errlen, "%s must not contain NUL characters", what);
+        snprintf(errbuf, errlen, "%s must not contain NUL characters", PATH(path));
         return -1;
     }
     *out = strndup(json_string_value(v), n);
@@ -209,316 +220,200 @@ static int get_str(const json_t *v, const char *what, size_t max, char **out,
     return 0;
 }
 
-static int get_u32(const json_t *v, const char *what, uint32_t max, uint32_t *out,
-                   char *errbuf, size_t errlen)
+static int get_uint(const json_t *v, const flag_path_t *path, uint64_t max, uint64_t *out,
+                    char *errbuf, size_t errlen)
 {
+    char w[160];
     json_int_t i;
     if (!json_is_integer(v)) {
-        snprintf(errbuf, errlen, "%s must be an integer, not %s", what, type_name(v));
+        snprintf(errbuf, errlen, "%s must be an integer, not %s", PATH(path), type_name(v));
         return -1;
     }
     i = json_integer_value(v);
-    if (i < 0 || i > (json_int_t)max) {
-        snprintf(errbuf, errlen, "%s must be between 0 and %u", what, max);
+    if (i < 0 || (uint64_t)i > max) {
+        snprintf(errbuf, errlen, "%s must be between 0 and %" PRIu64, PATH(path), max);
         return -1;
     }
-    *out = (uint32_t)i;
+    *out = (uint64_t)i;
     return 0;
 }
 
-static int check_fields(const json_t *o, const char *what, const char *const *names,
-                        char *errbuf, size_t errlen)
+/* An array of at most max elements: *out gets n+1 zeroed elements (so an
+ * empty array is not NULL) and *count n at once, so that freeing the field
+ * after a failure frees what was read. */
+static int get_array(const json_t *v, const flag_path_t *path, const char *expected,
+                     uint64_t max, size_t size, void **out, size_t *count, char *errbuf,
+                     size_t errlen)
 {
-    const char *k;
-    json_t *e;
-    json_object_foreach((json_t *)o, k, e) {
-        int ok = 0;
-        for (const char *const *n = names; *n; n++)
-            if (strcmp(*n, k) == 0)
-                ok = 1;
-        if (!ok) {
-            snprintf(errbuf, errlen, "unknown field \"%.64s\" in %s", k, what);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static int read_tags(const json_t *v, flag_t *f, char *errbuf, size_t errlen)
-{
-    char **tags = NULL;
-    size_t n = 0, i;
-    json_t *e;
-
+    char w[160];
     if (!json_is_array(v)) {
-        snprintf(errbuf, errlen, "tags must be an array of strings, not %s", type_name(v));
+        snprintf(errbuf, errlen, "%s must be %s, not %s", PATH(path), expected, type_name(v));
         return -1;
     }
-    if (json_array_size(v) > FLAG_MAX_TAGS) {
-        snprintf(errbuf, errlen, "too many tags (at most %d)", FLAG_MAX_TAGS);
+    if (json_array_size(v) > max) {
+        snprintf(errbuf, errlen, "too many %s (at most %" PRIu64 ")", PATH(path), max);
         return -1;
     }
-    tags = calloc(json_array_size(v) + 1, sizeof(char *));
-    if (tags == NULL)
-        FAIL("out of memory");
-    json_array_foreach(v, i, e) {
-        char what[32];
-        snprintf(what, sizeof(what), "tags[%zu]", i);
-        if (get_str(e, what, FLAG_MAX_STRING, &tags[n], errbuf, errlen) < 0)
-            goto fail;
-        n++;
-    }
-    for (i = 0; i < f->ntags; i++)
-        free(f->tags[i]);
-    free(f->tags);
-    f->tags = tags;
-    f->ntags = n;
-    return 0;
-fail:
-    for (i = 0; i < n; i++)
-        free(tags[i]);
-    free(tags);
-    return -1;
-}
-
-/* Frees n variants and the array (flag_variant_free: the one place that
- * knows a variant's fields). */
-static void free_variants(flag_variant_t *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        flag_variant_free(&v[i]);
-    free(v);
-}
-
-static int read_variants(const json_t *v, flag_t *f, char *errbuf, size_t errlen)
-{
-    static const char *const fields[] = { "key", "attachment", NULL };
-    flag_variant_t *vs = NULL;
-    size_t n = 0, i;
-    json_t *e;
-
-    if (!json_is_array(v)) {
-        snprintf(errbuf, errlen, "variants must be an array, not %s", type_name(v));
-        return -1;
-    }
-    if (json_array_size(v) > FLAG_MAX_VARIANTS) {
-        snprintf(errbuf, errlen, "too many variants (at most %d)", FLAG_MAX_VARIANTS);
-        return -1;
-    }
-    vs = calloc(json_array_size(v) + 1, sizeof(*vs));
-    if (vs == NULL)
-        FAIL("out of memory");
-    json_array_foreach(v, i, e) {
-        char what[48];
-        json_t *key, *att;
-        snprintf(what, sizeof(what), "variants[%zu]", i);
-        if (!json_is_object(e))
-            FAIL("%s must be an object, not %s", what, type_name(e));
-        if (check_fields(e, what, fields, errbuf, errlen) < 0)
-            goto fail;
-        n++;
-        key = json_object_get(e, "key");
-        if (key == NULL)
-            FAIL("%s.key is required", what);
-        snprintf(what, sizeof(what), "variants[%zu].key", i);
-        if (get_str(key, what, FLAG_MAX_STRING, &vs[i].key, errbuf, errlen) < 0)
-            goto fail;
-        att = json_object_get(e, "attachment");
-        if (att && jsonin_nesting(att, FLAG_MAX_ATTACHMENT_DEPTH) > FLAG_MAX_ATTACHMENT_DEPTH)
-            FAIL("variants[%zu].attachment nests deeper than %d levels", i,
-                 FLAG_MAX_ATTACHMENT_DEPTH);
-        if (att && !json_is_null(att)) {
-            buf_t b;
-            const char *err;
-            buf_init(&b);
-            b.limit = FLAG_MAX_ATTACHMENT;
-            if (jsonin_to_msgpack(att, &b, &err) < 0) {
-                buf_free(&b);
-                FAIL("variants[%zu].attachment: %s (at most %d bytes)", i, err,
-                     FLAG_MAX_ATTACHMENT);
-            }
-            vs[i].attachment = buf_steal(&b, &vs[i].attachment_len);
-        }
-    }
-    free_variants(f->variants, f->nvariants);
-    f->variants = vs;
-    f->nvariants = n;
-    return 0;
-fail:
-    free_variants(vs, n);
-    return -1;
-}
-
-/* Frees n segments and the array (flag_segment_free, as above). */
-static void free_segments(flag_segment_t *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        flag_segment_free(&s[i]);
-    free(s);
-}
-
-static int read_segment(const json_t *e, size_t i, flag_segment_t *s, char *errbuf,
-                        size_t errlen)
-{
-    static const char *const fields[] = { "rank", "rolloutPercent", "description",
-                                          "constraints", "distributions", NULL };
-    static const char *const cfields[] = { "property", "operator", "value", NULL };
-    static const char *const dfields[] = { "variantKey", "percent", NULL };
-    char what[80];
-    json_t *v, *c;
-    size_t j;
-
-    snprintf(what, sizeof(what), "segments[%zu]", i);
-    if (!json_is_object(e)) {
-        snprintf(errbuf, errlen, "%s must be an object, not %s", what, type_name(e));
-        return -1;
-    }
-    if (check_fields(e, what, fields, errbuf, errlen) < 0)
-        return -1;
-    s->rank = (uint32_t)i;
-    if ((v = json_object_get(e, "rank"))) {
-        snprintf(what, sizeof(what), "segments[%zu].rank", i);
-        if (get_u32(v, what, 1000000, &s->rank, errbuf, errlen) < 0)
-            return -1;
-    }
-    s->rollout_percent = 100;
-    if ((v = json_object_get(e, "rolloutPercent"))) {
-        snprintf(what, sizeof(what), "segments[%zu].rolloutPercent", i);
-        if (get_u32(v, what, 100, &s->rollout_percent, errbuf, errlen) < 0)
-            return -1;
-    }
-    if ((v = json_object_get(e, "description")) && !json_is_null(v)) {
-        snprintf(what, sizeof(what), "segments[%zu].description", i);
-        if (get_str(v, what, FLAG_MAX_DESCRIPTION, &s->description, errbuf, errlen) < 0)
-            return -1;
-    }
-    if ((v = json_object_get(e, "constraints"))) {
-        if (!json_is_array(v)) {
-            snprintf(errbuf, errlen, "segments[%zu].constraints must be an array", i);
-            return -1;
-        }
-        if (json_array_size(v) > FLAG_MAX_CONSTRAINTS) {
-            snprintf(errbuf, errlen, "segments[%zu]: too many constraints (at most %d)", i,
-                     FLAG_MAX_CONSTRAINTS);
-            return -1;
-        }
-        s->constraints = calloc(json_array_size(v) + 1, sizeof(*s->constraints));
-        if (s->constraints == NULL) {
-            snprintf(errbuf, errlen, "out of memory");
-            return -1;
-        }
-        json_array_foreach(v, j, c) {
-            flag_constraint_t *k = &s->constraints[j];
-            json_t *x;
-            snprintf(what, sizeof(what), "segments[%zu].constraints[%zu]", i, j);
-            if (!json_is_object(c)) {
-                snprintf(errbuf, errlen, "%s must be an object", what);
-                return -1;
-            }
-            if (check_fields(c, what, cfields, errbuf, errlen) < 0)
-                return -1;
-            s->nconstraints++;
-            static const char *const names[] = { "property", "operator", "value" };
-            char **dst[] = { &k->property, &k->op, &k->value };
-            for (int f = 0; f < 3; f++) {
-                char w2[112];
-                snprintf(w2, sizeof(w2), "%s.%s", what, names[f]);
-                x = json_object_get(c, names[f]);
-                if (x == NULL) {
-                    snprintf(errbuf, errlen, "%s is required", w2);
-                    return -1;
-                }
-                if (get_str(x, w2, FLAG_MAX_STRING, dst[f], errbuf, errlen) < 0)
-                    return -1;
-            }
-        }
-    }
-    if ((v = json_object_get(e, "distributions"))) {
-        if (!json_is_array(v)) {
-            snprintf(errbuf, errlen, "segments[%zu].distributions must be an array", i);
-            return -1;
-        }
-        if (json_array_size(v) > FLAG_MAX_DISTRIBUTIONS) {
-            snprintf(errbuf, errlen, "segments[%zu]: too many distributions (at most %d)", i,
-                     FLAG_MAX_DISTRIBUTIONS);
-            return -1;
-        }
-        s->distributions = calloc(json_array_size(v) + 1, sizeof(*s->distributions));
-        if (s->distributions == NULL) {
-            snprintf(errbuf, errlen, "out of memory");
-            return -1;
-        }
-        json_array_foreach(v, j, c) {
-            flag_distribution_t *d = &s->distributions[j];
-            json_t *x;
-            char w2[112];
-            snprintf(what, sizeof(what), "segments[%zu].distributions[%zu]", i, j);
-            if (!json_is_object(c)) {
-                snprintf(errbuf, errlen, "%s must be an object", what);
-                return -1;
-            }
-            if (check_fields(c, what, dfields, errbuf, errlen) < 0)
-                return -1;
-            s->ndistributions++;
-            snprintf(w2, sizeof(w2), "%s.variantKey", what);
-            if ((x = json_object_get(c, "variantKey")) == NULL) {
-                snprintf(errbuf, errlen, "%s is required", w2);
-                return -1;
-            }
-            if (get_str(x, w2, FLAG_MAX_STRING, &d->variant_key, errbuf, errlen) < 0)
-                return -1;
-            snprintf(w2, sizeof(w2), "%s.percent", what);
-            if ((x = json_object_get(c, "percent")) == NULL) {
-                snprintf(errbuf, errlen, "%s is required", w2);
-                return -1;
-            }
-            if (get_u32(x, w2, 100, &d->percent, errbuf, errlen) < 0)
-                return -1;
-        }
-    }
-    return 0;
-}
-
-static int read_segments(const json_t *v, flag_t *f, char *errbuf, size_t errlen)
-{
-    flag_segment_t *ss;
-    size_t n = 0, i;
-    json_t *e;
-
-    if (!json_is_array(v)) {
-        snprintf(errbuf, errlen, "segments must be an array, not %s", type_name(v));
-        return -1;
-    }
-    if (json_array_size(v) > FLAG_MAX_SEGMENTS) {
-        snprintf(errbuf, errlen, "too many segments (at most %d)", FLAG_MAX_SEGMENTS);
-        return -1;
-    }
-    ss = calloc(json_array_size(v) + 1, sizeof(*ss));
-    if (ss == NULL) {
+    *out = calloc(json_array_size(v) + 1, size);
+    if (*out == NULL) {
         snprintf(errbuf, errlen, "out of memory");
         return -1;
     }
-    json_array_foreach(v, i, e) {
-        n++;
-        if (read_segment(e, i, &ss[i], errbuf, errlen) < 0) {
-            free_segments(ss, n);
+    *count = json_array_size(v);
+    return 0;
+}
+
+#define AT(obj, off, T) (*(T *)((char *)(obj) + (off)))
+
+static int read_rec(const flag_rec_t *r, const json_t *o, void *obj, size_t index,
+                    const flag_path_t *path, char *errbuf, size_t errlen);
+
+/* Reads one field's JSON value v into obj's (zeroed) field, by the table. */
+static int read_value(const flag_field_t *fd, const json_t *v, void *obj,
+                      const flag_path_t *path, char *errbuf, size_t errlen)
+{
+    char w[160];
+    uint64_t u;
+
+    switch (fd->kind) {
+    case FLAG_K_U64:
+        return get_uint(v, path, fd->in_max, &AT(obj, fd->off, uint64_t), errbuf, errlen);
+    case FLAG_K_U32:
+        if (get_uint(v, path, fd->in_max, &u, errbuf, errlen) < 0)
+            return -1;
+        AT(obj, fd->off, uint32_t) = (uint32_t)u;
+        return 0;
+    case FLAG_K_BOOL:
+        if (!json_is_boolean(v)) {
+            snprintf(errbuf, errlen, "%s must be a boolean, not %s", PATH(path), type_name(v));
+            return -1;
+        }
+        AT(obj, fd->off, bool) = json_is_true(v);
+        return 0;
+    case FLAG_K_OPTSTR:
+        if (json_is_null(v))
+            return 0;
+        /* fall through */
+    case FLAG_K_STR:
+        return get_str(v, path, fd->in_max, &AT(obj, fd->off, char *), errbuf, errlen);
+    case FLAG_K_STRS: {
+        size_t i;
+        json_t *e;
+        if (get_array(v, path, "an array of strings", fd->in_max, sizeof(char *),
+                      (void **)&AT(obj, fd->off, char **), &AT(obj, fd->count_off, size_t),
+                      errbuf, errlen) < 0)
+            return -1;
+        json_array_foreach(v, i, e) {
+            flag_path_t el = { path, NULL, i };
+            if (get_str(e, &el, fd->in_item_max, &AT(obj, fd->off, char **)[i], errbuf,
+                        errlen) < 0)
+                return -1;
+        }
+        return 0;
+    }
+    case FLAG_K_RECS: {
+        size_t i, sz = fd->rec->size;
+        json_t *e;
+        if (get_array(v, path, "an array", fd->in_max, sz, (void **)&AT(obj, fd->off, char *),
+                      &AT(obj, fd->count_off, size_t), errbuf, errlen) < 0)
+            return -1;
+        json_array_foreach(v, i, e) {
+            flag_path_t el = { path, NULL, i };
+            if (read_rec(fd->rec, e, AT(obj, fd->off, char *) + i * sz, i, &el, errbuf,
+                         errlen) < 0)
+                return -1;
+        }
+        return 0;
+    }
+    case FLAG_K_ATTACH: {
+        buf_t b;
+        const char *err;
+        if (jsonin_nesting(v, FLAG_MAX_ATTACHMENT_DEPTH) > FLAG_MAX_ATTACHMENT_DEPTH) {
+            snprintf(errbuf, errlen, "%s nests deeper than %d levels", PATH(path),
+                     FLAG_MAX_ATTACHMENT_DEPTH);
+            return -1;
+        }
+        if (json_is_null(v))
+            return 0;
+        buf_init(&b);
+        b.limit = fd->in_max;
+        if (jsonin_to_msgpack(v, &b, &err) < 0) {
+            buf_free(&b);
+            snprintf(errbuf, errlen, "%s: %s (at most %" PRIu64 " bytes)", PATH(path), err,
+                     fd->in_max);
+            return -1;
+        }
+        AT(obj, fd->off, char *) = buf_steal(&b, &AT(obj, fd->count_off, size_t));
+        if (AT(obj, fd->off, char *) == NULL) {
+            snprintf(errbuf, errlen, "out of memory");
+            return -1;
+        }
+        return 0;
+    }
+    }
+    snprintf(errbuf, errlen, "%s: unsupported field", PATH(path));
+    return -1;
+}
+
+static const flag_field_t *find_field(const flag_rec_t *r, const char *name)
+{
+    for (unsigned i = 0; i < r->nfields; i++)
+        if (strcmp(r->fields[i].name, name) == 0)
+            return &r->fields[i];
+    return NULL;
+}
+
+/* Reads a sub-record (a variant, segment, ...; element `index` of its
+ * array) into obj, zeroed: unknown fields first, then each field of the
+ * table in order; an absent one is an error if required, else its default. */
+static int read_rec(const flag_rec_t *r, const json_t *o, void *obj, size_t index,
+                    const flag_path_t *path, char *errbuf, size_t errlen)
+{
+    char w[160];
+    const char *k;
+    json_t *v;
+
+    if (!json_is_object(o)) {
+        snprintf(errbuf, errlen, "%s must be an object, not %s", PATH(path), type_name(o));
+        return -1;
+    }
+    json_object_foreach((json_t *)o, k, v) {
+        if (find_field(r, k) == NULL) {
+            snprintf(errbuf, errlen, "unknown field \"%.64s\" in %s", k, PATH(path));
             return -1;
         }
     }
-    free_segments(f->segments, f->nsegments);
-    f->segments = ss;
-    f->nsegments = n;
+    for (unsigned i = 0; i < r->nfields; i++) {
+        const flag_field_t *fd = &r->fields[i];
+        flag_path_t sub = { path, fd->name, 0 };
+        if ((v = json_object_get(o, fd->name)) != NULL) {
+            if (read_value(fd, v, obj, &sub, errbuf, errlen) < 0)
+                return -1;
+        } else if (fd->flags & FLAG_F_IN_REQUIRED) {
+            snprintf(errbuf, errlen, "%s is required", PATH(&sub));
+            return -1;
+        } else if (fd->kind == FLAG_K_U32) {
+            AT(obj, fd->off, uint32_t) =
+                fd->flags & FLAG_F_IN_INDEX ? (uint32_t)index : fd->in_default;
+        }
+    }
     return 0;
+}
+
+/* Bytes of a field's value at its offset (and whether it has a count). */
+static size_t value_size(const flag_field_t *fd)
+{
+    switch (fd->kind) {
+    case FLAG_K_U64: return sizeof(uint64_t);
+    case FLAG_K_U32: return sizeof(uint32_t);
+    case FLAG_K_BOOL: return sizeof(bool);
+    default: return sizeof(void *);
+    }
 }
 
 int jsonin_flag(const json_t *o, unsigned allowed, flag_t *f, unsigned *present,
                 char *errbuf, size_t errlen)
 {
-    static const struct { const char *name; unsigned bit; } fields[] = {
-        { "key", JSONIN_KEY },           { "description", JSONIN_DESCRIPTION },
-        { "enabled", JSONIN_ENABLED },   { "tags", JSONIN_TAGS },
-        { "variants", JSONIN_VARIANTS }, { "segments", JSONIN_SEGMENTS },
-    };
     const char *k;
     json_t *v;
 
@@ -529,12 +424,11 @@ int jsonin_flag(const json_t *o, unsigned allowed, flag_t *f, unsigned *present,
         return -1;
     }
     json_object_foreach((json_t *)o, k, v) {
-        unsigned bit = 0;
-        for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-            if (strcmp(k, fields[i].name) == 0)
-                bit = fields[i].bit;
+        const flag_field_t *fd = find_field(&flag_rec_flag, k);
+        unsigned bit = fd ? fd->in_bit : 0;
+        flag_t tmp;
         if (bit == 0 || !(allowed & bit)) {
-            if (!strcmp(k, "id") || !strcmp(k, "version") || !strcmp(k, "updatedAt"))
+            if (fd && !bit)
                 snprintf(errbuf, errlen, "field \"%s\" is read-only", k);
             else if (bit)
                 snprintf(errbuf, errlen, "field \"%s\" cannot be set here", k);
@@ -543,44 +437,18 @@ int jsonin_flag(const json_t *o, unsigned allowed, flag_t *f, unsigned *present,
             return -1;
         }
         *present |= bit;
-        switch (bit) {
-        case JSONIN_KEY: {
-            char *s;
-            if (get_str(v, "key", 1024, &s, errbuf, errlen) < 0)
-                return -1;
-            free(f->key);
-            f->key = s;
-            break;
+        /* Read into a blank record, then move the field over: a failure
+         * leaves f's value of that field as it was. */
+        flag_init(&tmp);
+        flag_path_t path = { NULL, fd->name, 0 };
+        if (read_value(fd, v, &tmp, &path, errbuf, errlen) < 0) {
+            flag_field_free(fd, &tmp);
+            return -1;
         }
-        case JSONIN_DESCRIPTION: {
-            char *s = NULL;
-            if (!json_is_null(v) &&
-                get_str(v, "description", FLAG_MAX_DESCRIPTION, &s, errbuf, errlen) < 0)
-                return -1;
-            free(f->description);
-            f->description = s;
-            break;
-        }
-        case JSONIN_ENABLED:
-            if (!json_is_boolean(v)) {
-                snprintf(errbuf, errlen, "enabled must be a boolean, not %s", type_name(v));
-                return -1;
-            }
-            f->enabled = json_is_true(v);
-            break;
-        case JSONIN_TAGS:
-            if (read_tags(v, f, errbuf, errlen) < 0)
-                return -1;
-            break;
-        case JSONIN_VARIANTS:
-            if (read_variants(v, f, errbuf, errlen) < 0)
-                return -1;
-            break;
-        case JSONIN_SEGMENTS:
-            if (read_segments(v, f, errbuf, errlen) < 0)
-                return -1;
-            break;
-        }
+        flag_field_free(fd, f);
+        memcpy((char *)f + fd->off, (char *)&tmp + fd->off, value_size(fd));
+        if (fd->kind == FLAG_K_STRS || fd->kind == FLAG_K_RECS || fd->kind == FLAG_K_ATTACH)
+            AT(f, fd->count_off, size_t) = AT(&tmp, fd->count_off, size_t);
     }
     return 0;
 }

@@ -21,13 +21,15 @@
 
 #define JSONIN_MAX_DEPTH 32   /* same as EV_MAX_DEPTH */
 
-/* Fields of a flag in JSON input (bit mask). */
-#define JSONIN_KEY         (1u << 0)
-#define JSONIN_DESCRIPTION (1u << 1)
-#define JSONIN_ENABLED     (1u << 2)
-#define JSONIN_TAGS        (1u << 3)
-#define JSONIN_VARIANTS    (1u << 4)
-#define JSONIN_SEGMENTS    (1u << 5)
+/* Fields of a flag in JSON input (bit mask): the in_bit of proto/flag.c's
+ * table. The table's other top-level fields (id, version, updatedAt) are
+ * read-only. */
+#define JSONIN_KEY         FLAG_IN_KEY
+#define JSONIN_DESCRIPTION FLAG_IN_DESCRIPTION
+#define JSONIN_ENABLED     FLAG_IN_ENABLED
+#define JSONIN_TAGS        FLAG_IN_TAGS
+#define JSONIN_VARIANTS    FLAG_IN_VARIANTS
+#define JSONIN_SEGMENTS    FLAG_IN_SEGMENTS
 #define JSONIN_ALL         0x3fu
 
 /* Parses exactly one JSON value from p[n] (no trailing text; NUL bytes are

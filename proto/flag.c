@@ -14,6 +14,12 @@
  * bin, integers as doubles holding an exact non-negative integer, and a
  * missing or nil optional field is the same as an absent one.
  *
+ * The record's shape is written once, in the field tables below (one per
+ * record type: name on the wire, offset, kind, limits, required); pack,
+ * decode, JSON output, copy and free walk them, as does common/jsonin.c's
+ * JSON reader. The decoder builds a field's path ("flag.segments[1].rank")
+ * only when it writes an error message, not for every field it reads.
+ *
  * Attachments are kept as msgpack bytes. They are bounded in size and, by
  * mp_scan, in nesting: an attachment sits four levels deep in an event
  * (body, flag, variants, variant), so it may nest MP_MAX_DEPTH - 4 levels and
@@ -23,6 +29,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +48,121 @@ static const char *const flag_ops[] = {
     "IN", "NOTIN", "CONTAINS", "NOTCONTAINS", NULL
 };
 
+
+/* ==== the schema =========================================================
+ *
+ * One table per record type, fields in wire order: the order flag_pack and
+ * flag_to_json write them, and the order of the decoder's "missing field"
+ * checks. Limits are those of a stored record; in_max are the looser ones
+ * of JSON input (jsonin), where flag_validate speaks afterwards. */
+
+#define FLD(T, nm, member, k) \
+    .name = nm, .name_len = sizeof(nm) - 1, .kind = k, .off = offsetof(T, member)
+#define CNT(T, member) .count_off = offsetof(T, member)
+#define REC(nm, T, fields) { nm, sizeof(T), fields, sizeof(fields) / sizeof(fields[0]) }
+
+static const flag_field_t constraint_fields[] = {
+    { FLD(flag_constraint_t, "property", property, FLAG_K_STR),
+      .flags = FLAG_F_REQUIRED | FLAG_F_IN_REQUIRED,
+      .max = FLAG_MAX_STRING, .in_max = FLAG_MAX_STRING },
+    { FLD(flag_constraint_t, "operator", op, FLAG_K_STR),
+      .flags = FLAG_F_REQUIRED | FLAG_F_IN_REQUIRED,
+      .max = FLAG_MAX_STRING, .in_max = FLAG_MAX_STRING },
+    { FLD(flag_constraint_t, "value", value, FLAG_K_STR),
+      .flags = FLAG_F_REQUIRED | FLAG_F_IN_REQUIRED,
+      .max = FLAG_MAX_STRING, .in_max = FLAG_MAX_STRING },
+};
+
+static const flag_field_t distribution_fields[] = {
+    { FLD(flag_distribution_t, "variantKey", variant_key, FLAG_K_STR),
+      .flags = FLAG_F_REQUIRED | FLAG_F_IN_REQUIRED,
+      .max = NAME_FLAG_KEY_MAX, .in_max = FLAG_MAX_STRING },
+    { FLD(flag_distribution_t, "percent", percent, FLAG_K_U32),
+      .flags = FLAG_F_REQUIRED | FLAG_F_IN_REQUIRED,
+      .max = UINT32_MAX, .in_max = 100 },
+};
+
+const flag_rec_t flag_rec_constraint = REC("constraint", flag_constraint_t, constraint_fields);
+const flag_rec_t flag_rec_distribution =
+    REC("distribution", flag_distribution_t, distribution_fields);
+
+static const flag_field_t variant_fields[] = {
+    { FLD(flag_variant_t, "key", key, FLAG_K_STR),
+      .flags = FLAG_F_REQUIRED | FLAG_F_IN_REQUIRED,
+      .max = NAME_FLAG_KEY_MAX, .in_max = FLAG_MAX_STRING },
+    { FLD(flag_variant_t, "attachment", attachment, FLAG_K_ATTACH),
+      CNT(flag_variant_t, attachment_len),
+      .max = FLAG_MAX_ATTACHMENT, .in_max = FLAG_MAX_ATTACHMENT },
+};
+
+static const flag_field_t segment_fields[] = {
+    { FLD(flag_segment_t, "description", description, FLAG_K_OPTSTR),
+      .max = FLAG_MAX_DESCRIPTION, .in_max = FLAG_MAX_DESCRIPTION },
+    { FLD(flag_segment_t, "rank", rank, FLAG_K_U32),
+      .flags = FLAG_F_REQUIRED | FLAG_F_IN_INDEX, .max = UINT32_MAX, .in_max = 1000000 },
+    { FLD(flag_segment_t, "rolloutPercent", rollout_percent, FLAG_K_U32),
+      .flags = FLAG_F_REQUIRED, .max = UINT32_MAX, .in_max = 100, .in_default = 100 },
+    { FLD(flag_segment_t, "constraints", constraints, FLAG_K_RECS),
+      CNT(flag_segment_t, nconstraints), .rec = &flag_rec_constraint,
+      .max = FLAG_MAX_CONSTRAINTS, .in_max = FLAG_MAX_CONSTRAINTS },
+    { FLD(flag_segment_t, "distributions", distributions, FLAG_K_RECS),
+      CNT(flag_segment_t, ndistributions), .rec = &flag_rec_distribution,
+      .max = FLAG_MAX_DISTRIBUTIONS, .in_max = FLAG_MAX_DISTRIBUTIONS },
+};
+
+const flag_rec_t flag_rec_variant = REC("variant", flag_variant_t, variant_fields);
+const flag_rec_t flag_rec_segment = REC("segment", flag_segment_t, segment_fields);
+
+static const flag_field_t flag_fields[] = {
+    { FLD(flag_t, "id", id, FLAG_K_U64), .flags = FLAG_F_REQUIRED, .max = UINT64_MAX },
+    { FLD(flag_t, "key", key, FLAG_K_STR), .flags = FLAG_F_REQUIRED, .in_bit = FLAG_IN_KEY,
+      .max = NAME_FLAG_KEY_MAX, .in_max = FLAG_MAX_STRING },
+    { FLD(flag_t, "enabled", enabled, FLAG_K_BOOL), .flags = FLAG_F_REQUIRED,
+      .in_bit = FLAG_IN_ENABLED },
+    { FLD(flag_t, "description", description, FLAG_K_OPTSTR), .in_bit = FLAG_IN_DESCRIPTION,
+      .max = FLAG_MAX_DESCRIPTION, .in_max = FLAG_MAX_DESCRIPTION },
+    { FLD(flag_t, "tags", tags, FLAG_K_STRS), CNT(flag_t, ntags), .in_bit = FLAG_IN_TAGS,
+      .max = FLAG_MAX_TAGS, .item_max = 64, .in_max = FLAG_MAX_TAGS,
+      .in_item_max = FLAG_MAX_STRING },
+    { FLD(flag_t, "variants", variants, FLAG_K_RECS), CNT(flag_t, nvariants),
+      .in_bit = FLAG_IN_VARIANTS, .rec = &flag_rec_variant,
+      .max = FLAG_MAX_VARIANTS, .in_max = FLAG_MAX_VARIANTS },
+    { FLD(flag_t, "segments", segments, FLAG_K_RECS), CNT(flag_t, nsegments),
+      .in_bit = FLAG_IN_SEGMENTS, .rec = &flag_rec_segment,
+      .max = FLAG_MAX_SEGMENTS, .in_max = FLAG_MAX_SEGMENTS },
+    { FLD(flag_t, "version", version, FLAG_K_U64), .flags = FLAG_F_REQUIRED, .max = UINT64_MAX },
+    { FLD(flag_t, "updatedAt", updated_at, FLAG_K_U64), .flags = FLAG_F_REQUIRED,
+      .max = UINT64_MAX },
+};
+
+const flag_rec_t flag_rec_flag = REC("flag", flag_t, flag_fields);
+
+#undef FLD
+#undef CNT
+#undef REC
+
+/* A field of obj, by its offset. */
+#define AT(obj, off, T) (*(T *)((char *)(obj) + (off)))
+#define CAT(obj, off, T) (*(T const *)((const char *)(obj) + (off)))
+
+size_t flag_path_format(const flag_path_t *p, char *dst, size_t n)
+{
+    size_t at;
+    int w;
+    if (n == 0)
+        return 0;
+    dst[0] = '\0';
+    if (!p)
+        return 0;
+    at = flag_path_format(p->up, dst, n);
+    if (p->name)
+        w = snprintf(dst + at, n - at, "%s%s", at ? "." : "", p->name);
+    else
+        w = snprintf(dst + at, n - at, "[%zu]", p->index);
+    at += w > 0 ? (size_t)w : 0;
+    return at < n ? at : n - 1;
+}
+
 /* ==== life cycle ========================================================= */
 
 void flag_init(flag_t *f)
@@ -48,138 +170,148 @@ void flag_init(flag_t *f)
     memset(f, 0, sizeof(*f));
 }
 
+void flag_field_free(const flag_field_t *fd, void *obj)
+{
+    switch (fd->kind) {
+    case FLAG_K_STR:
+    case FLAG_K_OPTSTR:
+        free(AT(obj, fd->off, char *));
+        AT(obj, fd->off, char *) = NULL;
+        break;
+    case FLAG_K_STRS: {
+        char **v = AT(obj, fd->off, char **);
+        for (size_t i = 0; i < AT(obj, fd->count_off, size_t); i++)
+            free(v[i]);
+        free(v);
+        AT(obj, fd->off, char **) = NULL;
+        AT(obj, fd->count_off, size_t) = 0;
+        break;
+    }
+    case FLAG_K_RECS: {
+        char *v = AT(obj, fd->off, char *);
+        for (size_t i = 0; i < AT(obj, fd->count_off, size_t); i++)
+            flag_rec_free(fd->rec, v + i * fd->rec->size);
+        free(v);
+        AT(obj, fd->off, char *) = NULL;
+        AT(obj, fd->count_off, size_t) = 0;
+        break;
+    }
+    case FLAG_K_ATTACH:
+        free(AT(obj, fd->off, char *));
+        AT(obj, fd->off, char *) = NULL;
+        AT(obj, fd->count_off, size_t) = 0;
+        break;
+    case FLAG_K_U64:
+        AT(obj, fd->off, uint64_t) = 0;
+        break;
+    case FLAG_K_U32:
+        AT(obj, fd->off, uint32_t) = 0;
+        break;
+    case FLAG_K_BOOL:
+        AT(obj, fd->off, bool) = false;
+        break;
+    }
+}
+
+void flag_rec_free(const flag_rec_t *r, void *obj)
+{
+    for (unsigned i = 0; i < r->nfields; i++)
+        flag_field_free(&r->fields[i], obj);
+    memset(obj, 0, r->size);
+}
+
 void flag_variant_free(flag_variant_t *v)
 {
-    free(v->key);
-    free(v->attachment);
-    memset(v, 0, sizeof(*v));
+    flag_rec_free(&flag_rec_variant, v);
 }
 
 void flag_segment_free(flag_segment_t *s)
 {
-    free(s->description);
-    for (size_t i = 0; i < s->nconstraints; i++) {
-        free(s->constraints[i].property);
-        free(s->constraints[i].op);
-        free(s->constraints[i].value);
-    }
-    free(s->constraints);
-    for (size_t i = 0; i < s->ndistributions; i++)
-        free(s->distributions[i].variant_key);
-    free(s->distributions);
-    memset(s, 0, sizeof(*s));
+    flag_rec_free(&flag_rec_segment, s);
 }
 
 void flag_free(flag_t *f)
 {
-    if (!f)
-        return;
-    free(f->key);
-    free(f->description);
-    for (size_t i = 0; i < f->ntags; i++)
-        free(f->tags[i]);
-    free(f->tags);
-    for (size_t i = 0; i < f->nvariants; i++)
-        flag_variant_free(&f->variants[i]);
-    free(f->variants);
-    for (size_t i = 0; i < f->nsegments; i++)
-        flag_segment_free(&f->segments[i]);
-    free(f->segments);
-    flag_init(f);
+    if (f)
+        flag_rec_free(&flag_rec_flag, f);
 }
 
-/* strdup that keeps NULL as NULL; *ok is cleared on allocation failure. */
-static char *dup_or_null(const char *s, int *ok)
+/* Copies src's fields into dst (zeroed by the caller). On failure dst holds
+ * what was copied so far, for flag_rec_free. @return 0 or -1. */
+static int rec_copy(const flag_rec_t *r, void *dst, const void *src)
 {
-    if (!s)
-        return NULL;
-    char *d = strdup(s);
-    if (!d)
-        *ok = 0;
-    return d;
-}
-
-static void *dup_bytes(const void *p, size_t n, int *ok)
-{
-    if (!p)
-        return NULL;
-    void *d = malloc(n ? n : 1);
-    if (!d) {
-        *ok = 0;
-        return NULL;
+    for (unsigned i = 0; i < r->nfields; i++) {
+        const flag_field_t *fd = &r->fields[i];
+        switch (fd->kind) {
+        case FLAG_K_U64:
+            AT(dst, fd->off, uint64_t) = CAT(src, fd->off, uint64_t);
+            break;
+        case FLAG_K_U32:
+            AT(dst, fd->off, uint32_t) = CAT(src, fd->off, uint32_t);
+            break;
+        case FLAG_K_BOOL:
+            AT(dst, fd->off, bool) = CAT(src, fd->off, bool);
+            break;
+        case FLAG_K_STR:
+        case FLAG_K_OPTSTR: {
+            const char *s = CAT(src, fd->off, const char *);
+            if (s && !(AT(dst, fd->off, char *) = strdup(s)))
+                return -1;
+            break;
+        }
+        case FLAG_K_STRS: {
+            size_t n = CAT(src, fd->count_off, size_t);
+            char *const *s = CAT(src, fd->off, char *const *);
+            char **d;
+            if (n == 0)
+                break;
+            if (!(d = calloc(n, sizeof(char *))))
+                return -1;
+            AT(dst, fd->off, char **) = d;
+            AT(dst, fd->count_off, size_t) = n;
+            for (size_t j = 0; j < n; j++)
+                if (s[j] && !(d[j] = strdup(s[j])))
+                    return -1;
+            break;
+        }
+        case FLAG_K_RECS: {
+            size_t n = CAT(src, fd->count_off, size_t), sz = fd->rec->size;
+            const char *s = CAT(src, fd->off, const char *);
+            char *d;
+            if (n == 0)
+                break;
+            if (!(d = calloc(n, sz)))
+                return -1;
+            AT(dst, fd->off, char *) = d;
+            AT(dst, fd->count_off, size_t) = n;
+            for (size_t j = 0; j < n; j++)
+                if (rec_copy(fd->rec, d + j * sz, s + j * sz) != 0)
+                    return -1;
+            break;
+        }
+        case FLAG_K_ATTACH: {
+            const char *s = CAT(src, fd->off, const char *);
+            size_t n = CAT(src, fd->count_off, size_t);
+            char *d;
+            if (!s)
+                break;
+            if (!(d = malloc(n ? n : 1)))
+                return -1;
+            memcpy(d, s, n);
+            AT(dst, fd->off, char *) = d;
+            AT(dst, fd->count_off, size_t) = n;
+            break;
+        }
+        }
     }
-    memcpy(d, p, n);
-    return d;
+    return 0;
 }
 
 int flag_copy(flag_t *dst, const flag_t *src)
 {
-    int ok = 1;
     flag_init(dst);
-    dst->id = src->id;
-    dst->enabled = src->enabled;
-    dst->version = src->version;
-    dst->updated_at = src->updated_at;
-    dst->key = dup_or_null(src->key, &ok);
-    dst->description = dup_or_null(src->description, &ok);
-    if (src->ntags) {
-        dst->tags = calloc(src->ntags, sizeof(char *));
-        if (!dst->tags)
-            goto fail;
-        dst->ntags = src->ntags;
-        for (size_t i = 0; i < src->ntags; i++)
-            dst->tags[i] = dup_or_null(src->tags[i], &ok);
-    }
-    if (src->nvariants) {
-        dst->variants = calloc(src->nvariants, sizeof(flag_variant_t));
-        if (!dst->variants)
-            goto fail;
-        dst->nvariants = src->nvariants;
-        for (size_t i = 0; i < src->nvariants; i++) {
-            const flag_variant_t *v = &src->variants[i];
-            dst->variants[i].key = dup_or_null(v->key, &ok);
-            dst->variants[i].attachment = dup_bytes(v->attachment, v->attachment_len, &ok);
-            dst->variants[i].attachment_len = v->attachment ? v->attachment_len : 0;
-        }
-    }
-    if (src->nsegments) {
-        dst->segments = calloc(src->nsegments, sizeof(flag_segment_t));
-        if (!dst->segments)
-            goto fail;
-        dst->nsegments = src->nsegments;
-        for (size_t i = 0; i < src->nsegments; i++) {
-            const flag_segment_t *s = &src->segments[i];
-            flag_segment_t *d = &dst->segments[i];
-            d->rank = s->rank;
-            d->rollout_percent = s->rollout_percent;
-            d->description = dup_or_null(s->description, &ok);
-            if (s->nconstraints) {
-                d->constraints = calloc(s->nconstraints, sizeof(flag_constraint_t));
-                if (!d->constraints)
-                    goto fail;
-                d->nconstraints = s->nconstraints;
-                for (size_t j = 0; j < s->nconstraints; j++) {
-                    d->constraints[j].property = dup_or_null(s->constraints[j].property, &ok);
-                    d->constraints[j].op = dup_or_null(s->constraints[j].op, &ok);
-                    d->constraints[j].value = dup_or_null(s->constraints[j].value, &ok);
-                }
-            }
-            if (s->ndistributions) {
-                d->distributions = calloc(s->ndistributions, sizeof(flag_distribution_t));
-                if (!d->distributions)
-                    goto fail;
-                d->ndistributions = s->ndistributions;
-                for (size_t j = 0; j < s->ndistributions; j++) {
-                    d->distributions[j].percent = s->distributions[j].percent;
-                    d->distributions[j].variant_key =
-                        dup_or_null(s->distributions[j].variant_key, &ok);
-                }
-            }
-        }
-    }
-    if (ok)
+    if (rec_copy(&flag_rec_flag, dst, src) == 0)
         return 0;
-fail:
     flag_free(dst);
     return -1;
 }
@@ -299,70 +431,92 @@ int flag_validate(const flag_t *f, const char **err)
     return 0;
 }
 
+
 /* ==== msgpack encoding =================================================== */
 
-static int pack_cstr(msgpack_packer *pk, const char *s)
+/* Whether a field is written: optional ones are left out when empty. */
+static bool field_present(const flag_field_t *fd, const void *obj)
 {
-    size_t n = strlen(s);
+    switch (fd->kind) {
+    case FLAG_K_OPTSTR:
+    case FLAG_K_ATTACH:
+        return CAT(obj, fd->off, const char *) != NULL;
+    case FLAG_K_U64:
+        return !(fd->flags & FLAG_F_OMIT_ZERO) || CAT(obj, fd->off, uint64_t) != 0;
+    default:
+        return true;
+    }
+}
+
+static int pack_str(msgpack_packer *pk, const char *s, size_t n)
+{
     return msgpack_pack_str(pk, n) || msgpack_pack_str_body(pk, s, n);
 }
 
-#define PACK_KEY(pk, lit) pack_cstr(pk, lit)
+static int pack_cstr(msgpack_packer *pk, const char *s)
+{
+    return pack_str(pk, s, strlen(s));
+}
+
+static int pack_rec(const flag_rec_t *r, const void *obj, msgpack_packer *pk)
+{
+    unsigned n = 0;
+    int rc;
+    for (unsigned i = 0; i < r->nfields; i++)
+        n += field_present(&r->fields[i], obj);
+    rc = msgpack_pack_map(pk, n);
+    for (unsigned i = 0; i < r->nfields; i++) {
+        const flag_field_t *fd = &r->fields[i];
+        if (!field_present(fd, obj))
+            continue;
+        rc |= pack_str(pk, fd->name, fd->name_len);
+        switch (fd->kind) {
+        case FLAG_K_U64:
+            rc |= msgpack_pack_uint64(pk, CAT(obj, fd->off, uint64_t));
+            break;
+        case FLAG_K_U32:
+            rc |= msgpack_pack_uint32(pk, CAT(obj, fd->off, uint32_t));
+            break;
+        case FLAG_K_BOOL:
+            rc |= CAT(obj, fd->off, bool) ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+            break;
+        case FLAG_K_STR:
+        case FLAG_K_OPTSTR: {
+            const char *s = CAT(obj, fd->off, const char *);
+            rc |= pack_cstr(pk, s ? s : "");
+            break;
+        }
+        case FLAG_K_STRS: {
+            size_t cnt = CAT(obj, fd->count_off, size_t);
+            char *const *v = CAT(obj, fd->off, char *const *);
+            rc |= msgpack_pack_array(pk, cnt);
+            for (size_t j = 0; j < cnt; j++)
+                rc |= pack_cstr(pk, v[j] ? v[j] : "");
+            break;
+        }
+        case FLAG_K_RECS: {
+            size_t cnt = CAT(obj, fd->count_off, size_t);
+            const char *v = CAT(obj, fd->off, const char *);
+            rc |= msgpack_pack_array(pk, cnt);
+            for (size_t j = 0; j < cnt; j++)
+                rc |= pack_rec(fd->rec, v + j * fd->rec->size, pk);
+            break;
+        }
+        case FLAG_K_ATTACH:
+            /* the attachment is already msgpack: write its bytes as they are */
+            rc |= pk->callback(pk->data, CAT(obj, fd->off, const char *),
+                               CAT(obj, fd->count_off, size_t));
+            break;
+        }
+    }
+    return rc;
+}
 
 int flag_pack(const flag_t *f, msgpack_packer *pk)
 {
-    int r = 0;
     if (!f->key)
         return -1;
-    r |= msgpack_pack_map(pk, 8 + (f->description != NULL));
-    r |= PACK_KEY(pk, "id") | msgpack_pack_uint64(pk, f->id);
-    r |= PACK_KEY(pk, "key") | pack_cstr(pk, f->key);
-    r |= PACK_KEY(pk, "enabled") |
-         (f->enabled ? msgpack_pack_true(pk) : msgpack_pack_false(pk));
-    if (f->description)
-        r |= PACK_KEY(pk, "description") | pack_cstr(pk, f->description);
-    r |= PACK_KEY(pk, "tags") | msgpack_pack_array(pk, f->ntags);
-    for (size_t i = 0; i < f->ntags; i++)
-        r |= pack_cstr(pk, f->tags[i] ? f->tags[i] : "");
-    r |= PACK_KEY(pk, "variants") | msgpack_pack_array(pk, f->nvariants);
-    for (size_t i = 0; i < f->nvariants; i++) {
-        const flag_variant_t *v = &f->variants[i];
-        r |= msgpack_pack_map(pk, 1 + (v->attachment != NULL));
-        r |= PACK_KEY(pk, "key") | pack_cstr(pk, v->key ? v->key : "");
-        if (v->attachment) {
-            r |= PACK_KEY(pk, "attachment");
-            /* the attachment is already msgpack: write its bytes as they are */
-            r |= pk->callback(pk->data, v->attachment, v->attachment_len);
-        }
-    }
-    r |= PACK_KEY(pk, "segments") | msgpack_pack_array(pk, f->nsegments);
-    for (size_t i = 0; i < f->nsegments; i++) {
-        const flag_segment_t *s = &f->segments[i];
-        r |= msgpack_pack_map(pk, 4 + (s->description != NULL));
-        if (s->description)
-            r |= PACK_KEY(pk, "description") | pack_cstr(pk, s->description);
-        r |= PACK_KEY(pk, "rank") | msgpack_pack_uint32(pk, s->rank);
-        r |= PACK_KEY(pk, "rolloutPercent") | msgpack_pack_uint32(pk, s->rollout_percent);
-        r |= PACK_KEY(pk, "constraints") | msgpack_pack_array(pk, s->nconstraints);
-        for (size_t j = 0; j < s->nconstraints; j++) {
-            const flag_constraint_t *c = &s->constraints[j];
-            r |= msgpack_pack_map(pk, 3);
-            r |= PACK_KEY(pk, "property") | pack_cstr(pk, c->property ? c->property : "");
-            r |= PACK_KEY(pk, "operator") | pack_cstr(pk, c->op ? c->op : "");
-            r |= PACK_KEY(pk, "value") | pack_cstr(pk, c->value ? c->value : "");
-        }
-        r |= PACK_KEY(pk, "distributions") | msgpack_pack_array(pk, s->ndistributions);
-        for (size_t j = 0; j < s->ndistributions; j++) {
-            const flag_distribution_t *d = &s->distributions[j];
-            r |= msgpack_pack_map(pk, 2);
-            r |= PACK_KEY(pk, "variantKey") |
-                 pack_cstr(pk, d->variant_key ? d->variant_key : "");
-            r |= PACK_KEY(pk, "percent") | msgpack_pack_uint32(pk, d->percent);
-        }
-    }
-    r |= PACK_KEY(pk, "version") | msgpack_pack_uint64(pk, f->version);
-    r |= PACK_KEY(pk, "updatedAt") | msgpack_pack_uint64(pk, f->updated_at);
-    return r ? -1 : 0;
+    return pack_rec(&flag_rec_flag, f, pk) ? -1 : 0;
 }
 
 int flag_encode(const flag_t *f, buf_t *out)
@@ -381,23 +535,33 @@ int flag_encode(const flag_t *f, buf_t *out)
 
 /* ==== msgpack decoding =================================================== */
 
-/* snprintf for field paths: a path cut short still reads fine in a message. */
-static void mkpath(char *dst, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(dst, n, fmt, ap);
-    va_end(ap);
-}
-
 typedef struct dctx {
     char  *eb;
     size_t el;
 } dctx_t;
 
+static int derr(dctx_t *d, const flag_path_t *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* "<path>: <message>" into the error buffer. */
+static int derr(dctx_t *d, const flag_path_t *path, const char *fmt, ...)
+{
+    if (d->eb && d->el) {
+        size_t at = flag_path_format(path, d->eb, d->el);
+        if (at + 2 < d->el) {
+            memcpy(d->eb + at, ": ", 3);
+            va_list ap;
+            va_start(ap, fmt);
+            vsnprintf(d->eb + at + 2, d->el - at - 2, fmt, ap);
+            va_end(ap);
+        }
+    }
+    return -1;
+}
+
 /* A string field: str or bin (Lua's cmsgpack), no NUL byte, max bytes. */
 static int get_str(dctx_t *d, const msgpack_object *o, size_t max, char **out,
-                   const char *path)
+                   const flag_path_t *path)
 {
     const char *p;
     size_t n;
@@ -406,15 +570,15 @@ static int get_str(dctx_t *d, const msgpack_object *o, size_t max, char **out,
     } else if (o->type == MSGPACK_OBJECT_BIN) {
         p = o->via.bin.ptr; n = o->via.bin.size;
     } else {
-        return verr(d->eb, d->el, "%s: must be a string", path);
+        return derr(d, path, "must be a string");
     }
     if (n > max)
-        return verr(d->eb, d->el, "%s: longer than %zu bytes", path, max);
+        return derr(d, path, "longer than %zu bytes", max);
     if (n && memchr(p, '\0', n))
-        return verr(d->eb, d->el, "%s: contains a NUL byte", path);
+        return derr(d, path, "contains a NUL byte");
     char *s = malloc(n + 1);
     if (!s)
-        return verr(d->eb, d->el, "%s: out of memory", path);
+        return derr(d, path, "out of memory");
     if (n)
         memcpy(s, p, n);
     s[n] = '\0';
@@ -424,7 +588,7 @@ static int get_str(dctx_t *d, const msgpack_object *o, size_t max, char **out,
 
 /* An unsigned integer: positive int, or a double holding an exact one. */
 static int get_uint(dctx_t *d, const msgpack_object *o, uint64_t max, uint64_t *out,
-                    const char *path)
+                    const flag_path_t *path)
 {
     uint64_t v;
     if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
@@ -434,325 +598,166 @@ static int get_uint(dctx_t *d, const msgpack_object *o, uint64_t max, uint64_t *
                o->via.f64 == floor(o->via.f64)) {
         v = (uint64_t)o->via.f64;
     } else {
-        return verr(d->eb, d->el, "%s: must be a non-negative integer", path);
+        return derr(d, path, "must be a non-negative integer");
     }
     if (v > max)
-        return verr(d->eb, d->el, "%s: must be at most %" PRIu64, path, max);
+        return derr(d, path, "must be at most %" PRIu64, max);
     *out = v;
     return 0;
 }
 
-static int get_u32(dctx_t *d, const msgpack_object *o, uint32_t *out, const char *path)
+/* An array of at most max elements; *out gets calloc(n, size) (NULL if 0)
+ * and *n its size at once, so a failure later frees the whole array. */
+static int get_array(dctx_t *d, const msgpack_object *o, size_t max, size_t size,
+                     void **out, size_t *n, const flag_path_t *path)
 {
-    uint64_t v;
-    if (get_uint(d, o, UINT32_MAX, &v, path) != 0)
-        return -1;
-    *out = (uint32_t)v;
+    if (o->type != MSGPACK_OBJECT_ARRAY)
+        return derr(d, path, "must be an array");
+    if (o->via.array.size > max)
+        return derr(d, path, "more than %zu elements", max);
+    if (o->via.array.size == 0)
+        return 0;
+    *out = calloc(o->via.array.size, size);
+    if (!*out)
+        return derr(d, path, "out of memory");
+    *n = o->via.array.size;
     return 0;
 }
 
-/* Matches a map key (str or bin) against a field name. */
-static int key_is(const msgpack_object *k, const char *name)
+/* Looks a map key (str or bin) up in r's fields. @return its index, or -1
+ * with a message naming the unknown or duplicate field. */
+static int field_index(dctx_t *d, const msgpack_object *k, const flag_rec_t *r,
+                       uint32_t *seen, const flag_path_t *path)
 {
     const char *p;
-    size_t n, l = strlen(name);
+    size_t n;
     if (k->type == MSGPACK_OBJECT_STR) {
         p = k->via.str.ptr; n = k->via.str.size;
     } else if (k->type == MSGPACK_OBJECT_BIN) {
         p = k->via.bin.ptr; n = k->via.bin.size;
     } else {
-        return 0;
+        return derr(d, path, "map key is not a string");
     }
-    return n == l && memcmp(p, name, n) == 0;
-}
-
-/* Looks a map key up in names[] (NULL-terminated). @return its index, or -1
- * with a message naming the unknown field. */
-static int field_index(dctx_t *d, const msgpack_object *k, const char *const *names,
-                       unsigned *seen, const char *path)
-{
-    for (int i = 0; names[i]; i++) {
-        if (key_is(k, names[i])) {
-            if (*seen & (1u << i))
-                return verr(d->eb, d->el, "%s.%s: duplicate field", path, names[i]);
+    for (unsigned i = 0; i < r->nfields; i++) {
+        const flag_field_t *fd = &r->fields[i];
+        if (fd->name_len == n && memcmp(fd->name, p, n) == 0) {
+            if (*seen & (1u << i)) {
+                flag_path_t sub = { path, fd->name, 0 };
+                return derr(d, &sub, "duplicate field");
+            }
             *seen |= 1u << i;
-            return i;
+            return (int)i;
         }
     }
-    if (k->type == MSGPACK_OBJECT_STR || k->type == MSGPACK_OBJECT_BIN) {
-        const char *p = k->type == MSGPACK_OBJECT_STR ? k->via.str.ptr : k->via.bin.ptr;
-        uint32_t n = k->type == MSGPACK_OBJECT_STR ? k->via.str.size : k->via.bin.size;
-        int shown = n > 40 ? 40 : (int)n;
-        for (int i = 0; i < shown; i++)
-            if ((unsigned char)p[i] < 0x20 || (unsigned char)p[i] >= 0x7f)
-                shown = i;
-        return verr(d->eb, d->el, "%s: unknown field \"%.*s%s\"", path, shown, p,
-                    shown < (int)n ? "..." : "");
-    }
-    return verr(d->eb, d->el, "%s: map key is not a string", path);
+    int shown = n > 40 ? 40 : (int)n;
+    for (int i = 0; i < shown; i++)
+        if ((unsigned char)p[i] < 0x20 || (unsigned char)p[i] >= 0x7f)
+            shown = i;
+    return derr(d, path, "unknown field \"%.*s%s\"", shown, p, shown < (int)n ? "..." : "");
 }
 
-static int missing(dctx_t *d, unsigned seen, unsigned required, const char *const *names,
-                   const char *path)
-{
-    for (int i = 0; names[i]; i++)
-        if ((required & (1u << i)) && !(seen & (1u << i)))
-            return verr(d->eb, d->el, "%s: missing field \"%s\"", path, names[i]);
-    return 0;
-}
+static int unpack_rec(dctx_t *d, const flag_rec_t *r, const msgpack_object *o, void *obj,
+                      const flag_path_t *path);
 
-/* An array of at most max elements; *out gets calloc(n, size) (NULL if 0). */
-static int get_array(dctx_t *d, const msgpack_object *o, size_t max, size_t size,
-                     void **out, size_t *n, const char *path)
+static int unpack_field(dctx_t *d, const flag_field_t *fd, const msgpack_object *val,
+                        void *obj, const flag_path_t *path)
 {
-    if (o->type != MSGPACK_OBJECT_ARRAY)
-        return verr(d->eb, d->el, "%s: must be an array", path);
-    if (o->via.array.size > max)
-        return verr(d->eb, d->el, "%s: more than %zu elements", path, max);
-    *n = 0;
-    *out = NULL;
-    if (o->via.array.size == 0)
+    switch (fd->kind) {
+    case FLAG_K_U64:
+        return get_uint(d, val, fd->max, &AT(obj, fd->off, uint64_t), path);
+    case FLAG_K_U32: {
+        uint64_t v;
+        if (get_uint(d, val, fd->max, &v, path) != 0)
+            return -1;
+        AT(obj, fd->off, uint32_t) = (uint32_t)v;
         return 0;
-    *out = calloc(o->via.array.size, size);
-    if (!*out)
-        return verr(d->eb, d->el, "%s: out of memory", path);
-    *n = o->via.array.size;
-    return 0;
+    }
+    case FLAG_K_BOOL:
+        if (val->type != MSGPACK_OBJECT_BOOLEAN)
+            return derr(d, path, "must be a boolean");
+        AT(obj, fd->off, bool) = val->via.boolean;
+        return 0;
+    case FLAG_K_OPTSTR:
+        if (val->type == MSGPACK_OBJECT_NIL)
+            return 0;
+        /* fall through */
+    case FLAG_K_STR:
+        return get_str(d, val, fd->max, &AT(obj, fd->off, char *), path);
+    case FLAG_K_STRS: {
+        char **v = NULL;
+        if (get_array(d, val, fd->max, sizeof(char *), (void **)&AT(obj, fd->off, char **),
+                      &AT(obj, fd->count_off, size_t), path) != 0)
+            return -1;
+        v = AT(obj, fd->off, char **);
+        for (size_t j = 0; j < AT(obj, fd->count_off, size_t); j++) {
+            flag_path_t el = { path, NULL, j };
+            if (get_str(d, &val->via.array.ptr[j], fd->item_max, &v[j], &el) != 0)
+                return -1;
+        }
+        return 0;
+    }
+    case FLAG_K_RECS: {
+        size_t sz = fd->rec->size;
+        if (get_array(d, val, fd->max, sz, (void **)&AT(obj, fd->off, char *),
+                      &AT(obj, fd->count_off, size_t), path) != 0)
+            return -1;
+        char *v = AT(obj, fd->off, char *);
+        for (size_t j = 0; j < AT(obj, fd->count_off, size_t); j++) {
+            flag_path_t el = { path, NULL, j };
+            if (unpack_rec(d, fd->rec, &val->via.array.ptr[j], v + j * sz, &el) != 0)
+                return -1;
+        }
+        return 0;
+    }
+    case FLAG_K_ATTACH: {
+        buf_t b;
+        msgpack_packer pk;
+        if (val->type == MSGPACK_OBJECT_NIL)
+            return 0;
+        buf_init(&b);
+        b.limit = fd->max;
+        msgpack_packer_init(&pk, &b, buf_msgpack_write);
+        if (msgpack_pack_object(&pk, *val) != 0 || b.err) {
+            buf_free(&b);
+            return derr(d, path, "larger than %" PRIu64 " bytes", fd->max);
+        }
+        AT(obj, fd->off, char *) = buf_steal(&b, &AT(obj, fd->count_off, size_t));
+        if (!AT(obj, fd->off, char *))
+            return derr(d, path, "out of memory");
+        return 0;
+    }
+    }
+    return derr(d, path, "unsupported field");
 }
 
-static int get_map(dctx_t *d, const msgpack_object *o, const char *path)
+static int unpack_rec(dctx_t *d, const flag_rec_t *r, const msgpack_object *o, void *obj,
+                      const flag_path_t *path)
 {
+    uint32_t seen = 0;
     if (o->type != MSGPACK_OBJECT_MAP)
-        return verr(d->eb, d->el, "%s: must be a map", path);
+        return derr(d, path, "must be a map");
+    for (uint32_t i = 0; i < o->via.map.size; i++) {
+        int fi = field_index(d, &o->via.map.ptr[i].key, r, &seen, path);
+        if (fi < 0)
+            return -1;
+        flag_path_t sub = { path, r->fields[fi].name, 0 };
+        if (unpack_field(d, &r->fields[fi], &o->via.map.ptr[i].val, obj, &sub) != 0)
+            return -1;
+    }
+    for (unsigned i = 0; i < r->nfields; i++)
+        if ((r->fields[i].flags & FLAG_F_REQUIRED) && !(seen & (1u << i)))
+            return derr(d, path, "missing field \"%s\"", r->fields[i].name);
     return 0;
-}
-
-static int unpack_variant(dctx_t *d, const msgpack_object *o, flag_variant_t *v,
-                          const char *path)
-{
-    static const char *const names[] = { "key", "attachment", NULL };
-    char sub[96];
-    unsigned seen = 0;
-    if (get_map(d, o, path) != 0)
-        return -1;
-    for (uint32_t i = 0; i < o->via.map.size; i++) {
-        const msgpack_object *k = &o->via.map.ptr[i].key, *val = &o->via.map.ptr[i].val;
-        int fi = field_index(d, k, names, &seen, path);
-        if (fi < 0)
-            return -1;
-        mkpath(sub, sizeof(sub), "%s.%s", path, names[fi]);
-        if (fi == 0) {
-            if (get_str(d, val, NAME_FLAG_KEY_MAX, &v->key, sub) != 0)
-                return -1;
-        } else if (val->type != MSGPACK_OBJECT_NIL) {
-            buf_t b;
-            msgpack_packer pk;
-            buf_init(&b);
-            b.limit = FLAG_MAX_ATTACHMENT;
-            msgpack_packer_init(&pk, &b, buf_msgpack_write);
-            if (msgpack_pack_object(&pk, *val) != 0 || b.err) {
-                buf_free(&b);
-                return verr(d->eb, d->el, "%s: larger than %d bytes", sub,
-                            FLAG_MAX_ATTACHMENT);
-            }
-            v->attachment = buf_steal(&b, &v->attachment_len);
-            if (!v->attachment)
-                return verr(d->eb, d->el, "%s: out of memory", sub);
-        }
-    }
-    return missing(d, seen, 1u, names, path);
-}
-
-static int unpack_constraint(dctx_t *d, const msgpack_object *o, flag_constraint_t *c,
-                             const char *path)
-{
-    static const char *const names[] = { "property", "operator", "value", NULL };
-    char sub[128];
-    unsigned seen = 0;
-    if (get_map(d, o, path) != 0)
-        return -1;
-    for (uint32_t i = 0; i < o->via.map.size; i++) {
-        const msgpack_object *k = &o->via.map.ptr[i].key, *val = &o->via.map.ptr[i].val;
-        int fi = field_index(d, k, names, &seen, path);
-        if (fi < 0)
-            return -1;
-        mkpath(sub, sizeof(sub), "%s.%s", path, names[fi]);
-        char **dst = fi == 0 ? &c->property : fi == 1 ? &c->op : &c->value;
-        if (get_str(d, val, FLAG_MAX_STRING, dst, sub) != 0)
-            return -1;
-    }
-    return missing(d, seen, 7u, names, path);
-}
-
-static int unpack_distribution(dctx_t *d, const msgpack_object *o, flag_distribution_t *x,
-                               const char *path)
-{
-    static const char *const names[] = { "variantKey", "percent", NULL };
-    char sub[128];
-    unsigned seen = 0;
-    if (get_map(d, o, path) != 0)
-        return -1;
-    for (uint32_t i = 0; i < o->via.map.size; i++) {
-        const msgpack_object *k = &o->via.map.ptr[i].key, *val = &o->via.map.ptr[i].val;
-        int fi = field_index(d, k, names, &seen, path);
-        if (fi < 0)
-            return -1;
-        mkpath(sub, sizeof(sub), "%s.%s", path, names[fi]);
-        if (fi == 0 ? get_str(d, val, NAME_FLAG_KEY_MAX, &x->variant_key, sub)
-                    : get_u32(d, val, &x->percent, sub))
-            return -1;
-    }
-    return missing(d, seen, 3u, names, path);
-}
-
-static int unpack_segment(dctx_t *d, const msgpack_object *o, flag_segment_t *s,
-                          const char *path)
-{
-    static const char *const names[] = {
-        "description", "rank", "rolloutPercent", "constraints", "distributions", NULL
-    };
-    char sub[96], el[128];
-    unsigned seen = 0;
-    if (get_map(d, o, path) != 0)
-        return -1;
-    for (uint32_t i = 0; i < o->via.map.size; i++) {
-        const msgpack_object *k = &o->via.map.ptr[i].key, *val = &o->via.map.ptr[i].val;
-        int fi = field_index(d, k, names, &seen, path);
-        if (fi < 0)
-            return -1;
-        mkpath(sub, sizeof(sub), "%s.%s", path, names[fi]);
-        switch (fi) {
-        case 0:
-            if (val->type != MSGPACK_OBJECT_NIL &&
-                get_str(d, val, FLAG_MAX_DESCRIPTION, &s->description, sub) != 0)
-                return -1;
-            break;
-        case 1:
-            if (get_u32(d, val, &s->rank, sub) != 0)
-                return -1;
-            break;
-        case 2:
-            if (get_u32(d, val, &s->rollout_percent, sub) != 0)
-                return -1;
-            break;
-        case 3:
-            if (get_array(d, val, FLAG_MAX_CONSTRAINTS, sizeof(flag_constraint_t),
-                          (void **)&s->constraints, &s->nconstraints, sub) != 0)
-                return -1;
-            for (size_t j = 0; j < s->nconstraints; j++) {
-                mkpath(el, sizeof(el), "%s[%zu]", sub, j);
-                if (unpack_constraint(d, &val->via.array.ptr[j], &s->constraints[j], el))
-                    return -1;
-            }
-            break;
-        case 4:
-            if (get_array(d, val, FLAG_MAX_DISTRIBUTIONS, sizeof(flag_distribution_t),
-                          (void **)&s->distributions, &s->ndistributions, sub) != 0)
-                return -1;
-            for (size_t j = 0; j < s->ndistributions; j++) {
-                mkpath(el, sizeof(el), "%s[%zu]", sub, j);
-                if (unpack_distribution(d, &val->via.array.ptr[j], &s->distributions[j], el))
-                    return -1;
-            }
-            break;
-        }
-    }
-    return missing(d, seen, (1u << 1) | (1u << 2), names, path);
-}
-
-enum { F_ID, F_KEY, F_ENABLED, F_DESCRIPTION, F_TAGS, F_VARIANTS, F_SEGMENTS,
-       F_VERSION, F_UPDATED_AT };
-
-static int flag_unpack_fields(dctx_t *d, const msgpack_object *o, flag_t *f)
-{
-    static const char *const names[] = {
-        "id", "key", "enabled", "description", "tags", "variants", "segments",
-        "version", "updatedAt", NULL
-    };
-    const char *path = "flag";
-    char sub[64], el[96];
-    unsigned seen = 0;
-    if (get_map(d, o, path) != 0)
-        return -1;
-    for (uint32_t i = 0; i < o->via.map.size; i++) {
-        const msgpack_object *k = &o->via.map.ptr[i].key, *val = &o->via.map.ptr[i].val;
-        int fi = field_index(d, k, names, &seen, path);
-        if (fi < 0)
-            return -1;
-        mkpath(sub, sizeof(sub), "%s.%s", path, names[fi]);
-        switch (fi) {
-        case F_ID:
-            if (get_uint(d, val, UINT64_MAX, &f->id, sub) != 0)
-                return -1;
-            break;
-        case F_KEY:
-            if (get_str(d, val, NAME_FLAG_KEY_MAX, &f->key, sub) != 0)
-                return -1;
-            break;
-        case F_ENABLED:
-            if (val->type != MSGPACK_OBJECT_BOOLEAN)
-                return verr(d->eb, d->el, "%s: must be a boolean", sub);
-            f->enabled = val->via.boolean;
-            break;
-        case F_DESCRIPTION:
-            if (val->type != MSGPACK_OBJECT_NIL &&
-                get_str(d, val, FLAG_MAX_DESCRIPTION, &f->description, sub) != 0)
-                return -1;
-            break;
-        case F_TAGS:
-            if (get_array(d, val, FLAG_MAX_TAGS, sizeof(char *), (void **)&f->tags,
-                          &f->ntags, sub) != 0)
-                return -1;
-            for (size_t j = 0; j < f->ntags; j++) {
-                mkpath(el, sizeof(el), "%s[%zu]", sub, j);
-                if (get_str(d, &val->via.array.ptr[j], 64, &f->tags[j], el) != 0)
-                    return -1;
-            }
-            break;
-        case F_VARIANTS:
-            if (get_array(d, val, FLAG_MAX_VARIANTS, sizeof(flag_variant_t),
-                          (void **)&f->variants, &f->nvariants, sub) != 0)
-                return -1;
-            for (size_t j = 0; j < f->nvariants; j++) {
-                mkpath(el, sizeof(el), "%s[%zu]", sub, j);
-                if (unpack_variant(d, &val->via.array.ptr[j], &f->variants[j], el) != 0)
-                    return -1;
-            }
-            break;
-        case F_SEGMENTS:
-            if (get_array(d, val, FLAG_MAX_SEGMENTS, sizeof(flag_segment_t),
-                          (void **)&f->segments, &f->nsegments, sub) != 0)
-                return -1;
-            for (size_t j = 0; j < f->nsegments; j++) {
-                mkpath(el, sizeof(el), "%s[%zu]", sub, j);
-                if (unpack_segment(d, &val->via.array.ptr[j], &f->segments[j], el) != 0)
-                    return -1;
-            }
-            break;
-        case F_VERSION:
-            if (get_uint(d, val, UINT64_MAX, &f->version, sub) != 0)
-                return -1;
-            break;
-        case F_UPDATED_AT:
-            if (get_uint(d, val, UINT64_MAX, &f->updated_at, sub) != 0)
-                return -1;
-            break;
-        }
-    }
-    unsigned required = (1u << F_ID) | (1u << F_KEY) | (1u << F_ENABLED) |
-                        (1u << F_VERSION) | (1u << F_UPDATED_AT);
-    if (missing(d, seen, required, names, path) != 0)
-        return -1;
-    return flag_check(f, d->eb, d->el);
 }
 
 int flag_unpack(const msgpack_object *o, flag_t *f, char *errbuf, size_t errlen)
 {
+    static const flag_path_t root = { NULL, "flag", 0 };
     dctx_t d = { errbuf, errlen };
     flag_init(f);
     if (errbuf && errlen)
         errbuf[0] = '\0';
-    if (flag_unpack_fields(&d, o, f) != 0) {
+    if (unpack_rec(&d, &flag_rec_flag, o, f, &root) != 0 || flag_check(f, errbuf, errlen) != 0) {
         flag_free(f);
         return -1;
     }
@@ -785,11 +790,6 @@ int flag_decode(const char *p, size_t n, flag_t *f, char *errbuf, size_t errlen)
 
 /* ==== JSON =============================================================== */
 
-static void json_key(buf_t *b, const char *lit)
-{
-    buf_puts(b, lit);
-}
-
 static void json_u64(buf_t *b, uint64_t v)
 {
     char tmp[24];
@@ -797,75 +797,72 @@ static void json_u64(buf_t *b, uint64_t v)
     buf_append(b, tmp, (size_t)n);
 }
 
+static int json_rec(const flag_rec_t *r, const void *obj, buf_t *out)
+{
+    bool first = true;
+    buf_putc(out, '{');
+    for (unsigned i = 0; i < r->nfields; i++) {
+        const flag_field_t *fd = &r->fields[i];
+        if (!field_present(fd, obj))
+            continue;
+        if (!first)
+            buf_putc(out, ',');
+        first = false;
+        buf_putc(out, '"');
+        buf_append(out, fd->name, fd->name_len);
+        buf_append(out, "\":", 2);
+        switch (fd->kind) {
+        case FLAG_K_U64:
+            json_u64(out, CAT(obj, fd->off, uint64_t));
+            break;
+        case FLAG_K_U32:
+            json_u64(out, CAT(obj, fd->off, uint32_t));
+            break;
+        case FLAG_K_BOOL:
+            buf_puts(out, CAT(obj, fd->off, bool) ? "true" : "false");
+            break;
+        case FLAG_K_STR:
+        case FLAG_K_OPTSTR:
+            json_cstr(out, CAT(obj, fd->off, const char *));
+            break;
+        case FLAG_K_STRS: {
+            char *const *v = CAT(obj, fd->off, char *const *);
+            buf_putc(out, '[');
+            for (size_t j = 0; j < CAT(obj, fd->count_off, size_t); j++) {
+                if (j)
+                    buf_putc(out, ',');
+                json_cstr(out, v[j]);
+            }
+            buf_putc(out, ']');
+            break;
+        }
+        case FLAG_K_RECS: {
+            const char *v = CAT(obj, fd->off, const char *);
+            buf_putc(out, '[');
+            for (size_t j = 0; j < CAT(obj, fd->count_off, size_t); j++) {
+                if (j)
+                    buf_putc(out, ',');
+                if (json_rec(fd->rec, v + j * fd->rec->size, out) != 0)
+                    return -1;
+            }
+            buf_putc(out, ']');
+            break;
+        }
+        case FLAG_K_ATTACH:
+            if (json_msgpack_bytes(out, CAT(obj, fd->off, const char *),
+                                   CAT(obj, fd->count_off, size_t)) != 0)
+                return -1;
+            break;
+        }
+    }
+    buf_putc(out, '}');
+    return 0;
+}
+
 int flag_to_json(const flag_t *f, buf_t *out)
 {
-    json_key(out, "{\"id\":");
-    json_u64(out, f->id);
-    json_key(out, ",\"key\":");
-    json_cstr(out, f->key);
-    json_key(out, f->enabled ? ",\"enabled\":true" : ",\"enabled\":false");
-    if (f->description) {
-        json_key(out, ",\"description\":");
-        json_cstr(out, f->description);
-    }
-    json_key(out, ",\"tags\":[");
-    for (size_t i = 0; i < f->ntags; i++) {
-        if (i)
-            buf_putc(out, ',');
-        json_cstr(out, f->tags[i]);
-    }
-    json_key(out, "],\"variants\":[");
-    for (size_t i = 0; i < f->nvariants; i++) {
-        const flag_variant_t *v = &f->variants[i];
-        json_key(out, i ? ",{\"key\":" : "{\"key\":");
-        json_cstr(out, v->key);
-        if (v->attachment) {
-            json_key(out, ",\"attachment\":");
-            if (json_msgpack_bytes(out, v->attachment, v->attachment_len) != 0)
-                return -1;
-        }
-        buf_putc(out, '}');
-    }
-    json_key(out, "],\"segments\":[");
-    for (size_t i = 0; i < f->nsegments; i++) {
-        const flag_segment_t *s = &f->segments[i];
-        buf_puts(out, i ? ",{" : "{");
-        if (s->description) {
-            json_key(out, "\"description\":");
-            json_cstr(out, s->description);
-            buf_putc(out, ',');
-        }
-        json_key(out, "\"rank\":");
-        json_u64(out, s->rank);
-        json_key(out, ",\"rolloutPercent\":");
-        json_u64(out, s->rollout_percent);
-        json_key(out, ",\"constraints\":[");
-        for (size_t j = 0; j < s->nconstraints; j++) {
-            const flag_constraint_t *c = &s->constraints[j];
-            json_key(out, j ? ",{\"property\":" : "{\"property\":");
-            json_cstr(out, c->property);
-            json_key(out, ",\"operator\":");
-            json_cstr(out, c->op);
-            json_key(out, ",\"value\":");
-            json_cstr(out, c->value);
-            buf_putc(out, '}');
-        }
-        json_key(out, "],\"distributions\":[");
-        for (size_t j = 0; j < s->ndistributions; j++) {
-            const flag_distribution_t *d = &s->distributions[j];
-            json_key(out, j ? ",{\"variantKey\":" : "{\"variantKey\":");
-            json_cstr(out, d->variant_key);
-            json_key(out, ",\"percent\":");
-            json_u64(out, d->percent);
-            buf_putc(out, '}');
-        }
-        json_key(out, "]}");
-    }
-    json_key(out, "],\"version\":");
-    json_u64(out, f->version);
-    json_key(out, ",\"updatedAt\":");
-    json_u64(out, f->updated_at);
-    buf_putc(out, '}');
+    if (json_rec(&flag_rec_flag, f, out) != 0)
+        return -1;
     return out->err ? -1 : 0;
 }
 

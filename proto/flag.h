@@ -73,6 +73,92 @@ typedef struct flag {
     uint64_t        updated_at;    /* ms since the epoch */
 } flag_t;
 
+/* ==== the schema ====
+ *
+ * Each record type is described once, as a table of its fields in wire
+ * order; flag_pack, flag_unpack, flag_to_json, flag_copy, flag_free and
+ * common/jsonin.c's reader walk these tables, so a field is added in one
+ * place. flag_validate's checks (names, operators, uniqueness) stay
+ * hand-written: they are rules about values, not about the shape. */
+typedef enum flag_kind {
+    FLAG_K_U64,     /* uint64_t */
+    FLAG_K_U32,     /* uint32_t */
+    FLAG_K_BOOL,    /* bool */
+    FLAG_K_STR,     /* char *, always written (NULL packs as "") */
+    FLAG_K_OPTSTR,  /* char *, NULL: omitted; nil or JSON null reads as NULL */
+    FLAG_K_STRS,    /* char ** with a size_t count at count_off */
+    FLAG_K_RECS,    /* array of `rec` with a size_t count at count_off */
+    FLAG_K_ATTACH,  /* msgpack bytes of any value (char *), size_t length at
+                     * count_off; NULL: omitted; nil or JSON null reads as NULL */
+} flag_kind_t;
+
+/* flag_field_t.flags */
+#define FLAG_F_REQUIRED    0x01u /* a stored record (msgpack) must have it */
+#define FLAG_F_IN_REQUIRED 0x02u /* JSON input must have it (within a sub-record) */
+#define FLAG_F_OMIT_ZERO   0x04u /* a U64 holding 0 is not written (0 = none) */
+#define FLAG_F_IN_INDEX    0x08u /* JSON input: absent means the element's index */
+
+/* Bits of the top-level fields settable through JSON input (common/jsonin.h
+ * names them JSONIN_*). A top-level field with in_bit 0 is read-only. */
+#define FLAG_IN_KEY         (1u << 0)
+#define FLAG_IN_DESCRIPTION (1u << 1)
+#define FLAG_IN_ENABLED     (1u << 2)
+#define FLAG_IN_TAGS        (1u << 3)
+#define FLAG_IN_VARIANTS    (1u << 4)
+#define FLAG_IN_SEGMENTS    (1u << 5)
+
+struct flag_rec;
+
+typedef struct flag_field {
+    const char *name;       /* msgpack map key and JSON name */
+    uint8_t     name_len;
+    uint8_t     kind;       /* flag_kind_t */
+    uint8_t     flags;      /* FLAG_F_* */
+    uint8_t     in_bit;     /* FLAG_IN_* (top level only) */
+    uint16_t    off;        /* offsetof the value */
+    uint16_t    count_off;  /* offsetof the count or length (STRS, RECS, ATTACH) */
+    /* Limits of a stored record: integers' largest value, strings' bytes,
+     * arrays' elements (item: each string of a STRS). */
+    uint64_t    max;
+    uint32_t    item_max;
+    /* The same for JSON input, where the record is not yet validated and
+     * flag_validate gives the better message. */
+    uint64_t    in_max;
+    uint32_t    in_item_max;
+    uint32_t    in_default; /* JSON input, U32 absent from a sub-record */
+    const struct flag_rec *rec; /* RECS: the element's record */
+} flag_field_t;
+
+typedef struct flag_rec {
+    const char         *name;   /* "flag", "variant", ... */
+    size_t              size;   /* of the C struct */
+    const flag_field_t *fields;
+    unsigned            nfields; /* at most 32 */
+} flag_rec_t;
+
+extern const flag_rec_t flag_rec_flag;         /* flag_t */
+extern const flag_rec_t flag_rec_variant;      /* flag_variant_t */
+extern const flag_rec_t flag_rec_segment;      /* flag_segment_t */
+extern const flag_rec_t flag_rec_constraint;   /* flag_constraint_t */
+extern const flag_rec_t flag_rec_distribution; /* flag_distribution_t */
+
+/* A field's path in an error message, formatted only when a message is
+ * written: "flag.segments[1].rank" (msgpack) or "segments[1].rank" (JSON
+ * input). Each level lives on its walker's stack. */
+typedef struct flag_path {
+    const struct flag_path *up;
+    const char *name;        /* a field, or NULL for an element of up */
+    size_t      index;
+} flag_path_t;
+/* Writes p into dst[n] (NUL-terminated, cut short if need be).
+ * @return the length written. */
+size_t flag_path_format(const flag_path_t *p, char *dst, size_t n);
+
+/* Frees what one field of obj owns and zeroes the field (and its count). */
+void flag_field_free(const flag_field_t *fd, void *obj);
+/* Frees what a record owns (every field, sub-records too), zeroes it. */
+void flag_rec_free(const flag_rec_t *r, void *obj);
+
 void flag_init(flag_t *f);             /* zeroes */
 void flag_free(flag_t *f);             /* frees the contents, leaves f zeroed */
 /* Free the contents of one variant / one segment (its constraints and

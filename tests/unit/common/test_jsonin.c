@@ -225,6 +225,13 @@ START_TEST(test_flag_errors)
           JSONIN_ALL, "value must be a string" },
         { "{\"segments\":[{\"distributions\":[{\"variantKey\":\"a\"}]}]}", JSONIN_ALL,
           "percent is required" },
+        /* nested arrays and objects name the wrong type, as top-level ones do */
+        { "{\"segments\":[{\"constraints\":5}]}", JSONIN_ALL,
+          "segments[0].constraints must be an array, not an integer" },
+        { "{\"segments\":[{\"distributions\":[[]]}]}", JSONIN_ALL,
+          "segments[0].distributions[0] must be an object, not an array" },
+        { "{\"segments\":[{},{\"constraints\":[{},{}]}]}", JSONIN_ALL,
+          "segments[1].constraints[0].property is required" },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char err[256];
