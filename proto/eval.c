@@ -157,7 +157,8 @@ static int view_cmp(const void *a, const void *b)
 }
 
 /* See EVAL_RE_MAX_WEIGHT: the size of the pattern with counted repetitions
- * expanded (saturating), or SIZE_MAX for a back-reference or nesting deeper
+ * expanded, as glibc's regcomp expands them (x{m,n}: n copies; x+: two,
+ * so each further '+' doubles), saturating; or SIZE_MAX for a back-reference or nesting deeper
  * than we track. A pattern regcomp would refuse anyway may get any weight. */
 static size_t re_weight(const char *p)
 {
@@ -239,8 +240,13 @@ static size_t re_weight(const char *p)
                 p++;
             sum[d]++;
             last = 1;
-        } else if (c == '*' || c == '+' || c == '?') {
-            /* a loop: no expansion */
+        } else if (c == '+') {
+            /* glibc parses x+ as x x*: the atom is copied, so "a++++..."
+             * doubles with every '+' */
+            sum[d] = sum[d] + last > cap ? cap : sum[d] + last;
+            last = last * 2 > cap ? cap : last * 2;
+        } else if (c == '*' || c == '?') {
+            /* a loop or an alternative with nothing: no copy */
         } else {
             sum[d]++;
             last = 1;

@@ -36,7 +36,8 @@
 
 /* A regular expression whose counted repetitions expand past this many atoms
  * ("((a{1,100}){1,100}){1,100}" is a million) is treated as invalid: glibc's
- * regcomp builds its automaton from the expansion and would take gigabytes.
+ * regcomp builds its automaton from the expansion and would take gigabytes;
+ * it parses x+ as x x*, so "a+++...+" doubles with every +.
  * Back-references (\1..\9) are refused too (exponential matching). */
 #define EVAL_RE_MAX_WEIGHT 4096
 

@@ -160,6 +160,8 @@ static const op_case_t op_cases[] = {
     {"EREG", "((a{1,100}){1,100}){1,100}", "a", false},   /* too big: invalid */
     {"EREG", "(a)\\1", "aa", false},      /* back-reference: refused */
     {"EREG", "a{2,3}", "aaa", true},
+    {"EREG", "a+++++++++++++++++++++++++++", "a", false},   /* 2^27 copies: invalid */
+    {"EREG", "a+b+", "aab", true},
     {"EREG", "a.*", NULL, false},
     {"NEREG", "b", "abc", true},
     {"NEREG", "a.*", "abc", false},
