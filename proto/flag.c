@@ -86,7 +86,11 @@ const flag_rec_t flag_rec_constraint = REC("constraint", flag_constraint_t, cons
 const flag_rec_t flag_rec_distribution =
     REC("distribution", flag_distribution_t, distribution_fields);
 
+/* Variant and segment ids: optional (0, a record from before ids, is not
+ * written), accepted on JSON input; the publisher decides what they are. */
 static const flag_field_t variant_fields[] = {
+    { FLD(flag_variant_t, "id", id, FLAG_K_U64), .flags = FLAG_F_OMIT_ZERO,
+      .max = UINT64_MAX, .in_max = UINT64_MAX },
     { FLD(flag_variant_t, "key", key, FLAG_K_STR),
       .flags = FLAG_F_REQUIRED | FLAG_F_IN_REQUIRED,
       .max = NAME_FLAG_KEY_MAX, .in_max = FLAG_MAX_STRING },
@@ -96,6 +100,8 @@ static const flag_field_t variant_fields[] = {
 };
 
 static const flag_field_t segment_fields[] = {
+    { FLD(flag_segment_t, "id", id, FLAG_K_U64), .flags = FLAG_F_OMIT_ZERO,
+      .max = UINT64_MAX, .in_max = UINT64_MAX },
     { FLD(flag_segment_t, "description", description, FLAG_K_OPTSTR),
       .max = FLAG_MAX_DESCRIPTION, .in_max = FLAG_MAX_DESCRIPTION },
     { FLD(flag_segment_t, "rank", rank, FLAG_K_U32),
@@ -364,6 +370,9 @@ static int flag_check(const flag_t *f, char *eb, size_t el)
         for (size_t j = 0; j < i; j++)
             if (strcmp(f->variants[j].key, v->key) == 0)
                 return verr(eb, el, "flag.variants[%zu].key: duplicate variant key", i);
+        for (size_t j = 0; v->id && j < i; j++)
+            if (f->variants[j].id == v->id)
+                return verr(eb, el, "flag.variants[%zu].id: duplicate variant id", i);
         if (v->attachment) {
             size_t end;
             if (v->attachment_len > FLAG_MAX_ATTACHMENT)
@@ -380,6 +389,9 @@ static int flag_check(const flag_t *f, char *eb, size_t el)
         return verr(eb, el, "flag.segments: more than %d segments", FLAG_MAX_SEGMENTS);
     for (size_t i = 0; i < f->nsegments; i++) {
         const flag_segment_t *s = &f->segments[i];
+        for (size_t j = 0; s->id && j < i; j++)
+            if (f->segments[j].id == s->id)
+                return verr(eb, el, "flag.segments[%zu].id: duplicate segment id", i);
         if (s->description && strlen(s->description) > FLAG_MAX_DESCRIPTION)
             return verr(eb, el, "flag.segments[%zu].description: longer than %d bytes",
                         i, FLAG_MAX_DESCRIPTION);

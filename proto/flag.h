@@ -1,10 +1,14 @@
 /*
  * flag — the flag record (DESIGN.md, "Message bytes"), Flagent-like:
  *
- *   { id, key, enabled, description, tags[], variants[] {key, attachment},
- *     segments[] {rank, rolloutPercent, description, constraints[]
+ *   { id, key, enabled, description, tags[], variants[] {id, key, attachment},
+ *     segments[] {id, description, rank, rolloutPercent, constraints[]
  *     {property, operator, value}, distributions[] {variantKey, percent}},
  *     version, updatedAt }
+ *
+ * A variant's and a segment's id (Flagent's variantID / segmentID) is given
+ * by the publisher and kept across updates; 0 means none, is not written,
+ * and is what a record from before ids reads as.
  *
  * The same record is stored in P:flags (msgpack), carried in events, and
  * rendered as JSON. A variant's attachment is any value; it is kept as the
@@ -37,6 +41,7 @@
 #define FLAG_MAX_ATTACHMENT_DEPTH 28
 
 typedef struct flag_variant {
+    uint64_t id;             /* 0: none (a record from before ids) */
     char   *key;
     char   *attachment;      /* msgpack bytes of any value, or NULL */
     size_t  attachment_len;
@@ -54,6 +59,7 @@ typedef struct flag_distribution {
 } flag_distribution_t;
 
 typedef struct flag_segment {
+    uint64_t             id;            /* 0: none (a record from before ids) */
     char                *description;   /* may be NULL */
     uint32_t             rank;
     uint32_t             rollout_percent; /* 0-100 */
@@ -171,7 +177,8 @@ void flag_segment_free(flag_segment_t *s);
 int  flag_copy(flag_t *dst, const flag_t *src);
 
 /* Checks names, limits and ranges: key and variant keys/variantKeys by
- * name_flag_key_valid, tags by name_tag_valid, variant keys unique, percents
+ * name_flag_key_valid, tags by name_tag_valid, variant keys unique, non-zero
+ * variant ids unique among variants and segment ids among segments, percents
  * 0-100, constraint property 1-1024 bytes, value at most 1024, operator one
  * of Flagent's EQ NEQ LT LTE GT GTE EREG NEREG IN NOTIN CONTAINS NOTCONTAINS,
  * attachment one JSON-able msgpack value (no ext, string map keys) within

@@ -7,12 +7,19 @@
  * sequence. Without If-Match an update that loses a race (412 from the
  * script) is recomputed from a fresh read, up to PUB_UPDATE_RETRIES times;
  * with If-Match the client's version is the one the script checks.
+ *
+ * Variant and segment ids (issue 12) are given here, before the script
+ * call: a part keeps its id across an update when the client sends that id
+ * back, and a variant also when its key stays the same; every other part
+ * gets a fresh id from INCRBY P:part-seq (one counter for all flags, like
+ * Flagent's table ids), so an id is never reused, in a flag or elsewhere.
  */
 #include "publisher/flags.h"
 #include "common/jsonin.h"
 #include "common/log.h"
 #include "proto/json.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,9 +116,119 @@ static void on_get(redisAsyncContext *ac, void *r, void *priv)
     buf_free(&b);
 }
 
+/* ==== variant and segment ids ==== */
+
+/* Finds the part of parts[n] (each stride bytes, its id at off) whose id
+ * is id and which is not yet in *taken (bit j: part j), and marks it.
+ * @return its index, or -1 (none, or id 0). */
+static int id_claim(uint64_t id, const void *parts, size_t n, size_t stride, size_t off,
+                    uint64_t *taken)
+{
+    for (size_t j = 0; id && j < n && j < 64; j++) {
+        uint64_t pid;
+        memcpy(&pid, (const char *)parts + j * stride + off, sizeof(pid));
+        if (pid == id && !(*taken & (1ull << j))) {
+            *taken |= 1ull << j;
+            return (int)j;
+        }
+    }
+    return -1;
+}
+
+/* Keeps the ids of next's variants and segments that prev (the stored
+ * record; NULL on create) gave them, and zeroes the others:
+ *   1. an id the client sent that names one of prev's parts of that kind,
+ *      not taken by an earlier part, is kept (a renamed variant too);
+ *   2. a variant left without one takes the id of prev's variant with the
+ *      same key, if that id is not taken.
+ * An id prev does not have is not taken from the client: the part is new.
+ * @return how many parts are left with id 0 (ids_fill gives them theirs). */
+static size_t ids_keep(flag_t *next, const flag_t *prev)
+{
+    uint64_t vtaken = 0, staken = 0; /* bit j: prev's part j is taken */
+    size_t fresh = 0;
+
+    for (size_t i = 0; i < next->nvariants; i++) {
+        flag_variant_t *v = &next->variants[i];
+        if (!prev || id_claim(v->id, prev->variants, prev->nvariants, sizeof(*v),
+                              offsetof(flag_variant_t, id), &vtaken) < 0)
+            v->id = 0;
+    }
+    for (size_t i = 0; i < next->nvariants; i++) {
+        flag_variant_t *v = &next->variants[i];
+        for (size_t j = 0; prev && !v->id && j < prev->nvariants && j < 64; j++) {
+            const flag_variant_t *p = &prev->variants[j];
+            if (p->id && !(vtaken & (1ull << j)) && strcmp(p->key, v->key) == 0) {
+                v->id = p->id;
+                vtaken |= 1ull << j;
+            }
+        }
+        fresh += v->id == 0;
+    }
+    for (size_t i = 0; i < next->nsegments; i++) {
+        flag_segment_t *s = &next->segments[i];
+        if (!prev || id_claim(s->id, prev->segments, prev->nsegments, sizeof(*s),
+                              offsetof(flag_segment_t, id), &staken) < 0)
+            s->id = 0;
+        fresh += s->id == 0;
+    }
+    return fresh;
+}
+
+/* Gives the parts ids_keep left at 0 the ids first, first+1, ...
+ * (variants, then segments, in order). */
+static void ids_fill(flag_t *next, uint64_t first)
+{
+    for (size_t i = 0; i < next->nvariants; i++)
+        if (next->variants[i].id == 0)
+            next->variants[i].id = first++;
+    for (size_t i = 0; i < next->nsegments; i++)
+        if (next->segments[i].id == 0)
+            next->segments[i].id = first++;
+}
+
 /* ==== flag mutations ==== */
 
 static void flag_step_read(req_t *q);
+static void flag_step_publish(req_t *q, const char *mode, uint64_t expected);
+
+/* The script's mode and expected version for q (not a delete). */
+static void flag_step_publish_change(req_t *q)
+{
+    if (q->type == EV_FLAG_CREATED)
+        flag_step_publish(q, "create", 0);
+    else
+        flag_step_publish(q, "update", q->next.version - 1);
+}
+
+static void on_part_ids(redisAsyncContext *ac, void *r, void *priv)
+{
+    req_t *q = priv;
+    redisReply *reply = r;
+    if (req_redis_failed(q, reply))
+        return;
+    if (reply->type != REDIS_REPLY_INTEGER || reply->integer <= 0 ||
+        (unsigned long long)reply->integer < q->fresh_ids)
+        return req_error(q, 500, NULL, "cannot allocate variant and segment ids");
+    ids_fill(&q->next, (uint64_t)reply->integer - q->fresh_ids + 1);
+    flag_step_publish_change(q);
+}
+
+/* Gives q->next's parts their ids (prev: the stored record, NULL on
+ * create), allocating fresh ones if need be, then publishes. */
+static void flag_step_ids(req_t *q, const flag_t *prev)
+{
+    const char *err;
+    q->fresh_ids = ids_keep(&q->next, prev);
+    if (q->fresh_ids == 0)
+        return flag_step_publish_change(q);
+    /* refuse an invalid record before spending ids on it */
+    if (flag_validate(&q->next, &err) < 0)
+        return req_error(q, 400, "invalid_flag", "%s", err);
+    if (rconn_command(q->p->rc, on_part_ids, q, "INCRBY %s %llu", q->p->k_part_seq,
+                      (unsigned long long)q->fresh_ids) < 0)
+        req_unavailable(q);
+}
 
 static void on_flag_script(pub_t *p, redisReply *reply, void *arg)
 {
@@ -261,14 +378,27 @@ static void on_flag_read(redisAsyncContext *ac, void *r, void *priv)
         buf_free(&eb);
         return;
     }
+    /* the stored record's parts, whose ids the new record may keep */
+    flag_t prev;
+    flag_init(&prev);
+    if (q->type != EV_FLAG_DELETED && flag_copy(&prev, &cur) < 0) {
+        flag_free(&cur);
+        return req_error(q, 500, NULL, "out of memory");
+    }
     flag_free(&q->next);
     q->next = cur; /* takes ownership */
-    if (q->body && jsonin_flag(q->body, q->mask, &q->next, &present, err, sizeof(err)) < 0)
+    if (q->body && jsonin_flag(q->body, q->mask, &q->next, &present, err, sizeof(err)) < 0) {
+        flag_free(&prev);
         return req_error(q, 400, "invalid_field", "%s", err);
+    }
     uint64_t expected = q->next.version;
     q->next.version = expected + 1;
     q->next.updated_at = req_now_ms();
-    flag_step_publish(q, q->type == EV_FLAG_DELETED ? "delete" : "update", expected);
+    if (q->type == EV_FLAG_DELETED)
+        flag_step_publish(q, "delete", expected);
+    else
+        flag_step_ids(q, &prev);
+    flag_free(&prev);
 }
 
 static void flag_step_read(req_t *q)
@@ -289,7 +419,7 @@ static void on_create_id(redisAsyncContext *ac, void *r, void *priv)
     q->next.id = (uint64_t)reply->integer;
     q->next.version = 1;
     q->next.updated_at = req_now_ms();
-    flag_step_publish(q, "create", 0);
+    flag_step_ids(q, NULL);
 }
 
 static void on_create_exists(redisAsyncContext *ac, void *r, void *priv)

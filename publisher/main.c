@@ -204,6 +204,7 @@ int main(int argc, char **argv)
     }
     pub_key(p, p->k_flags, sizeof(p->k_flags), "flags", NULL);
     pub_key(p, p->k_seq, sizeof(p->k_seq), "flag-seq", NULL);
+    pub_key(p, p->k_part_seq, sizeof(p->k_part_seq), "part-seq", NULL);
     metrics_init(p);
     signal(SIGPIPE, SIG_IGN);
 

@@ -87,6 +87,7 @@ typedef struct pub {
     /* Redis key names read outside publish.lua (prefix applied); the
      * script's own keys are named by store.c. */
     char k_flags[PUB_KEY_MAX], k_seq[PUB_KEY_MAX];
+    char k_part_seq[PUB_KEY_MAX]; /* variant and segment ids (flags.c) */
 
     struct {
 #define PUB_METRIC_HANDLE(handle, kind, name, help) metric_t *handle;

@@ -47,6 +47,7 @@ typedef struct req {
     bool                   has_if_match;
     uint64_t               if_match;
     int                    attempts;
+    size_t                 fresh_ids; /* variant/segment ids being allocated */
     int                    status;      /* of the reply, for the access log */
     char                   qpath[256];  /* request path, quoted for the log (the
                                          * evhttp request may be gone at the end) */

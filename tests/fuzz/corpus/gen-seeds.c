@@ -100,6 +100,18 @@ int main(int argc, char **argv)
     put("fuzz_flag", "minimal", b.data, b.len);
     flag_free(&f);
 
+    /* "full" has no variant or segment ids (a record from before them, which
+     * test_flag reads); "full-ids" is the same record with them */
+    sample_flag(&f);
+    f.variants[0].id = 11;
+    f.variants[1].id = 12;
+    f.segments[0].id = 13;
+    f.segments[1].id = 14;
+    buf_reset(&b);
+    flag_encode(&f, &b);
+    put("fuzz_flag", "full-ids", b.data, b.len);
+    flag_free(&f);
+
     /* every msgpack type once, for the JSON renderer */
     buf_reset(&b);
     msgpack_pack_map(&pk, 3);

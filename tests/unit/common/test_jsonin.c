@@ -169,6 +169,9 @@ START_TEST(test_flag_every_field_roundtrip)
     json_error_t je;
 
     sample_flag(&f);
+    f.variants[0].id = 5;     /* ids too (the second variant has none) */
+    f.segments[0].id = 6;
+    f.segments[1].id = 7;
     buf_init(&js);
     ck_assert_int_eq(flag_to_json(&f, &js), 0);
     json_t *v = json_loadb(js.data, js.len, 0, &je);
@@ -225,6 +228,10 @@ START_TEST(test_flag_errors)
           JSONIN_ALL, "value must be a string" },
         { "{\"segments\":[{\"distributions\":[{\"variantKey\":\"a\"}]}]}", JSONIN_ALL,
           "percent is required" },
+        { "{\"variants\":[{\"id\":-1,\"key\":\"a\"}]}", JSONIN_ALL,
+          "variants[0].id must be between 0 and" },
+        { "{\"segments\":[{\"id\":\"7\"}]}", JSONIN_ALL,
+          "segments[0].id must be an integer, not a string" },
         /* nested arrays and objects name the wrong type, as top-level ones do */
         { "{\"segments\":[{\"constraints\":5}]}", JSONIN_ALL,
           "segments[0].constraints must be an array, not an integer" },
@@ -314,6 +321,28 @@ START_TEST(test_flag_limits)
 }
 END_TEST
 
+/* Variant and segment ids are accepted on input (a client sends them back
+ * to keep them); absent ones read as 0. */
+START_TEST(test_flag_ids)
+{
+    char err[256];
+    unsigned present;
+    flag_t f;
+    json_t *v = parse("{\"key\":\"k\",\"variants\":[{\"id\":7,\"key\":\"on\"},{\"key\":\"off\"}],"
+                      "\"segments\":[{\"id\":9007199254740993},{}]}", err);
+    ck_assert_ptr_nonnull(v);
+    flag_init(&f);
+    ck_assert_msg(jsonin_flag(v, JSONIN_ALL, &f, &present, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_uint_eq(f.variants[0].id, 7);
+    ck_assert_uint_eq(f.variants[1].id, 0);
+    ck_assert_uint_eq(f.segments[0].id, 9007199254740993ULL);
+    ck_assert_uint_eq(f.segments[1].id, 0);
+    ck_assert_uint_eq(f.segments[1].rank, 1);
+    json_decref(v);
+    flag_free(&f);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("jsonin");
@@ -321,6 +350,7 @@ int main(void)
     tcase_add_test(tc, test_parse_bounds);
     tcase_add_test(tc, test_to_msgpack);
     tcase_add_test(tc, test_flag_full);
+    tcase_add_test(tc, test_flag_ids);
     tcase_add_test(tc, test_flag_every_field_roundtrip);
     tcase_add_test(tc, test_flag_errors);
     tcase_add_test(tc, test_flag_limits);

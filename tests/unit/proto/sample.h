@@ -118,13 +118,14 @@ static inline int flag_eq(const flag_t *a, const flag_t *b)
         if (!str_eq(a->tags[i], b->tags[i]))
             return 0;
     for (size_t i = 0; i < a->nvariants; i++)
-        if (!str_eq(a->variants[i].key, b->variants[i].key) ||
+        if (a->variants[i].id != b->variants[i].id ||
+            !str_eq(a->variants[i].key, b->variants[i].key) ||
             !bytes_eq(a->variants[i].attachment, a->variants[i].attachment_len,
                       b->variants[i].attachment, b->variants[i].attachment_len))
             return 0;
     for (size_t i = 0; i < a->nsegments; i++) {
         const flag_segment_t *x = &a->segments[i], *y = &b->segments[i];
-        if (!str_eq(x->description, y->description) || x->rank != y->rank ||
+        if (x->id != y->id || !str_eq(x->description, y->description) || x->rank != y->rank ||
             x->rollout_percent != y->rollout_percent ||
             x->nconstraints != y->nconstraints || x->ndistributions != y->ndistributions)
             return 0;

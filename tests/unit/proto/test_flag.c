@@ -403,7 +403,30 @@ static void x_variant_unknown(msgpack_packer *pk)
 {
     pack_base(pk, 1); pk_str(pk, "variants"); msgpack_pack_array(pk, 1);
     msgpack_pack_map(pk, 2); pk_str(pk, "key"); pk_str(pk, "v");
-    pk_str(pk, "id"); msgpack_pack_uint64(pk, 3);
+    pk_str(pk, "weight"); msgpack_pack_uint64(pk, 3);
+}
+static void x_variant_id_str(msgpack_packer *pk)
+{
+    pack_base(pk, 1); pk_str(pk, "variants"); msgpack_pack_array(pk, 1);
+    msgpack_pack_map(pk, 2); pk_str(pk, "id"); pk_str(pk, "3");
+    pk_str(pk, "key"); pk_str(pk, "v");
+}
+static void x_variant_id_dup(msgpack_packer *pk)
+{
+    pack_base(pk, 1); pk_str(pk, "variants"); msgpack_pack_array(pk, 2);
+    msgpack_pack_map(pk, 2); pk_str(pk, "id"); msgpack_pack_uint64(pk, 3);
+    pk_str(pk, "key"); pk_str(pk, "a");
+    msgpack_pack_map(pk, 2); pk_str(pk, "id"); msgpack_pack_uint64(pk, 3);
+    pk_str(pk, "key"); pk_str(pk, "b");
+}
+static void x_segment_id_dup(msgpack_packer *pk)
+{
+    pack_base(pk, 1); pk_str(pk, "segments"); msgpack_pack_array(pk, 2);
+    for (int i = 0; i < 2; i++) {
+        msgpack_pack_map(pk, 3); pk_str(pk, "id"); msgpack_pack_uint64(pk, 9);
+        pk_str(pk, "rank"); msgpack_pack_uint64(pk, 0);
+        pk_str(pk, "rolloutPercent"); msgpack_pack_uint64(pk, 100);
+    }
 }
 static void x_variant_nokey(msgpack_packer *pk)
 {
@@ -475,7 +498,10 @@ static const bad_t bads[] = {
     { x_tag_int, "flag.tags[1]: must be a string" },
     { x_tag_nul, "flag.tags[0]: contains a NUL byte" },
     { x_tags_many, "flag.tags: more than 64 elements" },
-    { x_variant_unknown, "flag.variants[0]: unknown field \"id\"" },
+    { x_variant_unknown, "flag.variants[0]: unknown field \"weight\"" },
+    { x_variant_id_str, "flag.variants[0].id: must be a non-negative integer" },
+    { x_variant_id_dup, "flag.variants[1].id: duplicate variant id" },
+    { x_segment_id_dup, "flag.segments[1].id: duplicate segment id" },
     { x_variant_nokey, "flag.variants[0]: missing field \"key\"" },
     { x_attachment_ext, "flag.variants[0].attachment: msgpack: ext" },
     { x_segment_type, "flag.segments[0]: must be a map" },
@@ -645,6 +671,84 @@ START_TEST(test_to_json)
 }
 END_TEST
 
+/* A file's bytes (tests run from the top of the tree). */
+static char *slurp_file(const char *path, size_t *n)
+{
+    FILE *fp = fopen(path, "rb");
+    char *p = malloc(1 << 16);
+    ck_assert_msg(fp != NULL, "cannot open %s", path);
+    ck_assert_ptr_nonnull(p);
+    *n = fread(p, 1, 1 << 16, fp);
+    fclose(fp);
+    return p;
+}
+
+/* A record from before ids (the full corpus seed has none) decodes with
+ * ids 0 and packs back to the same bytes: no "id" is written for them. */
+START_TEST(test_ids_old_record)
+{
+    flag_t f;
+    char err[256];
+    buf_t b, j;
+    size_t n;
+    char *p = slurp_file("tests/fuzz/corpus/fuzz_flag/full", &n);
+
+    ck_assert_msg(flag_decode(p, n, &f, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_uint_gt(f.nvariants, 0);
+    ck_assert_uint_gt(f.nsegments, 0);
+    for (size_t i = 0; i < f.nvariants; i++)
+        ck_assert_uint_eq(f.variants[i].id, 0);
+    for (size_t i = 0; i < f.nsegments; i++)
+        ck_assert_uint_eq(f.segments[i].id, 0);
+    buf_init(&b);
+    ck_assert_int_eq(flag_encode(&f, &b), 0);
+    ck_assert_uint_eq(b.len, n);
+    ck_assert(memcmp(b.data, p, n) == 0);
+    buf_init(&j);
+    ck_assert_int_eq(flag_to_json(&f, &j), 0);
+    ck_assert_ptr_null(strstr(j.data, "\"variants\":[{\"id\""));
+    ck_assert_ptr_null(strstr(j.data, "\"segments\":[{\"id\""));
+    buf_free(&b);
+    buf_free(&j);
+    flag_free(&f);
+    free(p);
+}
+END_TEST
+
+/* Ids round-trip through msgpack, flag_copy and JSON; "id" comes first in
+ * a variant and a segment, and is left out where it is 0. */
+START_TEST(test_ids_roundtrip)
+{
+    flag_t f, back, copy;
+    char err[256];
+    buf_t b, j;
+
+    sample_flag(&f);
+    f.variants[0].id = 11;
+    f.variants[1].id = 0;                /* a part without one stays without */
+    f.segments[0].id = 12;
+    f.segments[1].id = 4294967296ULL + 5; /* past 32 bits */
+    buf_init(&b);
+    ck_assert_int_eq(flag_encode(&f, &b), 0);
+    ck_assert_int_eq(flag_decode(b.data, b.len, &back, err, sizeof(err)), 0);
+    ck_assert(flag_eq(&f, &back));
+    ck_assert_uint_eq(back.segments[1].id, 4294967296ULL + 5);
+    ck_assert_int_eq(flag_copy(&copy, &back), 0);
+    ck_assert(flag_eq(&copy, &f));
+    buf_init(&j);
+    ck_assert_int_eq(flag_to_json(&f, &j), 0);
+    ck_assert_ptr_nonnull(strstr(j.data, "\"variants\":[{\"id\":11,\"key\":\"on\""));
+    ck_assert_ptr_nonnull(strstr(j.data, "},{\"key\":\"off\"}]"));
+    ck_assert_ptr_nonnull(strstr(j.data, "\"segments\":[{\"id\":12,\"description\":"));
+    ck_assert_ptr_nonnull(strstr(j.data, "{\"id\":4294967301,\"rank\":"));
+    buf_free(&b);
+    buf_free(&j);
+    flag_free(&f);
+    flag_free(&back);
+    flag_free(&copy);
+}
+END_TEST
+
 static Suite *flag_suite(void)
 {
     Suite *s = suite_create("flag");
@@ -663,6 +767,8 @@ static Suite *flag_suite(void)
     tcase_add_test(tc, test_decode_truncated_and_trailing);
     tcase_add_test(tc, test_decode_deep_attachment);
     tcase_add_test(tc, test_to_json);
+    tcase_add_test(tc, test_ids_old_record);
+    tcase_add_test(tc, test_ids_roundtrip);
     suite_add_tcase(s, tc);
     return s;
 }
