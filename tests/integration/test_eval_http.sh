@@ -45,7 +45,8 @@ code=$(post /api/v1/evaluation '{"flagKey":"dark","entityID":"u1","entityType":"
 [ "$code" = 200 ] || fail "evaluation answered $code: $(cat "$TMP/out")"
 [ "$(jqo '[.flagKey,.variantKey,.flagSnapshotID,.flagTags,.evalContext.entityID,.evalContext.entityType,.evalContext.entityContext.tier,.evalDebugLog]')" = \
   '["dark","on",1,["web"],"u1","user","pro",null]' ] || fail "single result: $(cat "$TMP/out")"
-jq -e '.flagID > 0 and .timestamp > 1700000000000' "$TMP/out" >/dev/null || fail "flagID/timestamp: $(cat "$TMP/out")"
+jq -e '.flagID > 0 and .timestamp > 1700000000000 and .segmentID > 0 and .variantID > 0' "$TMP/out" >/dev/null ||
+    fail "flagID/segmentID/variantID/timestamp: $(cat "$TMP/out")"
 DARK_ID=$(jqo .flagID)
 code=$(post /api/v1/evaluation "{\"flagID\":$DARK_ID,\"entityID\":\"u2\",\"entityContext\":{\"tier\":\"free\"}}")
 [ "$code" = 200 ] && [ "$(jqo '[.flagKey,.variantKey,.variantAttachment]')" = '["dark",null,null]' ] ||

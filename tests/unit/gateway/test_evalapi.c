@@ -187,7 +187,7 @@ START_TEST(flagent_single)
     ck_assert_str_eq(sget(js, "flagKey"), "dark");
     ck_assert_int_eq(iget(js, "flagSnapshotID"), 3);
     ck_assert_str_eq(sget(js, "variantKey"), "on");
-    ck_assert(json_is_null(json_object_get(js, "variantID")));   /* the record has no ids yet */
+    ck_assert(json_is_null(json_object_get(js, "variantID")));   /* a record without ids */
     ck_assert(json_is_null(json_object_get(js, "variantAttachment")));
     ck_assert(json_is_null(json_object_get(js, "evalDebugLog")));
     ck_assert_str_eq(sget(js, "evalContext.entityID"), "u1");
@@ -217,6 +217,30 @@ START_TEST(flagent_single)
     /* no entityID: a generated one, different per seed, same for the same */
     ck_assert_uint_eq(call(m, EVALAPI_FLAGENT, NULL, "{\"flagKey\":\"split\"}", NULL, NULL, &js, NULL), 200);
     ck_assert(strncmp(sget(js, "evalContext.entityID"), "randomly_generated_", 19) == 0);
+    json_decref(js);
+    mirror_free(m);
+}
+END_TEST
+
+/* Segment and variant ids the publisher assigned reach the results. */
+START_TEST(ids)
+{
+    mirror_t *m = mirror_new();
+    json_t *js, *logs;
+    put_flag(m, 7, 2, "{\"key\":\"idf\",\"enabled\":true,\"variants\":[{\"id\":21,\"key\":\"on\"}],"
+             "\"segments\":[{\"id\":11,\"rank\":1,\"rolloutPercent\":100,"
+             "\"distributions\":[{\"variantKey\":\"on\",\"percent\":100}]}]}");
+    ck_assert_uint_eq(call(m, EVALAPI_FLAGENT, NULL, "{\"flagKey\":\"idf\",\"entityID\":\"u\",\"enableDebug\":true}",
+                           NULL, NULL, &js, NULL), 200);
+    ck_assert_int_eq(iget(js, "segmentID"), 11);
+    ck_assert_int_eq(iget(js, "variantID"), 21);
+    logs = json_object_get(json_object_get(js, "evalDebugLog"), "segmentDebugLogs");
+    ck_assert_int_eq(iget(json_array_get(logs, 0), "segmentID"), 11);
+    ck_assert(strstr(sget(json_array_get(logs, 0), "msg"), "variantID: 21") != NULL);
+    json_decref(js);
+    ck_assert_uint_eq(call(m, EVALAPI_OFREP_ONE, "idf", "{}", NULL, NULL, &js, NULL), 200);
+    ck_assert_int_eq(iget(json_object_get(js, "metadata"), "segmentID"), 11);
+    ck_assert_int_eq(iget(json_object_get(js, "metadata"), "variantID"), 21);
     json_decref(js);
     mirror_free(m);
 }
@@ -426,6 +450,7 @@ int main(void)
     tcase_add_test(tc, routes);
     tcase_add_test(tc, parse_errors);
     tcase_add_test(tc, flagent_single);
+    tcase_add_test(tc, ids);
     tcase_add_test(tc, flagent_debug);
     tcase_add_test(tc, flagent_batch);
     tcase_add_test(tc, ofrep_single);
