@@ -37,6 +37,10 @@ static int http_route(gw_worker_t *w, gw_conn_t *c, struct lws *wsi, const char 
 {
     gw_t *g = w->g;
 
+    /* a request pipelined behind an evaluation not answered yet: answer
+     * that one and close; the client sends this one again */
+    if (eval_pending(c))
+        return eval_writable(c, wsi, true);
     if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0)
         return http_preflight(wsi);
     /* POST (and any other method there) is the evaluation paths' own */
@@ -169,6 +173,8 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
     /* writable: SSE streams (HTTP) and WS connections alike */
     case LWS_CALLBACK_HTTP_WRITEABLE:
     case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (reason == LWS_CALLBACK_HTTP_WRITEABLE && eval_pending(c))
+            return eval_writable(c, wsi, false) ? -1 : 0;
         if (c == NULL || (t = conn_transport(c)) == NULL)
             return 0;
         return t->writable(c);

@@ -8,8 +8,12 @@
  * to a buffer bounded by FLAGCAST_MAX_BODY_BYTES) and
  * LWS_CALLBACK_HTTP_BODY_COMPLETION (eval_complete). The parse happens
  * outside any lock; the evaluation and the rendering happen under the
- * mirror's read lock (the Redis thread writes it), and the answer is written
- * once the lock is released.
+ * mirror's read lock (the Redis thread writes it); the answer is kept and
+ * written from LWS_CALLBACK_HTTP_WRITEABLE (eval_writable), the keep-alive
+ * connection then serving the next request. A request pipelined behind a
+ * body makes lws 4.1 repeat the completion and then loop on that request
+ * (a core at 100%): the answer is then sent with Connection: close and the
+ * connection ends, so the client sends the rest again.
  *
  * A request refused before its body is read (405, 401, 411, 413) is answered
  * and its connection closed: the unread body would otherwise be taken for
@@ -36,6 +40,10 @@ struct gw_evreq {
     token_identity_t *id;            /* NULL: anonymous */
     bool              has_inm;
     char              inm[512];      /* If-None-Match */
+    /* the answer, once evaluated: written from the writable callback */
+    bool              ready;
+    bool              close;         /* more bytes followed: close after the answer */
+    evalapi_reply_t   out;
 };
 
 static void evreq_free(struct gw_evreq *r)
@@ -44,6 +52,7 @@ static void evreq_free(struct gw_evreq *r)
         return;
     buf_free(&r->body);
     token_identity_free(r->id);
+    evalapi_reply_free(&r->out);
     free(r);
 }
 
@@ -195,6 +204,7 @@ int eval_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi, const char *path)
     r->id = id;
     r->expect = (size_t)len;
     buf_init(&r->body);
+    evalapi_reply_init(&r->out);
     r->body.limit = (size_t)w->g->cfg.max_body_bytes;
     n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH);
     if (n > 0 && (size_t)n < sizeof(r->inm) &&
@@ -247,18 +257,25 @@ int eval_complete(gw_conn_t *c, struct lws *wsi)
     struct gw_evreq *r = c ? c->ereq : NULL;
     gw_t *g;
     evalapi_req_t req;
-    evalapi_reply_t out;
-    int rc;
+    evalapi_reply_t *out;
 
     if (r == NULL)
         return -1;
+    if (r->ready) {
+        /* lws 4.1 repeats the completion when bytes follow the body (a
+         * pipelined request); it then loops on that request, spinning a
+         * core. Answer this one with Connection: close and end there: the
+         * client sends the rest again on a new connection. */
+        r->close = true;
+        return 0;
+    }
     g = wsi_worker(wsi)->g;
-    evalapi_reply_init(&out);
+    out = &r->out;
     if (!atomic_load(&g->mirror_ever)) {
-        evalapi_reply_error(&out, r->kind, r->klen ? r->key : NULL, 503, "GENERAL",
+        evalapi_reply_error(out, r->kind, r->klen ? r->key : NULL, 503, "GENERAL",
                             "flags not loaded yet");
     } else if (evalapi_parse(r->kind, r->key, r->klen, r->body.data, r->body.len, &req,
-                             &out) == 0) {
+                             out) == 0) {
         const char *role = g->cfg.evaluator_role;
         evalapi_env_t env = {
             .now_ms = now_ms(),
@@ -268,18 +285,36 @@ int eval_complete(gw_conn_t *c, struct lws *wsi)
             .if_none_match = r->has_inm ? r->inm : NULL,
         };
         pthread_rwlock_rdlock(&g->mirror_lock);
-        evalapi_run(g->mirror, &req, &env, &out);
+        evalapi_run(g->mirror, &req, &env, out);
         pthread_rwlock_unlock(&g->mirror_lock);
         evalapi_req_free(&req);
-        if (out.status >= 500)
-            log_warn("evaluation failed", "path_kind=%d status=%u", (int)r->kind, out.status);
+        if (out->status >= 500)
+            log_warn("evaluation failed", "path_kind=%d status=%u", (int)r->kind, out->status);
     }
-    eval_release(c);
-    if (out.body.err)
-        rc = -1;
-    else
-        rc = eval_reply(wsi, out.status, out.body.data, out.status == 304 ? 0 : out.body.len,
-                        out.etag, false);
-    evalapi_reply_free(&out);
+    if (out->body.err)
+        return -1;
+    /* The answer is written from the writable callback, not from inside the
+     * body callbacks, so that a repeated completion (above) is seen first. */
+    buf_free(&r->body);
+    r->ready = true;
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+bool eval_pending(const gw_conn_t *c)
+{
+    return c && c->ereq && c->ereq->ready;
+}
+
+int eval_writable(gw_conn_t *c, struct lws *wsi, bool close)
+{
+    struct gw_evreq *r = c->ereq;
+    evalapi_reply_t *out = &r->out;
+    int rc;
+
+    c->ereq = NULL;
+    rc = eval_reply(wsi, out->status, out->body.data, out->status == 304 ? 0 : out->body.len,
+                    out->etag, close || r->close);
+    evreq_free(r);
     return rc;
 }

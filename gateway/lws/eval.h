@@ -20,8 +20,16 @@ bool eval_is_path(const char *path);
 int  eval_start(gw_worker_t *w, gw_conn_t *c, struct lws *wsi, const char *path);
 /* LWS_CALLBACK_HTTP_BODY: len more bytes. @return 0, or -1 to close (413). */
 int  eval_body(gw_conn_t *c, struct lws *wsi, const void *in, size_t len);
-/* LWS_CALLBACK_HTTP_BODY_COMPLETION: evaluates and answers. */
+/* LWS_CALLBACK_HTTP_BODY_COMPLETION: evaluates, and asks for a writable
+ * callback to write the answer. @return 0, or -1 to close. */
 int  eval_complete(gw_conn_t *c, struct lws *wsi);
+/* Whether c has an evaluated answer waiting for LWS_CALLBACK_HTTP_WRITEABLE. */
+bool eval_pending(const gw_conn_t *c);
+/* LWS_CALLBACK_HTTP_WRITEABLE with eval_pending(c): writes the answer;
+ * close: with Connection: close, and the connection ends (a pipelined
+ * request arrived before the answer was written: the client repeats it).
+ * @return what the callback returns. */
+int  eval_writable(gw_conn_t *c, struct lws *wsi, bool close);
 /* The connection closes: frees a request still being read. */
 void eval_release(gw_conn_t *c);
 

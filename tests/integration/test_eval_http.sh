@@ -104,7 +104,14 @@ curl -s -o "$TMP/ka" -X POST -H 'Content-Type: application/json' --data '{"flagK
     "$GW/api/v1/evaluation" --next -s -o "$TMP/ka2" -X POST --data '{"flagKey":"color","entityID":"u1"}' \
     "$GW/api/v1/evaluation"
 jq -e '.flagKey == "color"' "$TMP/ka2" >/dev/null || fail "second POST on a kept-alive connection: $(cat "$TMP/ka2")"
-ok "400 malformed JSON / bad types, 413 over the body limit, 405 elsewhere, keep-alive"
+# pipelined POSTs: the first answered, then closed (no spin: the gateway stays idle)
+python3 "$GW_DIR/pipeline_post.py" "$GW_PORT" >"$TMP/pipe.out" 2>&1
+[ "$(cat "$TMP/pipe.out")" = "HTTP/1.1 200 OK" ] || fail "pipelined POSTs: $(cat "$TMP/pipe.out")"
+sleep 1
+cpu=$(ps -p "$GW_PID" -o %cpu= | tr -d ' ')
+[ "${cpu%%.*}" -lt 20 ] || fail "gateway at ${cpu}% CPU after pipelined POSTs"
+is_code 200 "$GW/healthz" || fail "gateway unresponsive after pipelined POSTs"
+ok "400 malformed JSON / bad types, 413 over the body limit, 405 elsewhere, keep-alive, pipelined POSTs"
 
 # ---- CORS for POST
 code=$(curl -s -o /dev/null -D "$TMP/pre.h" -w '%{http_code}' -X OPTIONS -H 'Origin: https://app.example' \
