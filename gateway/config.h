@@ -31,6 +31,8 @@ typedef struct gw_config {
     long        ws_idle_timeout;   /* seconds of silence before closing */
     long        ws_max_errors;     /* bad client messages before closing */
     const char *cors_origins;
+    long        max_body_bytes;    /* a POST body (evaluation); over it: 413 */
+    const char *evaluator_role;    /* a token holding it may evaluate any entity */
     long        threads;
     const char *log_level;
     long        drain_delay;       /* s: /readyz 503 before the drain starts */

@@ -15,6 +15,14 @@
 #include <string.h>
 #include "proto/render.h"
 
+/* A stored record and its evaluator, in one allocation. The flag comes
+ * first, so the arrays' flag_t pointers are the mflag_t pointers. The
+ * eval_flag_t borrows the flag_t beside it and is freed first. */
+typedef struct mflag {
+    flag_t       f;
+    eval_flag_t *ef;
+} mflag_t;
+
 struct mirror {
     flag_t  **by_key;
     flag_t  **by_id;
@@ -30,9 +38,24 @@ mirror_t *mirror_new(void)
 static void flag_destroy(flag_t *f)
 {
     if (f) {
+        eval_flag_free(((mflag_t *)f)->ef);
         flag_free(f);
         free(f);
     }
+}
+
+/* A new, empty stored record with no evaluator yet. */
+static flag_t *mflag_alloc(void)
+{
+    mflag_t *mf = calloc(1, sizeof(*mf));
+    return mf ? &mf->f : NULL;
+}
+
+/* Prepares the evaluator of a stored record. @return 0 or -1 (memory). */
+static int mflag_prepare(flag_t *f)
+{
+    mflag_t *mf = (mflag_t *)f;
+    return eval_flag_new(&mf->ef, &mf->f, NULL, 0);
 }
 
 void mirror_clear(mirror_t *m)
@@ -161,11 +184,10 @@ int mirror_put(mirror_t *m, const flag_t *f)
     flag_t *old = find_key(m, f->key, strlen(f->key), &pos) ? m->by_key[pos] : NULL;
     if (old && f->version <= old->version)
         return 0;
-    flag_t *copy = calloc(1, sizeof *copy);
-    if (!copy || flag_copy(copy, f) != 0 || reserve(m, m->n + 1) != 0) {
-        if (copy)
-            flag_free(copy);
-        free(copy);
+    flag_t *copy = mflag_alloc();
+    if (!copy || flag_copy(copy, f) != 0 || mflag_prepare(copy) != 0 ||
+        reserve(m, m->n + 1) != 0) {
+        flag_destroy(copy);
         return -1;
     }
     if (old)
@@ -222,7 +244,7 @@ int mirror_load(mirror_t *m, const char *const *vals, const size_t *lens, size_t
         goto oom;
 
     for (size_t i = 0; i < n; i++) {
-        flag_t *f = calloc(1, sizeof *f);
+        flag_t *f = mflag_alloc();
         if (!f)
             goto oom;
         eb[0] = '\0';
@@ -232,6 +254,10 @@ int mirror_load(mirror_t *m, const char *const *vals, const size_t *lens, size_t
             bad++;
             flag_destroy(f);
             continue;
+        }
+        if (mflag_prepare(f) != 0) {
+            flag_destroy(f);
+            goto oom;
         }
         by_key[k++] = f;
     }
@@ -314,6 +340,16 @@ const flag_t *mirror_get_id(const mirror_t *m, uint64_t id)
 {
     size_t pos;
     return find_id(m, id, &pos) ? m->by_id[pos] : NULL;
+}
+
+const flag_t *mirror_at(const mirror_t *m, size_t i)
+{
+    return i < m->n ? m->by_key[i] : NULL;
+}
+
+const eval_flag_t *mirror_eval(const flag_t *f)
+{
+    return f ? ((const mflag_t *)f)->ef : NULL;
 }
 
 int mirror_snapshot(const mirror_t *m, const filter_t *f, const flag_t ***out, size_t *n)

@@ -27,6 +27,13 @@
  * concurrently under the read lock and the others under the write lock.
  * mirror_generation() changes on every modification: a caller may cache a
  * rendered snapshot (e.g. of mode ALL) per generation.
+ *
+ * Evaluation. Every stored record carries its prepared evaluator
+ * (proto/eval.h), built when the record is stored (mirror_load, mirror_put,
+ * so by the writer, under the write lock) and freed with it: readers
+ * evaluate under the read lock with mirror_eval(flag) and no further work
+ * per flag version. A record whose evaluator cannot be built (out of
+ * memory) is not stored: the call fails as for any allocation failure.
  */
 #ifndef FLAGCAST_GW_MIRROR_H
 #define FLAGCAST_GW_MIRROR_H
@@ -36,6 +43,7 @@
 #include <stdint.h>
 #include "gateway/filter.h"
 #include "proto/buf.h"
+#include "proto/eval.h"
 #include "proto/event.h"
 #include "proto/flag.h"
 
@@ -73,6 +81,12 @@ size_t        mirror_count(const mirror_t *m);
 uint64_t      mirror_generation(const mirror_t *m);
 const flag_t *mirror_get(const mirror_t *m, const char *key, size_t len);
 const flag_t *mirror_get_id(const mirror_t *m, uint64_t id);
+
+/* Read-only. The i-th flag in key order (i < mirror_count), or NULL. */
+const flag_t *mirror_at(const mirror_t *m, size_t i);
+/* Read-only. The prepared evaluator of a flag the mirror returned (never
+ * NULL for such a flag; NULL for NULL); valid as long as the flag is. */
+const eval_flag_t *mirror_eval(const flag_t *f);
 
 /* Read-only. The flags f selects (filter_match_flag), sorted by key, as a
  * malloc'd array of pointers into the mirror (*out; free() it; valid until

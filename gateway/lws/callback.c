@@ -7,6 +7,7 @@
 #include "gateway/lws/lws.h"
 #include "gateway/lws/accept.h"
 #include "gateway/lws/conn.h"
+#include "gateway/lws/eval.h"
 #include "gateway/lws/http.h"
 #include "gateway/lws/sse.h"
 #include "gateway/lws/worker.h"
@@ -30,13 +31,21 @@ static const struct lws_protocols gw_protocols[] = {
     { NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
-/* The HTTP routes (docs/API.md): streams, health, readiness, metrics. */
+/* The HTTP routes (docs/API.md): streams, evaluation, health, readiness,
+ * metrics. */
 static int http_route(gw_worker_t *w, gw_conn_t *c, struct lws *wsi, const char *path)
 {
     gw_t *g = w->g;
 
+    /* a request pipelined behind an evaluation not answered yet: answer
+     * that one and close; the client sends this one again */
+    if (eval_pending(c))
+        return eval_writable(c, wsi, true);
     if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0)
         return http_preflight(wsi);
+    /* POST (and any other method there) is the evaluation paths' own */
+    if (eval_is_path(path))
+        return eval_start(w, c, wsi, path);
     if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0) {
         /* a body may follow that we will not read: answer, then close */
         http_reply_json_error(wsi, 405, "method not allowed");
@@ -131,6 +140,12 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
         return http_route(w, c, wsi, path) ? -1 : 0;
     }
 
+    case LWS_CALLBACK_HTTP_BODY:
+        return eval_body(c, wsi, in, len) ? -1 : 0;
+
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return eval_complete(c, wsi) ? -1 : 0;
+
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         return ws_confirm_upgrade(wsi);
 
@@ -158,14 +173,18 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
     /* writable: SSE streams (HTTP) and WS connections alike */
     case LWS_CALLBACK_HTTP_WRITEABLE:
     case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (reason == LWS_CALLBACK_HTTP_WRITEABLE && eval_pending(c))
+            return eval_writable(c, wsi, false) ? -1 : 0;
         if (c == NULL || (t = conn_transport(c)) == NULL)
             return 0;
         return t->writable(c);
 
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_CLOSED:
-        if (c)
+        if (c) {
+            eval_release(c);
             conn_release(c);
+        }
         return 0;
 
     default:

@@ -101,6 +101,8 @@ typedef struct gw_conn {
                                       * goes up to 1000000: no uint8_t wrap) */
     uint64_t          auth_deadline_ns; /* auth_wait: auth by then; close_code: killed by then */
     token_identity_t *id;            /* who the client is (owned), NULL: anonymous */
+    struct gw_evreq  *ereq;          /* plain HTTP: an evaluation request whose body
+                                      * is being read (lws/eval.c), NULL: none */
 } gw_conn_t;
 
 typedef struct gw_item {

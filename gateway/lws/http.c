@@ -17,7 +17,7 @@
  * tokens only, never cookies, so credentials grant nothing more here. */
 int http_add_cors(struct lws *wsi, unsigned char **p, unsigned char *end)
 {
-    static const char expose[] = "X-Flagcast-Refused, Retry-After";
+    static const char expose[] = "X-Flagcast-Refused, Retry-After, ETag";
     char origin[256];
     int n = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
 
@@ -85,8 +85,8 @@ int http_preflight(struct lws *wsi)
 {
     unsigned char hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *p = start,
                   *end = hdr + sizeof(hdr) - 1;
-    static const char methods[] = "GET, OPTIONS";
-    static const char headers[] = "Authorization, Last-Event-ID, Cache-Control, Content-Type, Accept";
+    static const char methods[] = "GET, POST, OPTIONS";
+    static const char headers[] = "Authorization, Last-Event-ID, Cache-Control, Content-Type, Accept, If-None-Match";
 
     if (lws_add_http_common_headers(wsi, 204, NULL, 0, &p, end) ||
         http_add_cors(wsi, &p, end) ||

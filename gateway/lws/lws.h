@@ -9,6 +9,7 @@
  *   callback.c  the one lws callback: routes and forwards to a transport
  *   http.c      replies, CORS, query and token of a request, health, metrics
  *   conn.c      a connection's lifecycle, write path, fan-out, admission
+ *   eval.c      the evaluation API: POST bodies, evaluation under the mirror lock
  *   sse.c ws.c  each transport's operations (conn.h's gw_transport_t)
  *   replay.c    answers of the Redis thread: replay, snapshots, resyncs
  *

@@ -229,6 +229,54 @@ START_TEST(snapshot_filters_sorted)
 }
 END_TEST
 
+/* Every stored record has its prepared evaluator, rebuilt with the record:
+ * after an update the evaluator reads the new record (no variant while the
+ * flag is disabled, the variant once enabled). */
+START_TEST(eval_prepared_per_record)
+{
+    mirror_t *m = mirror_new();
+    load_abc(m);
+    for (size_t i = 0; i < mirror_count(m); i++) {
+        const flag_t *f = mirror_at(m, i);
+        ck_assert_ptr_nonnull(mirror_eval(f));
+        ck_assert_ptr_eq(eval_flag_record(mirror_eval(f)), f);
+    }
+    ck_assert_ptr_null(mirror_at(m, mirror_count(m)));
+    ck_assert_ptr_null(mirror_eval(NULL));
+
+    flag_t a;
+    gwt_flag(&a, "a", 1, 6, NULL);
+    a.enabled = false;
+    a.variants = calloc(1, sizeof *a.variants);
+    a.variants[0].key = strdup("on");
+    a.nvariants = 1;
+    a.segments = calloc(1, sizeof *a.segments);
+    a.segments[0].rollout_percent = 100;
+    a.segments[0].distributions = calloc(1, sizeof *a.segments[0].distributions);
+    a.segments[0].distributions[0].variant_key = strdup("on");
+    a.segments[0].distributions[0].percent = 100;
+    a.segments[0].ndistributions = 1;
+    a.nsegments = 1;
+    ck_assert_int_eq(mirror_put(m, &a), 1);
+
+    eval_input_t in = { .entity_id = "u1", .entity_id_len = 2 };
+    eval_result_t r;
+    const flag_t *f = mirror_get(m, "a", 1);
+    ck_assert_int_eq(eval_run(mirror_eval(f), &in, &r), 0);
+    ck_assert_int_eq(r.reason, EVAL_REASON_DISABLED);
+    a.enabled = true;
+    a.version = 7;
+    ck_assert_int_eq(mirror_put(m, &a), 1);
+    f = mirror_get(m, "a", 1);
+    ck_assert_int_eq(eval_run(mirror_eval(f), &in, &r), 0);
+    ck_assert_int_eq(r.reason, EVAL_REASON_TARGETING_MATCH);
+    ck_assert_str_eq(r.variant->key, "on");
+    ck_assert_ptr_eq(r.variant, &f->variants[0]);
+    flag_free(&a);
+    mirror_free(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("mirror");
@@ -236,6 +284,7 @@ int main(void)
     tcase_add_test(tc, load_and_lookup);
     tcase_add_test(tc, apply_versions_and_delete);
     tcase_add_test(tc, snapshot_filters_sorted);
+    tcase_add_test(tc, eval_prepared_per_record);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
