@@ -327,7 +327,6 @@ static void fan_visit(void *arg, void *owner)
     if (!c->resuming && outq_empty(&c->q) && !lws_partial_buffered(c->wsi)) {
         unsigned fmt = c->fmt;
         enum lws_write_protocol wp = conn_write_proto(c);
-        const gw_transport_t *t = conn_transport(c);
 
         if (!f->looked[fmt]) {
             f->data[fmt] = outq_ev_data(f->ev, (outq_fmt_t)fmt, &f->len[fmt]);
@@ -338,10 +337,12 @@ static void fan_visit(void *arg, void *owner)
             return;
         }
         f->delivered++;
-        if (c->pos && t->frame) {
+        if (c->pos) {   /* a list cursor (SSE): the transport's own frame */
             const char *pp = f->data[fmt];
             size_t pn = f->len[fmt];
-            t->frame(c, f->ev, &pp, &pn);
+            const gw_transport_t *t = conn_transport(c);
+            if (t->frame)
+                t->frame(c, f->ev, &pp, &pn);
             if (lws_write(c->wsi, (unsigned char *)pp, pn, wp) < 0)
                 conn_kill(c, "write failed");
             return;
