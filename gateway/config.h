@@ -1,7 +1,7 @@
 /*
  * config — the gateway's settings, as main.c resolved them (every knob is
- * listed by `flagcast-gateway --help` and in docs/CONFIG.md). Read-only
- * once the threads start.
+ * listed by `flagcast-gateway --help` and in the README, "Configuration").
+ * Read-only once the threads start.
  */
 #ifndef FLAGCAST_GATEWAY_CONFIG_H
 #define FLAGCAST_GATEWAY_CONFIG_H

@@ -450,7 +450,7 @@ START_TEST(floor_next_many_old_channels)
 {
     /* more old channels than r's capacity: each merged */
     gw_resume_t *old = gw_resume_new(1), *r = gw_resume_new(1);
-    char ch[16];
+    char ch[32];
     for (int i = 0; i < 20; i++) {
         snprintf(ch, sizeof ch, "c%d", i);
         answered(old, ch, "e1", 0, (uint64_t)i + 1);
@@ -505,7 +505,7 @@ START_TEST(starts_set_find_covers)
     ck_assert(covers(s, "a", "e2", 4));
 
     /* growth past the initial capacity */
-    char ch[16];
+    char ch[32];
     for (int i = 0; i < 40; i++) {
         snprintf(ch, sizeof ch, "user:u%d", i);
         resume_start_set(&s, ch, "e1", (uint64_t)i);
