@@ -12,7 +12,7 @@ PKGS="build-essential pkg-config gcc make
 libhiredis-dev libevent-dev libwebsockets-dev libmsgpack-dev check libsubunit-dev
 libjansson-dev libjwt-dev zlib1g-dev
 redis-server curl clang libclang-rt-14-dev haproxy docker-compose
-python3 python3-yaml git ca-certificates openssl procps
+python3 python3-yaml git jq ca-certificates openssl procps
 nodejs npm"
 # podman without iptables fails ("netavark: No such file or directory"); runc,
 # not crun (deploy/podman/containers.conf); debootstrap makes the base image.
