@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/jsonin.h"
+#include "proto/eval_ctx.h"
 #include "proto/event.h"
 #include "proto/json.h"
 #include "proto/mpscan.h"
@@ -61,6 +63,7 @@ void wsmsg_free(wsmsg_t *m)
     free(m->since);
     free(m->token);
     free(m->ping_id);
+    free(m->eval_body);
     wsmsg_init(m);
 }
 
@@ -207,6 +210,62 @@ static const char *const sub_fields[] = {
 };
 static const char *const auth_fields[] = { "type", "id", "token", NULL };
 static const char *const ping_fields[] = { "type", "id", NULL };
+static const char *const eval_fields[] = {
+    "type", "id", "flagKeys", "entityID", "entityType", "entityContext", NULL
+};
+
+#define WSMSG_MAX_CONTEXT (EVAL_CTX_MAX_PROPS - 2)   /* as evalapi bounds entityContext */
+
+/* The evaluate message, into m->eval_body: a batch request of one entity,
+ * checked here so that evalapi_parse accepts it. */
+static int parse_evaluate(json_t *root, wsmsg_t *m, size_t max_items, wsmsg_error_t *e)
+{
+    json_t *keys = json_object_get(root, "flagKeys"), *v, *ent, *body;
+    const char *names[] = { "entityID", "entityType" };
+    size_t i;
+
+    if (!keys)
+        return seterr(e, WSERR_BAD_MESSAGE, "missing \"flagKeys\"");
+    if (!json_is_array(keys) || json_array_size(keys) == 0)
+        return seterr(e, WSERR_BAD_MESSAGE, "\"flagKeys\" must be a non-empty array of strings");
+    if (json_array_size(keys) > max_items)
+        return seterr(e, WSERR_TOO_MANY, "\"flagKeys\": more than %zu items", max_items);
+    json_array_foreach(keys, i, v)
+        if (!json_is_string(v))
+            return seterr(e, WSERR_BAD_MESSAGE, "\"flagKeys\"[%zu] must be a string", i);
+    if (!(ent = json_object()))
+        return seterr(e, WSERR_BAD_MESSAGE, "out of memory");
+    for (i = 0; i < 2; i++) {
+        v = json_object_get(root, names[i]);
+        if (!v || json_is_null(v))
+            continue;
+        if (!json_is_string(v)) {
+            json_decref(ent);
+            return seterr(e, WSERR_BAD_MESSAGE, "\"%s\" must be a string", names[i]);
+        }
+        json_object_set(ent, names[i], v);
+    }
+    v = json_object_get(root, "entityContext");
+    if (v && !json_is_null(v)) {
+        if (!json_is_object(v)) {
+            json_decref(ent);
+            return seterr(e, WSERR_BAD_MESSAGE, "\"entityContext\" must be an object");
+        }
+        if (json_object_size(v) > WSMSG_MAX_CONTEXT) {
+            json_decref(ent);
+            return seterr(e, WSERR_TOO_MANY, "\"entityContext\": more than %d properties",
+                          WSMSG_MAX_CONTEXT);
+        }
+        json_object_set(ent, "entityContext", v);
+    }
+    body = json_pack("{sOs[o]}", "flagKeys", keys, "entities", ent);
+    m->eval_body = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!m->eval_body)
+        return seterr(e, WSERR_BAD_MESSAGE, "out of memory");
+    m->eval_body_len = strlen(m->eval_body);
+    return 0;
+}
 
 static int check_fields(json_t *root, const char *type, const char *const *known,
                         wsmsg_error_t *e)
@@ -290,6 +349,12 @@ static int interpret(json_t *root, wsmsg_t *m, size_t max_items, wsmsg_error_t *
         m->type = WSMSG_PING;
         return check_fields(root, type, ping_fields, e);
     }
+    if (strcmp(type, "evaluate") == 0) {
+        m->type = WSMSG_EVALUATE;
+        if (check_fields(root, type, eval_fields, e))
+            return -1;
+        return parse_evaluate(root, m, max_items, e);
+    }
     char q[48];
     size_t n = json_string_length(t), o = 0;
     for (size_t i = 0; i < n && o < sizeof q - 4; i++) {
@@ -300,7 +365,7 @@ static int interpret(json_t *root, wsmsg_t *m, size_t max_items, wsmsg_error_t *
         q[o++] = '.', q[o++] = '.', q[o++] = '.';
     q[o] = '\0';
     return seterr(e, WSERR_UNKNOWN_TYPE,
-                  "unknown type \"%s\" (expected subscribe, unsubscribe, auth or ping)", q);
+                  "unknown type \"%s\" (expected subscribe, unsubscribe, auth, ping or evaluate)", q);
 }
 
 /* ==== JSON frames ======================================================== */
@@ -314,7 +379,7 @@ static int parse_json(const char *p, size_t n, size_t max_items, wsmsg_t *m, wsm
     int r;
     if (!json_is_object(root)) {
         r = seterr(e, WSERR_BAD_MESSAGE, "a message must be a JSON object");
-    } else if ((r = interpret(root, m, max_items, e)) == 0 && m->type == WSMSG_PING) {
+    } else if ((r = interpret(root, m, max_items, e)) == 0 && (m->type == WSMSG_PING || m->type == WSMSG_EVALUATE)) {
         json_t *id = json_object_get(root, "id");
         if (id) {
             char *s = json_dumps(id, JSON_ENCODE_ANY | JSON_COMPACT);
@@ -402,7 +467,7 @@ static int parse_msgpack(const char *p, size_t n, size_t max_items, wsmsg_t *m, 
 {
     static const char *const known[] = {
         "type", "flags", "flagKeys", "flagIDs", "flagIds", "tags", "channels", "subscribeAll",
-        "since", "token"
+        "since", "token", "entityID", "entityType", "entityContext"
     };
     const char *err = NULL;
     size_t end = 0;
@@ -478,7 +543,7 @@ static int parse_msgpack(const char *p, size_t n, size_t max_items, wsmsg_t *m, 
     }
     if (interpret(root, m, max_items, e) != 0)
         goto out;
-    if (m->type == WSMSG_PING && id) {
+    if ((m->type == WSMSG_PING || m->type == WSMSG_EVALUATE) && id) {
         msgpack_sbuffer sb;
         msgpack_packer pk;
         msgpack_sbuffer_init(&sb);
@@ -637,6 +702,43 @@ int wsmsg_render_pong(wsmsg_fmt_t fmt, const wsmsg_t *ping, buf_t *out)
         buf_puts(out, ",\"id\":");
         buf_append(out, ping->ping_id, ping->ping_id_len);       /* already JSON */
     }
+    buf_putc(out, '}');
+    return out->err ? -1 : 0;
+}
+
+int wsmsg_render_evaluation(wsmsg_fmt_t fmt, const wsmsg_t *req, const char *results,
+                            size_t len, buf_t *out)
+{
+    bool id = req && req->ping_id && req->ping_id_fmt == fmt;
+    if (fmt == WSMSG_FMT_MSGPACK) {
+        msgpack_packer pk;
+        json_error_t je;
+        const char *err = NULL;
+        json_t *v = json_loadb(results, len, 0, &je);
+        int r;
+        if (!json_is_array(v)) {
+            json_decref(v);
+            return -1;
+        }
+        msgpack_packer_init(&pk, out, buf_msgpack_write);
+        r = msgpack_pack_map(&pk, id ? 3 : 2);
+        r |= mp_str(&pk, "type") | mp_str(&pk, "evaluation");
+        if (id) {
+            r |= mp_str(&pk, "id");
+            buf_append(out, req->ping_id, req->ping_id_len);   /* already msgpack */
+        }
+        r |= mp_str(&pk, "results");
+        r |= jsonin_to_msgpack(v, out, &err);
+        json_decref(v);
+        return r || out->err ? -1 : 0;
+    }
+    buf_puts(out, "{\"type\":\"evaluation\"");
+    if (id) {
+        buf_puts(out, ",\"id\":");
+        buf_append(out, req->ping_id, req->ping_id_len);        /* already JSON */
+    }
+    buf_puts(out, ",\"results\":");
+    buf_append(out, results, len);
     buf_putc(out, '}');
     return out->err ? -1 : 0;
 }

@@ -12,6 +12,10 @@
  *    "since":{channel:{"epoch":str,"offset":uint}}}
  *   {"type":"auth","token":str}
  *   {"type":"ping","id"?:any}
+ *   {"type":"evaluate","id"?:any,"flagKeys":[key...],"entityID"?:str,
+ *    "entityType"?:str,"entityContext"?:object}
+ *   (flagKeys required, 1..max_items strings; kept as eval_body, the
+ *    equivalent POST /api/v1/evaluation/batch body with one entity)
  * Every field but "type" is optional; "id" (a correlation id) is allowed in
  * every message and echoed by pong. A field the type does not take is a
  * bad_message naming it and the known ones (a misspelt filter must not
@@ -39,6 +43,8 @@
  *    "positions":{channel:{"epoch":str,"offset":uint}}?}
  *   (connected, too, carries "positions" for the inboxes it started)
  *   {"type":"pong","id":<the ping's id, if any>}
+ *   {"type":"evaluation","id":<the request's id, if any>,"results":[...]}
+ *   (results: the evaluationResults of the batch API's answer)
  *   {"type":"error","code":str,"message":str}
  * The SSE `connection` event carries the same "connected" JSON.
  * Renderers append to a buf_t: to leave lws's LWS_PRE headroom before the
@@ -71,7 +77,8 @@ typedef enum wsmsg_type {
     WSMSG_SUBSCRIBE = 0,
     WSMSG_UNSUBSCRIBE,
     WSMSG_AUTH,
-    WSMSG_PING
+    WSMSG_PING,
+    WSMSG_EVALUATE
 } wsmsg_type_t;
 
 typedef enum wsmsg_err {
@@ -100,10 +107,13 @@ typedef struct wsmsg {
     wsmsg_since_t *since;        /* owned array, or NULL */
     size_t         nsince;
     char          *token;        /* auth: owned, NUL-terminated */
-    char          *ping_id;      /* ping: the id's encoded bytes (JSON text or
-                                  * msgpack, the format parsed), or NULL */
+    char          *ping_id;      /* ping, evaluate: the id's encoded bytes (JSON
+                                  * text or msgpack, the format parsed), or NULL */
     size_t         ping_id_len;
     wsmsg_fmt_t    ping_id_fmt;
+    char          *eval_body;    /* evaluate: owned JSON text, a batch request
+                                  * {"flagKeys":[...],"entities":[{...}]} */
+    size_t         eval_body_len;
 } wsmsg_t;
 
 typedef struct wsmsg_error {
@@ -147,6 +157,11 @@ int wsmsg_add_position(wsmsg_fmt_t fmt, const char *msg, size_t len, const char 
                        const char *epoch, uint64_t offset, buf_t *out);
 /* Echoes ping->ping_id when present and encoded in fmt; ping may be NULL. */
 int wsmsg_render_pong(wsmsg_fmt_t fmt, const wsmsg_t *ping, buf_t *out);
+/* {"type":"evaluation","id"?,"results":results}: results is JSON text (an
+ * array, len bytes: the batch answer's evaluationResults), converted for
+ * msgpack; the id is req's (as pong echoes it). @return 0, or -1. */
+int wsmsg_render_evaluation(wsmsg_fmt_t fmt, const wsmsg_t *req, const char *results,
+                            size_t len, buf_t *out);
 int wsmsg_render_error(wsmsg_fmt_t fmt, const char *code, const char *message,
                        buf_t *out);
 

@@ -233,7 +233,7 @@ int eval_body(gw_conn_t *c, struct lws *wsi, const void *in, size_t len)
 }
 
 /* A random seed per service thread, for entities without an id. */
-static uint64_t eval_seed(void)
+uint64_t eval_seed(void)
 {
     static __thread uint64_t s;
     if (s == 0) {
@@ -245,7 +245,7 @@ static uint64_t eval_seed(void)
     return s;
 }
 
-static uint64_t now_ms(void)
+uint64_t eval_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -278,7 +278,7 @@ int eval_complete(gw_conn_t *c, struct lws *wsi)
                              out) == 0) {
         const char *role = g->cfg.evaluator_role;
         evalapi_env_t env = {
-            .now_ms = now_ms(),
+            .now_ms = eval_now_ms(),
             .seed = eval_seed(),
             .who = { .id = r->id,
                      .evaluator = r->id && role && role[0] && token_identity_has_role(r->id, role) },

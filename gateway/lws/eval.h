@@ -32,5 +32,9 @@ bool eval_pending(const gw_conn_t *c);
 int  eval_writable(gw_conn_t *c, struct lws *wsi, bool close);
 /* The connection closes: frees a request still being read. */
 void eval_release(gw_conn_t *c);
+/* The clock and the per-thread random seed of an evaluation (evalapi_env_t),
+ * also used by the WebSocket `evaluate` message (ws_client.c). */
+uint64_t eval_now_ms(void);
+uint64_t eval_seed(void);
 
 #endif

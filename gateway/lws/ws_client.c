@@ -1,9 +1,11 @@
 /*
  * ws_client — what a WebSocket client sends (ws_client.h): subscribe,
- * unsubscribe, ping, auth; the replies, errors and the close they lead to.
+ * unsubscribe, ping, auth, evaluate; the replies, errors and the close they lead to.
  */
 #include "gateway/lws/ws_client.h"
+#include "gateway/lws/eval.h"
 #include "gateway/lws/replay.h"
+#include "gateway/evalapi.h"
 #include "gateway/clock.h"
 #include "gateway/ident.h"
 #include "common/log.h"
@@ -183,6 +185,66 @@ static void ws_auth(gw_conn_t *c, char *tok)
     }
 }
 
+/* The `evaluate` message: its batch body (wsmsg) goes through evalapi as
+ * POST /api/v1/evaluation/batch does, under the mirror's read lock, with
+ * the connection's identity (no evaluator role: its own subject); the
+ * answer's evaluationResults become `evaluation`.results. */
+static void ws_evaluate(gw_conn_t *c, const wsmsg_t *m)
+{
+    static const char pre[] = "{\"evaluationResults\":", post[] = "}\n";
+    gw_t *g = c->w->g;
+    const char *role = g->cfg.evaluator_role;
+    evalapi_req_t req;
+    evalapi_reply_t out;
+    buf_t b;
+
+    if (c->auth_wait) {
+        ws_send_error(c, "unauthorized", "authentication required: send an auth message first");
+        c->errors++;
+        return;
+    }
+    if (!atomic_load(&g->mirror_ever)) {
+        ws_send_error(c, "unavailable", "flags not loaded yet");
+        return;
+    }
+    evalapi_reply_init(&out);
+    if (evalapi_parse(EVALAPI_FLAGENT_BATCH, NULL, 0, m->eval_body, m->eval_body_len, &req,
+                      &out) != 0) {
+        /* wsmsg checked the fields: only memory is left to fail here */
+        ws_send_error(c, "internal", "evaluation request refused");
+        evalapi_reply_free(&out);
+        return;
+    }
+    evalapi_env_t env = {
+        .now_ms = eval_now_ms(),
+        .seed = eval_seed(),
+        .who = { .id = c->id,
+                 .evaluator = c->id && role && role[0] && token_identity_has_role(c->id, role) },
+    };
+    pthread_rwlock_rdlock(&g->mirror_lock);
+    evalapi_run(g->mirror, &req, &env, &out);
+    pthread_rwlock_unlock(&g->mirror_lock);
+    evalapi_req_free(&req);
+    size_t n = out.body.len;
+    if (out.status != 200 || out.body.err || n < sizeof(pre) - 1 + sizeof(post) - 1 ||
+        memcmp(out.body.data, pre, sizeof(pre) - 1) != 0 ||
+        memcmp(out.body.data + n - (sizeof(post) - 1), post, sizeof(post) - 1) != 0) {
+        log_warn("evaluation failed", "conn=%u status=%u", c->serial, out.status);
+        ws_send_error(c, "internal", "evaluation failed");
+        evalapi_reply_free(&out);
+        return;
+    }
+    conn_ctl_buf(&b);
+    if (wsmsg_render_evaluation(conn_wsmsg_fmt(c), m, out.body.data + sizeof(pre) - 1,
+                                n - (sizeof(pre) - 1) - (sizeof(post) - 1), &b) != 0) {
+        buf_free(&b);
+        ws_send_error(c, "internal", "evaluation could not be encoded");
+    } else {
+        conn_send_ctl(c, &b);
+    }
+    evalapi_reply_free(&out);
+}
+
 /* Handles one complete client message. @return 0, or -1 to close. */
 static int ws_message(gw_conn_t *c, const char *p, size_t n, bool binary)
 {
@@ -220,6 +282,9 @@ static int ws_message(gw_conn_t *c, const char *p, size_t n, bool binary)
     }
     case WSMSG_AUTH:
         ws_auth(c, m.token);
+        break;
+    case WSMSG_EVALUATE:
+        ws_evaluate(c, &m);
         break;
     }
 out:

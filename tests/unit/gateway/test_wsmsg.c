@@ -448,6 +448,87 @@ START_TEST(positions_added)
 }
 END_TEST
 
+/* evaluate: the batch body it becomes, its id kept like ping's, its
+ * errors; the evaluation reply in both encodings. */
+START_TEST(evaluate_messages)
+{
+    ck_assert_int_eq(pj("{\"type\":\"evaluate\",\"id\":7,\"flagKeys\":[\"a\",\"b\"],"
+                        "\"entityID\":\"u1\",\"entityType\":\"user\","
+                        "\"entityContext\":{\"plan\":\"pro\"}}"), 0);
+    ck_assert_int_eq(m.type, WSMSG_EVALUATE);
+    ck_assert_str_eq(m.eval_body, "{\"flagKeys\":[\"a\",\"b\"],\"entities\":[{\"entityID\":"
+                     "\"u1\",\"entityType\":\"user\",\"entityContext\":{\"plan\":\"pro\"}}]}");
+    ck_assert_uint_eq(m.eval_body_len, strlen(m.eval_body));
+    ck_assert_str_eq(m.ping_id, "7");
+    ck_assert_uint_eq(m.req.items.nkeys, 0);   /* not a subscription */
+
+    ck_assert_int_eq(pj("{\"type\":\"evaluate\",\"flagKeys\":[\"a\"]}"), 0);
+    ck_assert_str_eq(m.eval_body, "{\"flagKeys\":[\"a\"],\"entities\":[{}]}");
+    ck_assert_ptr_null(m.ping_id);
+
+    ck_assert_int_eq(pj("{\"type\":\"evaluate\"}"), -1);
+    ERR(WSERR_BAD_MESSAGE);
+    ck_assert(strstr(e.message, "flagKeys"));
+    ck_assert_ptr_null(m.eval_body);
+    ck_assert_int_eq(pj("{\"type\":\"evaluate\",\"flagKeys\":[]}"), -1);
+    ERR(WSERR_BAD_MESSAGE);
+    ck_assert_int_eq(pj("{\"type\":\"evaluate\",\"flagKeys\":[1]}"), -1);
+    ERR(WSERR_BAD_MESSAGE);
+    ck_assert_int_eq(pj("{\"type\":\"evaluate\",\"flagKeys\":\"a\"}"), -1);
+    ERR(WSERR_BAD_MESSAGE);
+    ck_assert_int_eq(pj("{\"type\":\"evaluate\",\"flagKeys\":[\"a\"],\"entityID\":5}"), -1);
+    ERR(WSERR_BAD_MESSAGE);
+    ck_assert(strstr(e.message, "entityID"));
+    ck_assert_int_eq(pj("{\"type\":\"evaluate\",\"flagKeys\":[\"a\"],\"entityContext\":[]}"), -1);
+    ERR(WSERR_BAD_MESSAGE);
+    ck_assert_int_eq(pj("{\"type\":\"evaluate\",\"flagKeys\":[\"a\"],\"entities\":[]}"), -1);
+    ERR(WSERR_BAD_MESSAGE);
+    ck_assert(strstr(e.message, "unknown field \"entities\" in evaluate"));
+    const char *two = "{\"type\":\"evaluate\",\"flagKeys\":[\"a\",\"b\"]}";
+    ck_assert_int_eq(wsmsg_parse(WSMSG_FMT_JSON, two, strlen(two), 0, 1, &m, &e), -1);
+    ERR(WSERR_TOO_MANY);
+
+    /* msgpack */
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 4);
+    pk_str(&pk, "type"); pk_str(&pk, "evaluate");
+    pk_str(&pk, "id"); pk_str(&pk, "r1");
+    pk_str(&pk, "flagKeys"); msgpack_pack_array(&pk, 1); pk_str(&pk, "k");
+    pk_str(&pk, "entityContext"); msgpack_pack_map(&pk, 1); pk_str(&pk, "n"); msgpack_pack_int(&pk, 3);
+    ck_assert_int_eq(wsmsg_parse(WSMSG_FMT_MSGPACK, sb.data, sb.size, 0, 0, &m, &e), 0);
+    ck_assert_int_eq(m.type, WSMSG_EVALUATE);
+    ck_assert_str_eq(m.eval_body, "{\"flagKeys\":[\"k\"],\"entities\":[{\"entityContext\":{\"n\":3}}]}");
+    ck_assert_int_eq(m.ping_id_fmt, WSMSG_FMT_MSGPACK);
+
+    /* the reply, msgpack: {"type":"evaluation","id":"r1","results":[{"a":1}]} */
+    buf_t b;
+    buf_init(&b);
+    ck_assert_int_eq(wsmsg_render_evaluation(WSMSG_FMT_MSGPACK, &m, "[{\"a\":1}]", 9, &b), 0);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    ck_assert_int_eq(msgpack_unpack_next(&u, b.data, b.len, NULL), MSGPACK_UNPACK_SUCCESS);
+    ck_assert_int_eq(u.data.type, MSGPACK_OBJECT_MAP);
+    ck_assert_uint_eq(u.data.via.map.size, 3);
+    ck_assert_int_eq(u.data.via.map.ptr[2].val.type, MSGPACK_OBJECT_ARRAY);
+    ck_assert_uint_eq(u.data.via.map.ptr[2].val.via.array.size, 1);
+    msgpack_unpacked_destroy(&u);
+    buf_reset(&b);
+    ck_assert_int_eq(wsmsg_render_evaluation(WSMSG_FMT_MSGPACK, &m, "{}", 2, &b), -1);
+    msgpack_sbuffer_destroy(&sb);
+
+    /* the reply, JSON */
+    ck_assert_int_eq(pj("{\"type\":\"evaluate\",\"id\":[1],\"flagKeys\":[\"a\"]}"), 0);
+    buf_reset(&b);
+    ck_assert_int_eq(wsmsg_render_evaluation(WSMSG_FMT_JSON, &m, "[]", 2, &b), 0);
+    buf_putc(&b, '\0');
+    ck_assert_str_eq(b.data, "{\"type\":\"evaluation\",\"id\":[1],\"results\":[]}");
+    buf_free(&b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("wsmsg");
@@ -461,6 +542,7 @@ int main(void)
     tcase_add_test(tc, msgpack_forms);
     tcase_add_test(tc, render_control_messages);
     tcase_add_test(tc, positions_added);
+    tcase_add_test(tc, evaluate_messages);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
