@@ -264,6 +264,13 @@ static int parse_evaluate(json_t *root, wsmsg_t *m, size_t max_items, wsmsg_erro
     if (!m->eval_body)
         return seterr(e, WSERR_BAD_MESSAGE, "out of memory");
     m->eval_body_len = strlen(m->eval_body);
+    /* A msgpack string may hold a NUL byte, which JSON text (and so the
+     * evaluation API) refuses: read the body back as evalapi will. */
+    json_error_t je;
+    json_t *back = json_loadb(m->eval_body, m->eval_body_len, JSON_REJECT_DUPLICATES, &je);
+    if (!back)
+        return seterr(e, WSERR_BAD_MESSAGE, "evaluate: a string holds a NUL byte");
+    json_decref(back);
     return 0;
 }
 

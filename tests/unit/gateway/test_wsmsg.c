@@ -503,6 +503,20 @@ START_TEST(evaluate_messages)
     ck_assert_str_eq(m.eval_body, "{\"flagKeys\":[\"k\"],\"entities\":[{\"entityContext\":{\"n\":3}}]}");
     ck_assert_int_eq(m.ping_id_fmt, WSMSG_FMT_MSGPACK);
 
+    /* a NUL in a msgpack string: JSON text (the evaluation API) cannot hold it */
+    msgpack_sbuffer nb;
+    msgpack_sbuffer_init(&nb);
+    msgpack_packer_init(&pk, &nb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 3);
+    pk_str(&pk, "type"); pk_str(&pk, "evaluate");
+    pk_str(&pk, "flagKeys"); msgpack_pack_array(&pk, 1); pk_str(&pk, "k");
+    pk_str(&pk, "entityID"); msgpack_pack_str(&pk, 2); msgpack_pack_str_body(&pk, "\0x", 2);
+    ck_assert_int_eq(wsmsg_parse(WSMSG_FMT_MSGPACK, nb.data, nb.size, 0, 0, &m, &e), -1);
+    ERR(WSERR_BAD_MESSAGE);
+    ck_assert_ptr_null(m.eval_body);
+    msgpack_sbuffer_destroy(&nb);
+    ck_assert_int_eq(wsmsg_parse(WSMSG_FMT_MSGPACK, sb.data, sb.size, 0, 0, &m, &e), 0);
+
     /* the reply, msgpack: {"type":"evaluation","id":"r1","results":[{"a":1}]} */
     buf_t b;
     buf_init(&b);
