@@ -258,6 +258,12 @@ int main(int argc, char **argv)
         log_error("cannot start the Redis connection", NULL);
         return 1;
     }
+    /* libevent restores the disposition it found when the signal events are
+     * freed: make that "ignore", so that a second SIGTERM arriving during the
+     * teardown after the drain (docker stop, a supervisor's retry) cannot
+     * kill the process by signal instead of letting it exit 0. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
     struct event *sigterm = evsignal_new(p->base, SIGTERM, on_signal, p);
     struct event *sigint = evsignal_new(p->base, SIGINT, on_signal, p);
     evsignal_add(sigterm, NULL);
