@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "gateway/wsmsg.h"
+#include "proto/eval_ctx.h"
 
 static wsmsg_t m;
 static wsmsg_error_t e;
@@ -481,6 +482,26 @@ START_TEST(evaluate_messages)
     ck_assert(strstr(e.message, "entityID"));
     ck_assert_int_eq(pj("{\"type\":\"evaluate\",\"flagKeys\":[\"a\"],\"entityContext\":[]}"), -1);
     ERR(WSERR_BAD_MESSAGE);
+    /* entityContext is bounded as evalapi bounds it (room for the two
+     * properties the evaluation adds): the limit passes, one more does not */
+    {
+        static char big[16384];
+        for (int n = EVAL_CTX_MAX_PROPS - 2; n <= EVAL_CTX_MAX_PROPS - 1; n++) {
+            size_t o = (size_t)snprintf(big, sizeof big,
+                                        "{\"type\":\"evaluate\",\"flagKeys\":[\"a\"],\"entityContext\":{");
+            for (int i = 0; i < n; i++)
+                o += (size_t)snprintf(big + o, sizeof big - o, "%s\"p%d\":%d", i ? "," : "", i, i);
+            snprintf(big + o, sizeof big - o, "}}");
+            ck_assert_uint_lt(o + 2, sizeof big);
+            if (n == EVAL_CTX_MAX_PROPS - 2) {
+                ck_assert_int_eq(pj(big), 0);
+            } else {
+                ck_assert_int_eq(pj(big), -1);
+                ERR(WSERR_TOO_MANY);
+                ck_assert(strstr(e.message, "entityContext"));
+            }
+        }
+    }
     ck_assert_int_eq(pj("{\"type\":\"evaluate\",\"flagKeys\":[\"a\"],\"entities\":[]}"), -1);
     ERR(WSERR_BAD_MESSAGE);
     ck_assert(strstr(e.message, "unknown field \"entities\" in evaluate"));
