@@ -159,18 +159,26 @@ static int view_cmp(const void *a, const void *b)
 
 /* See EVAL_RE_MAX_WEIGHT: the size of the pattern with counted repetitions
  * expanded, as glibc's regcomp expands them (x{m,n}: n copies; x+: two,
- * so each further '+' doubles), saturating; or SIZE_MAX for a back-reference or nesting deeper
- * than we track. A pattern regcomp would refuse anyway may get any weight. */
+ * so each further '+' doubles), saturating; or SIZE_MAX for a back-reference, nesting deeper
+ * than we track, or a repetition of a repetition ("a**", "a+*", "a{2}+"): POSIX leaves
+ * those undefined, Go's regexp (Flagent's) refuses them, and glibc's regcomp takes
+ * time exponential in their count (the fuzz target found "-**************+********"
+ * compiling for over 15 s). One '?' after a repetition is kept, as Go reads it (lazy:
+ * the same language, and ours is a whole-value match). A pattern regcomp would refuse
+ * anyway may get any weight. */
 static size_t re_weight(const char *p)
 {
     enum { DEPTH = 64 };
     size_t sum[DEPTH + 1];
     int d = 0;
     size_t last = 0;              /* weight of the atom a repeat applies to */
+    int rep = 0;                  /* 1: the last token repeats an atom; 2: then a lazy '?' */
     const size_t cap = (size_t)EVAL_RE_MAX_WEIGHT + 1;
     sum[0] = 0;
     for (; *p; p++) {
         char c = *p;
+        int was = rep;
+        rep = 0;
         if (c == '(') {
             if (d == DEPTH)
                 return SIZE_MAX;
@@ -198,14 +206,17 @@ static size_t re_weight(const char *p)
                 }
             }
             if (*q == '}' && any) {
-                unsigned long rep = hi ? (n > m ? n : m) : (comma ? m + 1 : m);
-                if (rep == 0)
-                    rep = 1;
-                size_t add = last * (rep - 1);
-                if (rep > cap || (last && add / last != rep - 1))
+                if (was)
+                    return SIZE_MAX;
+                rep = 1;
+                unsigned long times = hi ? (n > m ? n : m) : (comma ? m + 1 : m);
+                if (times == 0)
+                    times = 1;
+                size_t add = last * (times - 1);
+                if (times > cap || (last && add / last != times - 1))
                     add = cap;
                 sum[d] = sum[d] + add > cap ? cap : sum[d] + add;
-                last = last * rep > cap ? cap : last * rep;
+                last = last * times > cap ? cap : last * times;
                 p = q;
             } else {
                 sum[d]++;
@@ -242,12 +253,17 @@ static size_t re_weight(const char *p)
             sum[d]++;
             last = 1;
         } else if (c == '+') {
-            /* glibc parses x+ as x x*: the atom is copied, so "a++++..."
-             * doubles with every '+' */
+            /* glibc parses x+ as x x*: the atom is copied */
+            if (was)
+                return SIZE_MAX;
+            rep = 1;
             sum[d] = sum[d] + last > cap ? cap : sum[d] + last;
             last = last * 2 > cap ? cap : last * 2;
         } else if (c == '*' || c == '?') {
             /* a loop or an alternative with nothing: no copy */
+            if (was == 2 || (was == 1 && c == '*'))
+                return SIZE_MAX;
+            rep = was + 1;
         } else {
             sum[d]++;
             last = 1;

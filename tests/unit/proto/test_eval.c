@@ -162,6 +162,20 @@ static const op_case_t op_cases[] = {
     {"EREG", "a{2,3}", "aaa", true},
     {"EREG", "a+++++++++++++++++++++++++++", "a", false},   /* 2^27 copies: invalid */
     {"EREG", "a+b+", "aab", true},
+    /* a repetition of a repetition: undefined in POSIX, refused by Go's
+     * regexp (Flagent's), exponential in glibc's regcomp: invalid */
+    {"EREG", "a**", "a", false},
+    {"EREG", "a+*", "aa", false},
+    {"EREG", "a{2}+", "aa", false},
+    {"EREG", "a*{2}", "aa", false},
+    {"EREG", "a*?*", "a", false},
+    {"EREG", "-**************+********", "-", false},   /* the fuzz target's: > 15 s */
+    {"NEREG", "a**", "a", true},
+    /* one lazy '?' after a repetition is kept, as Go reads it */
+    {"EREG", "a.*?c", "abbc", true},
+    {"EREG", "a+?", "aaa", true},
+    {"EREG", "a{1,2}?", "aa", true},
+    {"EREG", "(a*)*", "aa", true},        /* a group between: allowed */
     {"EREG", "a.*", NULL, false},
     {"NEREG", "b", "abc", true},
     {"NEREG", "a.*", "abc", false},
